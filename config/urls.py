@@ -1,0 +1,24 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from organizations import views as organization_views
+
+urlpatterns = [
+    path("", organization_views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("o/<slug:org>/settings/", include("organizations.urls")),
+    path("o/<slug:org>/logo/", organization_views.logo, name="organization-logo"),
+    path("admin/", admin.site.urls),
+]
+
+admin.site.site_header = "Channel Data Sync administration"
+admin.site.site_title = "Channel Data Sync"
+admin.site.index_title = "Organizations, partnerships and sync"
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,51 @@
+"""Who may see and change what, decided once per request.
+
+Every organization page lives under ``/o/<org>/``. :func:`organization_view` resolves that
+slug through the signed-in user's memberships, so another organization's pages (and every
+object fetched through ``request.organization``) answer 404 to outsiders. The small
+``can_*`` hooks say what a member may do; views check them before touching any data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+
+from .models import Membership
+
+CURRENT_ORGANIZATION_SESSION_KEY = "current_organization"
+
+
+def organization_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Resolve ``org`` from the URL into ``request.organization`` and ``request.membership``."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, org: str, *args, **kwargs) -> HttpResponse:
+        membership = get_object_or_404(
+            Membership.objects.select_related("organization"),
+            user=request.user,
+            organization__slug=org,
+        )
+        request.membership = membership
+        request.organization = membership.organization
+        if request.session.get(CURRENT_ORGANIZATION_SESSION_KEY) != org:
+            request.session[CURRENT_ORGANIZATION_SESSION_KEY] = org
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def can_edit_organization_settings(membership: Membership) -> bool:
+    return membership.is_admin
+
+
+def require_admin(request: HttpRequest) -> None:
+    """Refuse a change by a member who may only read (403, nothing changes)."""
+    if not can_edit_organization_settings(request.membership):
+        raise PermissionDenied("Only an admin of this organization can change its settings.")

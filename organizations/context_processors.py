@@ -1,0 +1,25 @@
+"""The signed-in user's organizations, for the header's organization switcher."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from .models import Membership
+from .tabs import all_tabs
+
+
+def organizations(request: HttpRequest) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+
+    def memberships():
+        return list(Membership.objects.for_user(user))
+
+    # Lazy: pages that never render the header (fragments, redirects) cost no query.
+    return {
+        "my_memberships": memberships,
+        "current_organization": getattr(request, "organization", None),
+        "current_membership": getattr(request, "membership", None),
+        "settings_tabs": all_tabs(),
+    }

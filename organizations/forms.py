@@ -1,0 +1,69 @@
+"""Forms of the Organization tab."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .models import License, Organization
+
+LOGO_ACCEPT = "image/png,image/jpeg,image/webp"
+
+
+class OrganizationOwnedForm(forms.ModelForm):
+    """A ModelForm for an item that belongs to one organization.
+
+    The organization is not a form field (it comes from the URL), yet the per-organization
+    uniqueness constraints must still be checked before saving, so that a duplicate is
+    refused beside the form instead of failing in the database.
+    """
+
+    #: the field beside which a duplicate ("already exists") error is shown
+    duplicate_error_field: str | None = None
+
+    def __init__(self, *args, organization, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.instance.organization = organization
+
+    def _get_validation_exclusions(self) -> set[str]:
+        exclude = super()._get_validation_exclusions()
+        exclude.discard("organization")
+        return exclude
+
+    def validate_constraints(self) -> None:
+        try:
+            self.instance.validate_constraints(exclude=self._get_validation_exclusions())
+        except ValidationError as error:
+            self._update_errors(self._beside_field(error))
+
+    def _beside_field(self, error: ValidationError) -> ValidationError:
+        """Move "already exists" errors from the top of the form to the natural key's field."""
+        if self.duplicate_error_field is None:
+            return error
+        by_field: dict[str, list[ValidationError]] = {}
+        for field, errors in error.error_dict.items():
+            for item in errors:
+                target = self.duplicate_error_field if item.code == "duplicate" else field
+                by_field.setdefault(target, []).append(item)
+        return ValidationError(by_field)
+
+
+class OrganizationProfileForm(forms.ModelForm):
+    logo = forms.FileField(
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": LOGO_ACCEPT}),
+        help_text="PNG, JPEG or WebP, at most 2 MB.",
+    )
+
+    class Meta:
+        model = Organization
+        fields = ["name", "logo"]
+
+
+class LicenseForm(OrganizationOwnedForm):
+    duplicate_error_field = "number"
+
+    class Meta:
+        model = License
+        fields = ["license_type", "number", "jurisdiction", "expires_on"]
+        widgets = {"expires_on": forms.DateInput(attrs={"type": "date"})}

@@ -1,0 +1,114 @@
+"""Organizations, their members and their licenses."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower, Trim
+from django.urls import reverse
+from django.utils.text import slugify
+
+from .archiving import ArchivableModel
+from .validators import validate_logo
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    logo = models.ImageField(upload_to="logos/", blank=True, validators=[validate_logo])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.slug:
+            self.slug = self.unique_slug_for(self.name)
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("organizations:settings", kwargs={"org": self.slug})
+
+    @classmethod
+    def unique_slug_for(cls, name: str) -> str:
+        """A free slug derived from ``name`` ("Sunrise Solar" → "sunrise-solar-2" if taken)."""
+        base = slugify(name)[:70] or "organization"
+        taken = set(cls.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+        slug, n = base, 2
+        while slug in taken:
+            slug, n = f"{base}-{n}", n + 1
+        return slug
+
+
+class MembershipQuerySet(models.QuerySet):
+    def for_user(self, user) -> MembershipQuerySet:
+        return self.filter(user=user).select_related("organization").order_by("organization__name")
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "organization"],
+                name="membership_one_per_user_and_organization",
+                violation_error_message="This user is already a member of the organization.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(role__in=["admin", "member"]),
+                name="membership_role_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.organization} ({self.get_role_display()})"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == self.Role.ADMIN
+
+
+class License(ArchivableModel):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="licenses"
+    )
+    license_type = models.CharField(max_length=100, help_text="e.g. C-10 Electrical Contractor")
+    number = models.CharField(max_length=60)
+    jurisdiction = models.CharField(max_length=100, help_text="State or authority, e.g. California")
+    expires_on = models.DateField(null=True, blank=True)
+
+    class Meta(ArchivableModel.Meta):
+        ordering = ["jurisdiction", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization",
+                Lower(Trim("jurisdiction")),
+                Lower(Trim("number")),
+                condition=models.Q(archived_at__isnull=True),
+                name="license_unique_jurisdiction_number",
+                violation_error_code="duplicate",
+                violation_error_message=(
+                    "This organization already has a license with this number in this jurisdiction."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.license_type} {self.number} ({self.jurisdiction})"

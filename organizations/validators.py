@@ -1,0 +1,45 @@
+"""Validation of uploaded logos: real raster images of an allowed format and size."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
+from PIL import Image, UnidentifiedImageError
+
+LOGO_MAX_BYTES = 2 * 1024 * 1024
+LOGO_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
+
+
+def validate_logo(upload) -> None:
+    """Refuse anything that is not a PNG, JPEG or WebP image of at most 2 MB.
+
+    The file's bytes are checked with Pillow (its name and declared content type are not
+    trusted), so an SVG or a renamed document is refused whatever it is called.
+    """
+    if getattr(upload, "_committed", False):
+        return  # already stored: it was checked when it was uploaded
+    if upload.size > LOGO_MAX_BYTES:
+        raise ValidationError(
+            "The logo is %(size)s; the largest allowed is 2 MB.",
+            code="logo_too_large",
+            params={"size": filesizeformat(upload.size)},
+        )
+    upload.seek(0)
+    try:
+        with Image.open(upload) as image:
+            image_format = image.format
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ValidationError(
+            "This file is not an image we can use. Upload a PNG, JPEG or WebP logo "
+            "(SVG and other formats are not accepted).",
+            code="logo_not_image",
+        ) from error
+    finally:
+        upload.seek(0)
+    if image_format not in LOGO_FORMATS:
+        raise ValidationError(
+            "%(format)s images are not accepted. Upload a PNG, JPEG or WebP logo.",
+            code="logo_format",
+            params={"format": image_format},
+        )

@@ -1,0 +1,112 @@
+"""Pages of the Organization tab: profile (name, logo) and licenses."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from .access import (
+    CURRENT_ORGANIZATION_SESSION_KEY,
+    can_edit_organization_settings,
+    organization_view,
+    require_admin,
+)
+from .forms import LicenseForm, OrganizationProfileForm
+from .models import Membership, Organization
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Open the organization the user worked in last, or their first one."""
+    memberships = Membership.objects.for_user(request.user)
+    last = request.session.get(CURRENT_ORGANIZATION_SESSION_KEY)
+    membership = memberships.filter(organization__slug=last).first() or memberships.first()
+    if membership is None:
+        return render(request, "organizations/no_organization.html")
+    return redirect(membership.organization)
+
+
+@organization_view
+def settings_index(request: HttpRequest) -> HttpResponse:
+    return redirect("organizations:organization", org=request.organization.slug)
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def organization_tab(request: HttpRequest) -> HttpResponse:
+    organization = request.organization
+    form = None
+    if can_edit_organization_settings(request.membership):
+        # The form edits a copy, so a refused upload never shows as the current logo.
+        editable = Organization.objects.get(pk=organization.pk)
+        form = OrganizationProfileForm(
+            request.POST or None, request.FILES or None, instance=editable
+        )
+    elif request.method == "POST":
+        require_admin(request)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Organization details saved.")
+        return redirect("organizations:organization", org=organization.slug)
+    return render(
+        request,
+        "organizations/organization_tab.html",
+        {
+            "tab": "organization",
+            "form": form,
+            "licenses": organization.licenses.all(),
+            "can_edit": form is not None,
+        },
+        status=400 if form is not None and form.is_bound else 200,
+    )
+
+
+def logo(request: HttpRequest, org: str) -> FileResponse:
+    """An organization's logo (public, like a logo on a proposal)."""
+    organization = get_object_or_404(Organization, slug=org)
+    if not organization.logo:
+        raise Http404("This organization has no logo.")
+    try:
+        handle = organization.logo.open("rb")
+    except FileNotFoundError as error:
+        raise Http404("The logo file is missing.") from error
+    response = FileResponse(handle)
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def license_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    require_admin(request)
+    instance = get_object_or_404(request.organization.licenses, pk=pk) if pk else None
+    form = LicenseForm(request.POST or None, instance=instance, organization=request.organization)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"License {form.instance.number} saved.")
+        return redirect("organizations:organization", org=request.organization.slug)
+    return render(
+        request,
+        "organizations/license_form.html",
+        {"tab": "organization", "form": form, "license": instance},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def license_archive(request: HttpRequest, pk: int) -> HttpResponse:
+    require_admin(request)
+    license_ = get_object_or_404(request.organization.licenses, pk=pk)
+    if request.method == "POST":
+        with transaction.atomic():
+            license_.archive(by=request.user, reason="Deleted in Organization Settings")
+        messages.success(request, f"License {license_.number} deleted.")
+        return redirect("organizations:organization", org=request.organization.slug)
+    return render(
+        request, "organizations/license_archive.html", {"tab": "organization", "license": license_}
+    )
