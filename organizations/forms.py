@@ -25,14 +25,13 @@ class OrganizationOwnedForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.instance.organization = organization
 
-    def _get_validation_exclusions(self) -> set[str]:
-        exclude = super()._get_validation_exclusions()
-        exclude.discard("organization")
-        return exclude
-
     def validate_constraints(self) -> None:
+        # Django skips every constraint that mentions a field the form does not show; here
+        # those fields (organization, archive state) are set by the code, not typed, so only
+        # the fields whose input was invalid are left out of the check.
+        invalid = {name for name in self._errors if name != forms.forms.NON_FIELD_ERRORS}
         try:
-            self.instance.validate_constraints(exclude=self._get_validation_exclusions())
+            self.instance.validate_constraints(exclude=invalid)
         except ValidationError as error:
             self._update_errors(self._beside_field(error))
 

@@ -38,7 +38,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -106,8 +105,25 @@ MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=BASE_DIR / "media")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+
+def mailers_from_url(email: dict) -> dict:
+    """MAILERS for one EMAIL_URL parsed by django-environ."""
+    smtp_options = {
+        "host": email.get("EMAIL_HOST"),
+        "port": email.get("EMAIL_PORT"),
+        "username": email.get("EMAIL_HOST_USER"),
+        "password": email.get("EMAIL_HOST_PASSWORD"),
+        "use_tls": email.get("EMAIL_USE_TLS", False),
+        "use_ssl": email.get("EMAIL_USE_SSL", False),
+    }
+    is_smtp = email["EMAIL_BACKEND"].endswith("smtp.EmailBackend")
+    options = {k: v for k, v in smtp_options.items() if v not in (None, "")} if is_smtp else {}
+    return {"default": {"BACKEND": email["EMAIL_BACKEND"], "OPTIONS": options}}
+
+
+# Outgoing email (invitations). EMAIL_URL: consolemail:// (prints to the console, the
+# development default), smtp+tls://user:password@host:587, smtps://user:password@host:465.
+MAILERS = mailers_from_url(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Channel Data Sync <noreply@localhost>")
 
 # Background work: run immediately in development and tests; production settings switch

@@ -1,0 +1,76 @@
+"""Shared pytest fixtures: isolated media, signed-in clients, browser launch options."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import settings as hypothesis_settings
+
+# Playwright's sync API keeps an event loop running in the main thread for the whole session;
+# Django's ORM would otherwise refuse to run beside it in browser tests.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+# Small and fast by default; HYPOTHESIS_PROFILE=deep explores much further.
+hypothesis_settings.register_profile("default", max_examples=25, deadline=None)
+hypothesis_settings.register_profile("deep", max_examples=500, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    """Uploaded files of a test go to a directory of its own, removed afterwards."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+@pytest.fixture
+def organization(db):
+    from tests.factories import OrganizationFactory
+
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def admin_user(organization):
+    from tests.factories import MembershipFactory
+
+    return MembershipFactory(organization=organization, role="admin").user
+
+
+@pytest.fixture
+def member_user(organization):
+    from tests.factories import MembershipFactory
+
+    return MembershipFactory(organization=organization, role="member").user
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
+def member_client(client, member_user):
+    client.force_login(member_user)
+    return client
