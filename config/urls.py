@@ -4,12 +4,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from organizations import views as organization_views
+from partnerships.urls import invitation_urlpatterns
 
 urlpatterns = [
     path("", organization_views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("o/<slug:org>/settings/", include("organizations.urls")),
+    path("o/<slug:org>/settings/partnerships/", include("partnerships.urls")),
+    path("invitations/", include((invitation_urlpatterns, "invitations"))),
     path("o/<slug:org>/logo/", organization_views.logo, name="organization-logo"),
     path("admin/", admin.site.urls),
 ]

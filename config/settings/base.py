@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks_db",
     "organizations",
+    "partnerships",
 ]
 
 MIDDLEWARE = [
@@ -124,6 +125,8 @@ def mailers_from_url(email: dict) -> dict:
 # Outgoing email (invitations). EMAIL_URL: consolemail:// (prints to the console, the
 # development default), smtp+tls://user:password@host:587, smtps://user:password@host:465.
 MAILERS = mailers_from_url(env.email_url("EMAIL_URL", default="consolemail://"))
+# The address people reach the app at, for links in emails (invitations).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Channel Data Sync <noreply@localhost>")
 
 # Background work: run immediately in development and tests; production settings switch

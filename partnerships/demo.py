@@ -1,0 +1,50 @@
+"""Demo partnerships: Helios Energy Partners with a partner in each mode, one pending
+invitation and one pending request. Idempotent."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+
+from organizations.models import Organization
+
+from . import services
+from .models import Invitation, Partnership, PartnershipRequest
+
+PARTNERS = {
+    "sunrise-solar": {"is_exclusive": True, "data_sync_enabled": True},  # strict
+    "coastal-roofing-solar": {
+        "is_exclusive": True,
+        "data_sync_enabled": True,
+        "allow_downstream_edit": True,
+    },  # flexible
+    "blue-ridge-electric": {"data_sync_enabled": True},  # non-exclusive
+    "desert-sun-dealers": {},  # off
+}
+
+
+def load(out) -> list:
+    helios = Organization.objects.get(slug="helios-energy")
+    alex = get_user_model().objects.get(username="helios-admin")
+    for slug, flags in PARTNERS.items():
+        partner = Organization.objects.get(slug=slug)
+        if not Partnership.objects.active().filter(upstream=helios, downstream=partner).exists():
+            services.create_partnership(helios, partner, by=alex, **flags)
+    prairie = Organization.objects.get(slug="prairie-power")
+    if not PartnershipRequest.objects.filter(upstream=helios, downstream=prairie).exists():
+        services.request_partnership(
+            helios,
+            prairie,
+            by=alex,
+            message="We'd like to bring Prairie Power into the Helios network for 2027.",
+            data_sync_enabled=True,
+        )
+    if not Invitation.objects.filter(upstream=helios, email="owner@summitsolar.example").exists():
+        services.invite_organization(
+            helios,
+            name="Summit Solar Co.",
+            email="owner@summitsolar.example",
+            invited_by=alex,
+            is_exclusive=True,
+            data_sync_enabled=True,
+        )
+    return []

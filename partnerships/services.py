@@ -1,0 +1,395 @@
+"""Partnership workflows: invite, request, accept, create, change flags, end.
+
+Every function enforces the domain's invariants (SPEC 2.1) under row locks and raises
+``ValidationError`` with a message a channel manager understands. *Who* may call them is
+decided by the views and the admin. Domain events are announced on commit
+(:mod:`partnerships.signals`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from organizations.models import Membership, Organization
+
+from . import modes, signals
+from .models import Invitation, Partnership, PartnershipRequest, hash_token
+
+INVITATION_LIFETIME = timedelta(days=14)
+
+
+def _lock_organizations(*organizations: Organization) -> None:
+    """Serialise partnership changes touching these organizations (row locks, pk order)."""
+    pks = sorted({organization.pk for organization in organizations})
+    list(Organization.objects.select_for_update().filter(pk__in=pks).order_by("pk"))
+
+
+def check_partnership_rules(
+    upstream: Organization,
+    downstream: Organization,
+    *,
+    is_exclusive: bool,
+    exclude_pk: int | None = None,
+) -> None:
+    """The rules a new or changed active partnership must keep (SPEC 2.1).
+
+    No self-partnership; one active partnership per pair; an exclusive partner has no other
+    active channel manager; no cycle of any length (upstream must not be downstream of
+    ``downstream``). Called under the organizations' locks by the services, and by the admin
+    form for a friendly message.
+    """
+    if upstream.pk == downstream.pk:
+        raise ValidationError("An organization cannot partner with itself.", code="self")
+    others = Partnership.objects.active().filter(downstream=downstream).exclude(pk=exclude_pk)
+    if others.filter(upstream=upstream).exists():
+        raise ValidationError(
+            f"{upstream} and {downstream} already have an active partnership.", code="duplicate"
+        )
+    exclusive = others.filter(is_exclusive=True).select_related("upstream").first()
+    if exclusive is not None:
+        raise ValidationError(
+            f"{downstream} has an exclusive partnership with {exclusive.upstream}; it cannot "
+            "have another channel manager while that partnership is active.",
+            code="exclusive_taken",
+        )
+    if is_exclusive and others.exists():
+        names = ", ".join(sorted(others.values_list("upstream__name", flat=True).distinct()[:3]))
+        raise ValidationError(
+            f"{downstream} also partners with {names}; a partnership can only be exclusive "
+            "when it is the partner's only active channel manager.",
+            code="exclusive_not_alone",
+        )
+    if _reaches(downstream, upstream):
+        raise ValidationError(
+            f"{upstream} is already downstream of {downstream}; partnering this way round "
+            "would make a cycle.",
+            code="cycle",
+        )
+
+
+def _reaches(start: Organization, target: Organization) -> bool:
+    """Whether ``target`` is downstream of ``start`` through active partnerships.
+
+    One query per level of the partner network; each organization is visited once.
+    """
+    seen = {start.pk}
+    frontier = {start.pk}
+    while frontier:
+        frontier = (
+            set(
+                Partnership.objects.active()
+                .filter(upstream_id__in=frontier)
+                .values_list("downstream_id", flat=True)
+            )
+            - seen
+        )
+        if target.pk in frontier:
+            return True
+        seen |= frontier
+    return False
+
+
+def _validated_flags(flags: dict[str, Any]) -> dict[str, bool]:
+    values = modes.normalise_flags(flags)
+    modes.validate_flags(**values)
+    return values
+
+
+def _create(
+    upstream: Organization, downstream: Organization, *, by, flags: dict[str, bool]
+) -> Partnership:
+    check_partnership_rules(upstream, downstream, is_exclusive=flags["is_exclusive"])
+    partnership = Partnership(
+        upstream=upstream, downstream=downstream, created_by=by, updated_by=by, **flags
+    )
+    partnership.full_clean()
+    partnership.save()
+    return partnership
+
+
+@transaction.atomic
+def create_partnership(
+    upstream: Organization, downstream: Organization, *, by, **flags: bool
+) -> Partnership:
+    """Create an active partnership directly (staff path; the downstream's consent assumed)."""
+    values = _validated_flags(flags)
+    _lock_organizations(upstream, downstream)
+    partnership = _create(upstream, downstream, by=by, flags=values)
+    signals.announce(signals.partnership_created, partnership=partnership, by=by)
+    return partnership
+
+
+@transaction.atomic
+def update_flags(
+    partnership: Partnership, *, by, expected_version: int | None = None, **flags: bool
+) -> Partnership:
+    """Save new flags. ``expected_version`` refuses an edit of a partnership changed meanwhile."""
+    values = _validated_flags(flags)
+    _lock_organizations(partnership.downstream)
+    current = Partnership.objects.select_related("upstream", "downstream", "updated_by").get(
+        pk=partnership.pk
+    )
+    if expected_version is not None and current.version != expected_version:
+        editor = current.updated_by
+        who = (editor.get_full_name() or editor.username) if editor else "someone"
+        raise ValidationError(
+            f"This partnership was changed meanwhile (by {who}, "
+            f"{timezone.localtime(current.updated_at):%b %-d, %H:%M}). Nothing was saved: "
+            "review the current flags and try again.",
+            code="stale",
+        )
+    if not current.is_active:
+        raise ValidationError("This partnership has ended; its flags can no longer change.")
+    if values == current.flags:
+        return current
+    if values["is_exclusive"] and not current.is_exclusive:
+        check_partnership_rules(
+            current.upstream, current.downstream, is_exclusive=True, exclude_pk=current.pk
+        )
+    old_mode = current.mode
+    for name, value in values.items():
+        setattr(current, name, value)
+    current.version += 1
+    current.updated_by = by
+    current.updated_at = timezone.now()
+    current.full_clean()
+    current.save()
+    signals.announce(
+        signals.flags_changed,
+        partnership=current,
+        old_mode=old_mode,
+        new_mode=current.mode,
+        by=by,
+    )
+    return current
+
+
+@transaction.atomic
+def end_partnership(partnership: Partnership, *, by) -> Partnership:
+    """End an active partnership (it is kept, with its history)."""
+    _lock_organizations(partnership.downstream)
+    current = Partnership.objects.select_related("upstream", "downstream").get(pk=partnership.pk)
+    if not current.is_active:
+        raise ValidationError("This partnership has already ended.", code="ended")
+    old_mode = current.mode
+    now = timezone.now()
+    current.status = Partnership.Status.ENDED
+    current.ended_at = now
+    current.ended_by = by
+    current.updated_at = now
+    current.updated_by = by
+    current.version += 1
+    current.save()
+    signals.announce(signals.partnership_ended, partnership=current, old_mode=old_mode, by=by)
+    return current
+
+
+# Invitations ---------------------------------------------------------------------------
+
+
+def invitation_url(token: str) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("invitations:accept", args=[token])
+
+
+@transaction.atomic
+def invite_organization(
+    upstream: Organization, *, name: str, email: str, invited_by, **flags: bool
+) -> Invitation:
+    """Invite a new organization; its admin gets a single-use link by email (on commit)."""
+    values = _validated_flags(flags)
+    name = (name or "").strip()
+    email = (email or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not name:
+        errors["organization_name"] = ["Enter the name of the organization to invite."]
+    try:
+        validate_email(email)
+    except ValidationError:
+        errors["email"] = ["Enter a valid email address for the organization's admin."]
+    if errors:
+        raise ValidationError(errors)
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation(
+        upstream=upstream,
+        organization_name=name,
+        email=email,
+        token_hash=hash_token(token),
+        expires_at=timezone.now() + INVITATION_LIFETIME,
+        invited_by=invited_by,
+        **values,
+    )
+    invitation.full_clean()
+    invitation.save()
+    invitation.token = token  # only in memory: the email carries it
+    context = {"invitation": invitation, "url": invitation_url(token)}
+    subject = f"{upstream.name} invites {name} to Channel Data Sync"
+    body = render_to_string("partnerships/email/invitation.txt", context)
+    transaction.on_commit(
+        lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email], fail_silently=False)
+    )
+    return invitation
+
+
+def _check_usable(invitation: Invitation) -> None:
+    if invitation.status == Invitation.Status.ACCEPTED:
+        raise ValidationError(
+            "This invitation has already been used. Sign in to reach your organization.",
+            code="used",
+        )
+    if invitation.status == Invitation.Status.REVOKED:
+        raise ValidationError(
+            f"{invitation.upstream} withdrew this invitation. Ask them for a new one.",
+            code="revoked",
+        )
+    if invitation.is_expired():
+        raise ValidationError(
+            f"This invitation expired on {timezone.localtime(invitation.expires_at):%B %-d, %Y}. "
+            f"Ask {invitation.upstream} to invite you again.",
+            code="expired",
+        )
+
+
+def find_invitation(token: str) -> Invitation:
+    """The invitation a link points at, or a ValidationError saying why it cannot be used."""
+    invitation = (
+        Invitation.objects.select_related("upstream").filter(token_hash=hash_token(token)).first()
+    )
+    if invitation is None:
+        raise ValidationError(
+            "This invitation link is not valid. Check that you copied the whole link from "
+            "the email, or ask the channel manager to invite you again.",
+            code="unknown",
+        )
+    _check_usable(invitation)
+    return invitation
+
+
+@transaction.atomic
+def accept_invitation(invitation: Invitation, user) -> Partnership:
+    """Create the invited organization with ``user`` as its admin, and the partnership."""
+    locked = Invitation.objects.select_for_update().select_related("upstream").get(pk=invitation.pk)
+    _check_usable(locked)
+    organization = Organization.objects.create(
+        name=locked.organization_name, slug=Organization.unique_slug_for(locked.organization_name)
+    )
+    Membership.objects.create(user=user, organization=organization, role=Membership.Role.ADMIN)
+    _lock_organizations(locked.upstream, organization)
+    partnership = _create(locked.upstream, organization, by=locked.invited_by, flags=locked.flags)
+    locked.status = Invitation.Status.ACCEPTED
+    locked.accepted_by = user
+    locked.accepted_at = timezone.now()
+    locked.partnership = partnership
+    locked.save()
+    signals.announce(
+        signals.invitation_accepted, partnership=partnership, invitation=locked, by=user
+    )
+    return partnership
+
+
+@transaction.atomic
+def revoke_invitation(invitation: Invitation, *, by) -> Invitation:
+    locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if locked.status != Invitation.Status.PENDING:
+        raise ValidationError("Only a pending invitation can be withdrawn.")
+    locked.status = Invitation.Status.REVOKED
+    locked.save(update_fields=["status"])
+    return locked
+
+
+# Partnership requests ------------------------------------------------------------------
+
+
+@transaction.atomic
+def request_partnership(
+    upstream: Organization,
+    downstream: Organization,
+    *,
+    by,
+    message: str = "",
+    **flags: bool,
+) -> PartnershipRequest:
+    """Ask an existing organization to partner. Nothing changes there until it accepts."""
+    values = _validated_flags(flags)
+    check_partnership_rules(upstream, downstream, is_exclusive=values["is_exclusive"])
+    if PartnershipRequest.objects.filter(
+        upstream=upstream, downstream=downstream, status=PartnershipRequest.Status.PENDING
+    ).exists():
+        raise ValidationError(
+            f"A partnership request to {downstream} is already waiting for an answer.",
+            code="pending",
+        )
+    partnership_request = PartnershipRequest(
+        upstream=upstream, downstream=downstream, requested_by=by, message=message, **values
+    )
+    partnership_request.full_clean()
+    partnership_request.save()
+    return partnership_request
+
+
+def _decide(partnership_request: PartnershipRequest, status: str, *, by) -> PartnershipRequest:
+    locked = (
+        PartnershipRequest.objects.select_for_update()
+        .select_related("upstream", "downstream")
+        .get(pk=partnership_request.pk)
+    )
+    if locked.status != PartnershipRequest.Status.PENDING:
+        raise ValidationError(
+            f"This request was already {locked.get_status_display().lower()}.", code="decided"
+        )
+    locked.status = status
+    locked.decided_by = by
+    locked.decided_at = timezone.now()
+    return locked
+
+
+@transaction.atomic
+def accept_request(partnership_request: PartnershipRequest, *, by) -> Partnership:
+    """The downstream admin accepts: the partnership starts with the requested flags."""
+    locked = _decide(partnership_request, PartnershipRequest.Status.ACCEPTED, by=by)
+    _lock_organizations(locked.upstream, locked.downstream)
+    partnership = _create(locked.upstream, locked.downstream, by=by, flags=locked.flags)
+    locked.partnership = partnership
+    locked.save()
+    signals.announce(signals.partnership_created, partnership=partnership, by=by)
+    return partnership
+
+
+@transaction.atomic
+def decline_request(partnership_request: PartnershipRequest, *, by) -> PartnershipRequest:
+    locked = _decide(partnership_request, PartnershipRequest.Status.DECLINED, by=by)
+    locked.save()
+    return locked
+
+
+@transaction.atomic
+def withdraw_request(partnership_request: PartnershipRequest, *, by) -> PartnershipRequest:
+    locked = _decide(partnership_request, PartnershipRequest.Status.WITHDRAWN, by=by)
+    locked.save()
+    return locked
+
+
+__all__ = [
+    "accept_invitation",
+    "accept_request",
+    "check_partnership_rules",
+    "create_partnership",
+    "decline_request",
+    "end_partnership",
+    "find_invitation",
+    "invite_organization",
+    "request_partnership",
+    "revoke_invitation",
+    "update_flags",
+    "withdraw_request",
+]

@@ -1,0 +1,29 @@
+from django.urls import path
+
+from . import views
+
+app_name = "partnerships"
+
+urlpatterns = [
+    path("", views.partnership_list, name="list"),
+    path("invite/", views.invite, name="invite"),
+    path("request/", views.request_partnership, name="request"),
+    path("request/organizations/", views.organization_search, name="organization-search"),
+    *[
+        path(
+            f"requests/<int:pk>/{decision}/",
+            views.request_decide,
+            {"decision": decision},
+            name=f"request-{decision}",
+        )
+        for decision in ("accept", "decline", "withdraw")
+    ],
+    path("invitations/<int:pk>/withdraw/", views.invitation_revoke, name="invitation-revoke"),
+    path("<int:pk>/", views.partnership_detail, name="detail"),
+    path("<int:pk>/edit/", views.partnership_edit, name="edit"),
+    path("<int:pk>/end/", views.partnership_end, name="end"),
+]
+
+invitation_urlpatterns = [
+    path("<str:token>/", views.invitation, name="accept"),
+]

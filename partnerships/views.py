@@ -1,0 +1,401 @@
+"""Pages of the Partnerships tab, a partnership's details and flags, and invitations."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from organizations.access import organization_view
+from organizations.models import Organization
+
+from . import services
+from .forms import (
+    InvitationForm,
+    InvitationSignupForm,
+    PartnershipFlagsForm,
+    PartnershipRequestForm,
+    refreshed_flags,
+)
+from .models import Invitation, Partnership, PartnershipRequest
+from .permissions import can_edit_flags, can_end, can_manage_partnerships
+
+PAGE_SIZE = 25
+
+
+def _require_manager(request: HttpRequest) -> None:
+    if not can_manage_partnerships(request.membership):
+        raise PermissionDenied("Only an admin of this organization can manage partnerships.")
+
+
+def _is_refresh(request: HttpRequest) -> bool:
+    """A redraw asked for because Exclusive or Data Sync changed: validate nothing, save nothing."""
+    return request.method == "POST" and "_refresh" in request.POST
+
+
+def _refresh_initial(request: HttpRequest) -> dict:
+    return {**request.POST.dict(), **refreshed_flags(request.POST)}
+
+
+def _partnerships(organization: Organization):
+    return Partnership.objects.involving(organization)
+
+
+# The Partnerships tab ------------------------------------------------------------------
+
+
+@organization_view
+@require_GET
+def partnership_list(request: HttpRequest) -> HttpResponse:
+    organization = request.organization
+    query = request.GET.get("q", "").strip()
+    status = request.GET.get("status", "active")
+    if status not in ("active", "ended", "all"):
+        status = "active"
+
+    def listing(queryset, partner_field: str, page_param: str):
+        if status != "all":
+            queryset = queryset.filter(status=status)
+        if query:
+            queryset = queryset.filter(**{f"{partner_field}__name__icontains": query})
+        queryset = queryset.select_related(partner_field).order_by(
+            f"{partner_field}__name", "-created_at", "pk"
+        )
+        return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get(page_param))
+
+    is_admin = can_manage_partnerships(request.membership)
+    context = {
+        "tab": "partnerships",
+        "query": query,
+        "status": status,
+        "is_admin": is_admin,
+        "downstream_page": listing(
+            Partnership.objects.filter(upstream=organization), "downstream", "page"
+        ),
+        "upstream_page": listing(
+            Partnership.objects.filter(downstream=organization), "upstream", "upstream_page"
+        ),
+        "requests_received": PartnershipRequest.objects.filter(
+            downstream=organization, status=PartnershipRequest.Status.PENDING
+        ).select_related("upstream", "requested_by"),
+        "requests_sent": PartnershipRequest.objects.filter(
+            upstream=organization, status=PartnershipRequest.Status.PENDING
+        ).select_related("downstream"),
+        "invitations_sent": Invitation.objects.filter(
+            upstream=organization, status=Invitation.Status.PENDING
+        ),
+    }
+    return render(request, "partnerships/list.html", context)
+
+
+# One partnership -----------------------------------------------------------------------
+
+
+def _detail_context(request: HttpRequest, partnership: Partnership, **extra) -> dict:
+    membership = request.membership
+    return {
+        "tab": "partnerships",
+        "partnership": partnership,
+        "partner": partnership.partner_of(request.organization),
+        "we_are_upstream": partnership.upstream_id == request.organization.pk,
+        "can_edit_flags": can_edit_flags(membership, partnership),
+        "can_end": can_end(membership, partnership),
+        **extra,
+    }
+
+
+@organization_view
+@require_GET
+def partnership_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    partnership = get_object_or_404(
+        _partnerships(request.organization).select_related(
+            "upstream", "downstream", "created_by", "updated_by", "ended_by"
+        ),
+        pk=pk,
+    )
+    template = "partnerships/detail.html"
+    if request.htmx:
+        template += "#details"
+    return render(request, template, _detail_context(request, partnership))
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    partnership = get_object_or_404(
+        _partnerships(request.organization).select_related("upstream", "downstream"), pk=pk
+    )
+    if not can_edit_flags(request.membership, partnership):
+        raise PermissionDenied(
+            "Only an admin of the channel manager can change an active partnership's flags."
+        )
+    status = 200
+    if _is_refresh(request):
+        form = PartnershipFlagsForm(initial=_refresh_initial(request))
+    elif request.method == "POST":
+        form = PartnershipFlagsForm(request.POST)
+        if form.is_valid():
+            try:
+                partnership = services.update_flags(
+                    partnership,
+                    by=request.user,
+                    expected_version=form.cleaned_data["version"],
+                    **form.flags(),
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                if request.htmx:
+                    return render(
+                        request,
+                        "partnerships/detail.html#details",
+                        _detail_context(request, partnership, saved=True),
+                    )
+                messages.success(request, f"Partnership with {partnership.downstream} saved.")
+                return redirect(partnership.url_for(request.organization))
+        status = 200 if request.htmx else 400
+    else:
+        form = PartnershipFlagsForm(initial={**partnership.flags, "version": partnership.version})
+    template = "partnerships/detail.html"
+    if request.htmx:
+        template += "#flags-form"
+    return render(
+        request,
+        template,
+        _detail_context(request, partnership, form=form, editing=True),
+        status=status,
+    )
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def partnership_end(request: HttpRequest, pk: int) -> HttpResponse:
+    partnership = get_object_or_404(
+        _partnerships(request.organization).select_related("upstream", "downstream"), pk=pk
+    )
+    if not can_end(request.membership, partnership):
+        raise PermissionDenied(
+            "Only an admin of either organization can end an active partnership."
+        )
+    if request.method == "POST":
+        try:
+            services.end_partnership(partnership, by=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(
+                request,
+                f"The partnership between {partnership.upstream} and {partnership.downstream} "
+                "has ended.",
+            )
+        return redirect(partnership.url_for(request.organization))
+    return render(request, "partnerships/end.html", _detail_context(request, partnership))
+
+
+# Invitations and requests sent by a channel manager --------------------------------------
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def invite(request: HttpRequest) -> HttpResponse:
+    _require_manager(request)
+    status = 200
+    if _is_refresh(request):
+        form = InvitationForm(initial=_refresh_initial(request))
+    elif request.method == "POST":
+        form = InvitationForm(request.POST)
+        if form.is_valid():
+            try:
+                invitation = services.invite_organization(
+                    request.organization,
+                    name=form.cleaned_data["organization_name"],
+                    email=form.cleaned_data["email"],
+                    invited_by=request.user,
+                    **form.flags(),
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(
+                    request,
+                    f"Invitation sent to {invitation.email}. {invitation.organization_name} "
+                    "appears among your partners once they accept.",
+                )
+                return redirect("partnerships:list", org=request.organization.slug)
+        status = 200 if request.htmx else 400
+    else:
+        form = InvitationForm(initial={"data_sync_enabled": True})
+    template = "partnerships/invite.html"
+    if request.htmx:
+        template += "#form"
+    return render(request, template, {"tab": "partnerships", "form": form}, status=status)
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def request_partnership(request: HttpRequest) -> HttpResponse:
+    _require_manager(request)
+    status = 200
+    upstream = request.organization
+    if _is_refresh(request):
+        form = PartnershipRequestForm(initial=_refresh_initial(request), upstream=upstream)
+    elif request.method == "POST":
+        form = PartnershipRequestForm(request.POST, upstream=upstream)
+        if form.is_valid():
+            try:
+                sent = services.request_partnership(
+                    upstream,
+                    form.cleaned_data["organization"],
+                    by=request.user,
+                    message=form.cleaned_data["message"],
+                    **form.flags(),
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(
+                    request,
+                    f"Request sent to {sent.downstream}. Nothing changes there until one of "
+                    "its admins accepts.",
+                )
+                return redirect("partnerships:list", org=upstream.slug)
+        status = 200 if request.htmx else 400
+    else:
+        form = PartnershipRequestForm(initial={"data_sync_enabled": True}, upstream=upstream)
+    template = "partnerships/request.html"
+    if request.htmx:
+        template += "#form"
+    return render(request, template, {"tab": "partnerships", "form": form}, status=status)
+
+
+@organization_view
+@require_GET
+def organization_search(request: HttpRequest) -> HttpResponse:
+    """Suggestions for the request form: up to 10 other organizations matching the name."""
+    _require_manager(request)
+    query = request.GET.get("organization", "").strip()
+    organizations = []
+    if len(query) >= 2:
+        organizations = (
+            Organization.objects.filter(Q(name__icontains=query) | Q(slug__icontains=query))
+            .exclude(pk=request.organization.pk)
+            .order_by("name")[:10]
+        )
+    return render(
+        request, "partnerships/request.html#suggestions", {"organizations": organizations}
+    )
+
+
+@organization_view
+@require_POST
+def request_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    """The partner's admin accepts or declines; the channel manager's admin withdraws."""
+    _require_manager(request)
+    organization = request.organization
+    if decision == "withdraw":
+        partnership_request = get_object_or_404(
+            PartnershipRequest.objects.select_related("upstream", "downstream"),
+            pk=pk,
+            upstream=organization,
+        )
+    else:
+        partnership_request = get_object_or_404(
+            PartnershipRequest.objects.select_related("upstream", "downstream"),
+            pk=pk,
+            downstream=organization,
+        )
+    try:
+        if decision == "accept":
+            partnership = services.accept_request(partnership_request, by=request.user)
+            messages.success(request, f"You are now a partner of {partnership_request.upstream}.")
+            return redirect(partnership.url_for(organization))
+        if decision == "decline":
+            services.decline_request(partnership_request, by=request.user)
+            messages.success(
+                request, f"You declined the request from {partnership_request.upstream}."
+            )
+        else:
+            services.withdraw_request(partnership_request, by=request.user)
+            messages.success(
+                request, f"Your request to {partnership_request.downstream} was withdrawn."
+            )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return redirect("partnerships:list", org=organization.slug)
+
+
+@organization_view
+@require_POST
+def invitation_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_manager(request)
+    invitation = get_object_or_404(Invitation, pk=pk, upstream=request.organization)
+    try:
+        services.revoke_invitation(invitation, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"The invitation to {invitation.email} was withdrawn.")
+    return redirect("partnerships:list", org=request.organization.slug)
+
+
+# Accepting an invitation (the invitee, possibly without an account yet) -------------------
+
+
+@require_http_methods(["GET", "POST"])
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        found = services.find_invitation(token)
+    except ValidationError as error:
+        return render(
+            request,
+            "partnerships/invitation_invalid.html",
+            {"message": " ".join(error.messages)},
+            status=404 if error.code == "unknown" else 410,
+        )
+    signup_form = None
+    if not request.user.is_authenticated:
+        signup_form = InvitationSignupForm(request.POST or None, initial={"email": found.email})
+    if request.method == "POST":
+        try:
+            with transaction.atomic():
+                if signup_form is not None:
+                    if not signup_form.is_valid():
+                        raise ValidationError("")
+                    user = signup_form.save()
+                else:
+                    user = request.user
+                partnership = services.accept_invitation(found, user)
+        except ValidationError as error:
+            if signup_form is None or signup_form.is_valid():
+                return render(
+                    request,
+                    "partnerships/invitation_invalid.html",
+                    {"message": " ".join(error.messages)},
+                    status=410,
+                )
+        else:
+            if signup_form is not None:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(
+                request,
+                f"Welcome! {partnership.downstream} is set up and partners with "
+                f"{partnership.upstream}.",
+            )
+            return redirect(partnership.downstream)
+    return render(
+        request,
+        "partnerships/invitation.html",
+        {
+            "invitation": found,
+            "signup_form": signup_form,
+            "login_url": f"{reverse('login')}?next={request.path}",
+        },
+        status=400 if request.method == "POST" else 200,
+    )
