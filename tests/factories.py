@@ -51,3 +51,12 @@ class LicenseFactory(factory.django.DjangoModelFactory):
     number = factory.Sequence(lambda n: f"{100000 + n}")
     jurisdiction = "California"
     expires_on = datetime.date(2028, 6, 30)
+
+
+def make_partnership(upstream=None, downstream=None, *, by=None, **flags):
+    """An active partnership created through the service, as staff would."""
+    from partnerships.services import create_partnership
+
+    return create_partnership(
+        upstream or OrganizationFactory(), downstream or OrganizationFactory(), by=by, **flags
+    )

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pytest
+
+from partnerships import signals
+from tests.factories import MembershipFactory, OrganizationFactory
+
+
+@pytest.fixture
+def channel_manager(db):
+    return OrganizationFactory(name="Helios Energy Partners")
+
+
+@pytest.fixture
+def partner(db):
+    return OrganizationFactory(name="Sunrise Solar")
+
+
+@pytest.fixture
+def cm_admin(channel_manager):
+    return MembershipFactory(organization=channel_manager, role="admin").user
+
+
+@pytest.fixture
+def partner_admin(partner):
+    return MembershipFactory(organization=partner, role="admin").user
+
+
+@pytest.fixture
+def events():
+    """Every domain event sent during the test, as (name, kwargs) in order."""
+    received: list[tuple[str, dict]] = []
+    names = ["invitation_accepted", "partnership_created", "flags_changed", "partnership_ended"]
+
+    def receiver_for(name):
+        def receive(sender, **kwargs):
+            kwargs.pop("signal", None)
+            received.append((name, kwargs))
+
+        return receive
+
+    receivers = {name: receiver_for(name) for name in names}
+    for name, receiver in receivers.items():
+        getattr(signals, name).connect(receiver, dispatch_uid=f"test-{name}")
+    yield received
+    for name in names:
+        getattr(signals, name).disconnect(dispatch_uid=f"test-{name}")

@@ -1,0 +1,355 @@
+"""SPEC 2.1 through the services: every rule, every flow, and the events they announce."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from organizations.models import Membership, Organization
+from partnerships import services
+from partnerships.models import Invitation, Partnership, PartnershipRequest
+from tests.factories import OrganizationFactory, UserFactory, make_partnership
+
+pytestmark = pytest.mark.django_db
+
+STRICT = {"is_exclusive": True, "data_sync_enabled": True}
+FLEXIBLE = {**STRICT, "allow_downstream_edit": True}
+
+
+class TestModes:
+    @pytest.mark.parametrize(
+        ("flags", "mode"),
+        [
+            ({}, "off"),
+            ({"is_exclusive": True}, "off"),
+            ({"data_sync_enabled": True}, "non_exclusive"),
+            (FLEXIBLE, "flexible"),
+            (STRICT, "strict"),
+        ],
+    )
+    def test_mode_is_derived_from_flags(self, flags, mode):
+        assert make_partnership(**flags).mode == mode
+
+    def test_mode_annotation_matches_property(self):
+        for flags in ({}, {"data_sync_enabled": True}, FLEXIBLE, STRICT, {"is_exclusive": True}):
+            make_partnership(**flags)
+        for partnership in Partnership.objects.with_mode():
+            assert partnership.mode_value == partnership.mode
+
+
+class TestCreate:
+    def test_allow_edit_needs_exclusive_and_sync(self, channel_manager, partner):
+        for flags in (
+            {"allow_downstream_edit": True},
+            {"allow_downstream_edit": True, "is_exclusive": True},
+            {"allow_downstream_edit": True, "data_sync_enabled": True},
+        ):
+            with pytest.raises(ValidationError, match="can only be on when"):
+                services.create_partnership(channel_manager, partner, by=None, **flags)
+        assert not Partnership.objects.exists()
+
+    def test_not_with_itself(self, channel_manager):
+        with pytest.raises(ValidationError, match="cannot partner with itself"):
+            services.create_partnership(channel_manager, channel_manager, by=None)
+
+    def test_one_active_partnership_per_pair(self, channel_manager, partner):
+        make_partnership(channel_manager, partner)
+        with pytest.raises(ValidationError, match="already have an active partnership"):
+            services.create_partnership(channel_manager, partner, by=None)
+        assert Partnership.objects.count() == 1
+
+    def test_pair_can_partner_again_after_ending(self, channel_manager, partner):
+        services.end_partnership(make_partnership(channel_manager, partner), by=None)
+        again = services.create_partnership(channel_manager, partner, by=None)
+        assert again.is_active
+        assert Partnership.objects.count() == 2
+
+    def test_exclusive_partner_has_no_other_upstream(self, channel_manager, partner):
+        make_partnership(channel_manager, partner, **STRICT)
+        other = OrganizationFactory(name="Evergreen Distribution")
+        with pytest.raises(ValidationError, match="exclusive partnership with Helios"):
+            services.create_partnership(other, partner, by=None, data_sync_enabled=True)
+        assert partner.upstream_partnerships.count() == 1
+
+    def test_exclusive_only_when_alone(self, channel_manager, partner):
+        make_partnership(channel_manager, partner, data_sync_enabled=True)
+        other = OrganizationFactory(name="Evergreen Distribution")
+        with pytest.raises(ValidationError, match="also partners with Helios"):
+            services.create_partnership(other, partner, by=None, **STRICT)
+
+    def test_non_exclusive_partners_can_have_several_upstreams(self, channel_manager, partner):
+        make_partnership(channel_manager, partner, data_sync_enabled=True)
+        make_partnership(OrganizationFactory(), partner, data_sync_enabled=True)
+        assert partner.upstream_partnerships.active().count() == 2
+
+    def test_no_direct_cycle(self, channel_manager, partner):
+        make_partnership(channel_manager, partner)
+        with pytest.raises(ValidationError, match="would make a cycle"):
+            services.create_partnership(partner, channel_manager, by=None)
+
+    def test_no_longer_cycle(self):
+        a, b, c, d = (OrganizationFactory() for _ in range(4))
+        make_partnership(a, b)
+        make_partnership(b, c)
+        make_partnership(c, d)
+        with pytest.raises(ValidationError, match="would make a cycle"):
+            services.create_partnership(d, a, by=None)
+        # An ended link breaks the chain.
+        services.end_partnership(Partnership.objects.get(upstream=b, downstream=c), by=None)
+        assert services.create_partnership(d, a, by=None).is_active
+
+    def test_unknown_flag_is_a_programming_error(self, channel_manager, partner):
+        with pytest.raises(TypeError):
+            services.create_partnership(channel_manager, partner, by=None, exclusive=True)
+
+    def test_records_creator_and_announces(
+        self, channel_manager, partner, cm_admin, events, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            partnership = services.create_partnership(
+                channel_manager, partner, by=cm_admin, data_sync_enabled=True
+            )
+        assert partnership.created_by == cm_admin
+        assert events == [("partnership_created", {"partnership": partnership, "by": cm_admin})]
+
+    def test_nothing_announced_when_rolled_back(
+        self, channel_manager, partner, events, django_capture_on_commit_callbacks
+    ):
+        with (
+            django_capture_on_commit_callbacks(execute=True) as callbacks,
+            pytest.raises(ValidationError),
+        ):
+            services.create_partnership(channel_manager, channel_manager, by=None)
+        assert callbacks == []
+        assert events == []
+
+
+class TestUpdateFlags:
+    def test_changes_flags_and_announces_modes(
+        self, channel_manager, partner, cm_admin, events, django_capture_on_commit_callbacks
+    ):
+        partnership = make_partnership(channel_manager, partner, data_sync_enabled=True)
+        with django_capture_on_commit_callbacks(execute=True):
+            updated = services.update_flags(partnership, by=cm_admin, **FLEXIBLE)
+        assert updated.mode == "flexible"
+        assert updated.version == partnership.version + 1
+        assert updated.updated_by == cm_admin
+        assert events == [
+            (
+                "flags_changed",
+                {
+                    "partnership": updated,
+                    "old_mode": "non_exclusive",
+                    "new_mode": "flexible",
+                    "by": cm_admin,
+                },
+            )
+        ]
+
+    def test_saving_same_flags_changes_nothing(
+        self, channel_manager, partner, events, django_capture_on_commit_callbacks
+    ):
+        partnership = make_partnership(channel_manager, partner, **STRICT)
+        with django_capture_on_commit_callbacks(execute=True):
+            same = services.update_flags(partnership, by=None, **STRICT)
+        assert same.version == partnership.version
+        assert events == []
+
+    def test_impossible_combination_refused(self, channel_manager, partner):
+        partnership = make_partnership(channel_manager, partner, data_sync_enabled=True)
+        with pytest.raises(ValidationError, match="can only be on when"):
+            services.update_flags(
+                partnership, by=None, data_sync_enabled=True, allow_downstream_edit=True
+            )
+        partnership.refresh_from_db()
+        assert partnership.mode == "non_exclusive"
+
+    def test_becoming_exclusive_needs_to_be_the_only_upstream(self, channel_manager, partner):
+        partnership = make_partnership(channel_manager, partner, data_sync_enabled=True)
+        make_partnership(OrganizationFactory(name="Evergreen"), partner)
+        with pytest.raises(ValidationError, match="also partners with Evergreen"):
+            services.update_flags(partnership, by=None, **STRICT)
+        partnership.refresh_from_db()
+        assert not partnership.is_exclusive
+
+    def test_stale_edit_refused(self, channel_manager, partner, cm_admin):
+        partnership = make_partnership(channel_manager, partner, data_sync_enabled=True)
+        opened_at_version = partnership.version
+        services.update_flags(partnership, by=cm_admin, **STRICT)
+        with pytest.raises(ValidationError, match="changed meanwhile"):
+            services.update_flags(
+                partnership, by=cm_admin, expected_version=opened_at_version, **FLEXIBLE
+            )
+        partnership.refresh_from_db()
+        assert partnership.mode == "strict"
+
+    def test_ended_partnership_cannot_change(self, channel_manager, partner):
+        partnership = services.end_partnership(make_partnership(channel_manager, partner), by=None)
+        with pytest.raises(ValidationError, match="has ended"):
+            services.update_flags(partnership, by=None, data_sync_enabled=True)
+
+
+class TestEnd:
+    def test_end_keeps_the_row_and_announces(
+        self, channel_manager, partner, cm_admin, events, django_capture_on_commit_callbacks
+    ):
+        partnership = make_partnership(channel_manager, partner, **STRICT)
+        with django_capture_on_commit_callbacks(execute=True):
+            ended = services.end_partnership(partnership, by=cm_admin)
+        assert ended.status == "ended"
+        assert ended.ended_by == cm_admin
+        assert Partnership.objects.filter(pk=partnership.pk).exists()
+        assert events == [
+            ("partnership_ended", {"partnership": ended, "old_mode": "strict", "by": cm_admin})
+        ]
+
+    def test_end_twice_refused(self, channel_manager, partner):
+        partnership = make_partnership(channel_manager, partner)
+        services.end_partnership(partnership, by=None)
+        with pytest.raises(ValidationError, match="already ended"):
+            services.end_partnership(partnership, by=None)
+
+
+class TestInvitations:
+    def invite(self, channel_manager, cm_admin, **flags):
+        return services.invite_organization(
+            channel_manager,
+            name="Summit Solar Co.",
+            email="owner@summitsolar.example",
+            invited_by=cm_admin,
+            **flags,
+        )
+
+    def test_invite_emails_a_single_use_link(
+        self, channel_manager, cm_admin, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            invitation = self.invite(channel_manager, cm_admin, **STRICT)
+        assert len(mail.outbox) == 1
+        message = mail.outbox[0]
+        assert message.to == ["owner@summitsolar.example"]
+        assert "Helios Energy Partners invites Summit Solar Co." in message.subject
+        assert f"/invitations/{invitation.token}/" in message.body
+        # Only a hash of the token is stored.
+        stored = Invitation.objects.get(pk=invitation.pk)
+        assert invitation.token not in stored.token_hash
+        assert services.find_invitation(invitation.token) == stored
+
+    def test_invite_validates_input(self, channel_manager, cm_admin):
+        with pytest.raises(ValidationError) as error:
+            services.invite_organization(
+                channel_manager, name=" ", email="not-an-email", invited_by=cm_admin
+            )
+        assert set(error.value.message_dict) == {"organization_name", "email"}
+        with pytest.raises(ValidationError, match="can only be on when"):
+            self.invite(channel_manager, cm_admin, allow_downstream_edit=True)
+        assert not Invitation.objects.exists()
+        assert mail.outbox == []
+
+    def test_accept_creates_organization_admin_and_partnership(
+        self, channel_manager, cm_admin, events, django_capture_on_commit_callbacks
+    ):
+        invitation = self.invite(channel_manager, cm_admin, **FLEXIBLE)
+        user = UserFactory()
+        with django_capture_on_commit_callbacks(execute=True):
+            partnership = services.accept_invitation(invitation, user)
+        organization = partnership.downstream
+        assert organization.name == "Summit Solar Co."
+        assert Membership.objects.get(organization=organization).user == user
+        assert Membership.objects.get(organization=organization).role == "admin"
+        assert partnership.upstream == channel_manager
+        assert partnership.mode == "flexible"
+        assert partnership.created_by == cm_admin
+        invitation.refresh_from_db()
+        assert (invitation.status, invitation.accepted_by, invitation.partnership) == (
+            "accepted",
+            user,
+            partnership,
+        )
+        assert [name for name, _ in events] == ["invitation_accepted"]
+        assert events[0][1]["partnership"] == partnership
+
+    @pytest.mark.parametrize("case", ["used", "expired", "revoked", "unknown"])
+    def test_bad_tokens_create_nothing(self, channel_manager, cm_admin, case):
+        invitation = self.invite(channel_manager, cm_admin)
+        token = invitation.token
+        if case == "used":
+            services.accept_invitation(invitation, UserFactory())
+        elif case == "expired":
+            Invitation.objects.filter(pk=invitation.pk).update(
+                expires_at=timezone.now() - timedelta(seconds=1)
+            )
+        elif case == "revoked":
+            services.revoke_invitation(invitation, by=cm_admin)
+        else:
+            token = "x" + token[1:]
+        organizations = Organization.objects.count()
+        partnerships = Partnership.objects.count()
+        with pytest.raises(ValidationError) as error:
+            services.find_invitation(token)
+        assert error.value.code == case
+        if case != "unknown":
+            with pytest.raises(ValidationError):
+                services.accept_invitation(invitation, UserFactory())
+        assert Organization.objects.count() == organizations
+        assert Partnership.objects.count() == partnerships
+
+
+class TestRequests:
+    def test_request_changes_nothing_until_accepted(
+        self,
+        channel_manager,
+        partner,
+        cm_admin,
+        partner_admin,
+        events,
+        django_capture_on_commit_callbacks,
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            sent = services.request_partnership(channel_manager, partner, by=cm_admin, **STRICT)
+        assert not Partnership.objects.exists()
+        assert events == []
+        with django_capture_on_commit_callbacks(execute=True):
+            partnership = services.accept_request(sent, by=partner_admin)
+        assert partnership.mode == "strict"
+        assert (partnership.upstream, partnership.downstream) == (channel_manager, partner)
+        sent.refresh_from_db()
+        assert (sent.status, sent.decided_by, sent.partnership) == (
+            "accepted",
+            partner_admin,
+            partnership,
+        )
+        assert [name for name, _ in events] == ["partnership_created"]
+
+    def test_decline_creates_nothing(self, channel_manager, partner, cm_admin, partner_admin):
+        sent = services.request_partnership(channel_manager, partner, by=cm_admin)
+        services.decline_request(sent, by=partner_admin)
+        assert not Partnership.objects.exists()
+        with pytest.raises(ValidationError, match="already declined"):
+            services.accept_request(sent, by=partner_admin)
+        assert not Partnership.objects.exists()
+
+    def test_one_pending_request_per_pair(self, channel_manager, partner, cm_admin):
+        services.request_partnership(channel_manager, partner, by=cm_admin)
+        with pytest.raises(ValidationError, match="already waiting"):
+            services.request_partnership(channel_manager, partner, by=cm_admin)
+
+    def test_request_checks_the_rules_again_on_accept(
+        self, channel_manager, partner, cm_admin, partner_admin
+    ):
+        sent = services.request_partnership(channel_manager, partner, by=cm_admin, **STRICT)
+        make_partnership(OrganizationFactory(), partner, data_sync_enabled=True)
+        with pytest.raises(ValidationError, match="only active channel manager"):
+            services.accept_request(sent, by=partner_admin)
+        sent.refresh_from_db()
+        assert sent.status == "pending"
+        assert partner.upstream_partnerships.count() == 1
+
+    def test_withdraw(self, channel_manager, partner, cm_admin):
+        sent = services.request_partnership(channel_manager, partner, by=cm_admin)
+        services.withdraw_request(sent, by=cm_admin)
+        assert PartnershipRequest.objects.get().status == "withdrawn"

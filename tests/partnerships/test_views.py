@@ -1,0 +1,377 @@
+"""Partnership pages: permissions, flag form, invitations, requests, and the list's queries."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from organizations.models import Membership, Organization
+from partnerships import services
+from partnerships.models import Invitation, Partnership, PartnershipRequest
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory, make_partnership
+
+pytestmark = pytest.mark.django_db
+
+STRICT = {"is_exclusive": True, "data_sync_enabled": True}
+
+
+def url(name: str, organization: Organization, *args) -> str:
+    return reverse(f"partnerships:{name}", args=[organization.slug, *args])
+
+
+@pytest.fixture
+def partnership(channel_manager, partner):
+    return make_partnership(channel_manager, partner, data_sync_enabled=True)
+
+
+def post_flags(client, organization, partnership, **flags):
+    data = {"version": partnership.version}
+    data.update({name: "on" for name, value in flags.items() if value})
+    return client.post(url("edit", organization, partnership.pk), data)
+
+
+class TestFlagEditing:
+    def test_upstream_admin_saves_flags(self, client, cm_admin, channel_manager, partnership):
+        client.force_login(cm_admin)
+        response = post_flags(
+            client, channel_manager, partnership, is_exclusive=True, data_sync_enabled=True
+        )
+        assert response.status_code == 302
+        partnership.refresh_from_db()
+        assert partnership.mode == "strict"
+        assert partnership.updated_by == cm_admin
+
+    def test_edit_fragment_for_htmx(self, client, cm_admin, channel_manager, partnership):
+        client.force_login(cm_admin)
+        response = client.get(url("edit", channel_manager, partnership.pk), HTTP_HX_REQUEST="true")
+        content = response.content.decode()
+        assert "<html" not in content
+        assert 'id="partnership-details"' in content
+        assert "Edit Partnership Details" in content
+        saved = client.post(
+            url("edit", channel_manager, partnership.pk),
+            {"version": partnership.version, "is_exclusive": "on", "data_sync_enabled": "on"},
+            HTTP_HX_REQUEST="true",
+        )
+        assert saved.status_code == 200
+        assert "Partnership flags saved." in saved.content.decode()
+        assert "<html" not in saved.content.decode()
+
+    def test_allow_edit_shown_only_with_exclusive_and_sync(
+        self, client, cm_admin, channel_manager, partnership
+    ):
+        client.force_login(cm_admin)
+        edit = url("edit", channel_manager, partnership.pk)
+        page = client.get(edit).content.decode()  # non-exclusive: hidden
+        assert "id_allow_downstream_edit" not in page
+
+        def refresh(**flags):
+            data = {"_refresh": "1", "version": partnership.version}
+            data.update(dict.fromkeys(flags, "on"))
+            return client.post(edit, data, HTTP_HX_REQUEST="true").content.decode()
+
+        both = refresh(is_exclusive=True, data_sync_enabled=True)
+        assert "id_allow_downstream_edit" in both
+        cleared = refresh(is_exclusive=True, allow_downstream_edit=True)
+        assert "id_allow_downstream_edit" not in cleared
+        assert 'data-testid="form-mode" title="Nothing is synced.">Off<' in cleared
+        # A redraw saves nothing.
+        partnership.refresh_from_db()
+        assert partnership.mode == "non_exclusive"
+
+    def test_forged_impossible_combination_refused(
+        self, client, cm_admin, channel_manager, partnership
+    ):
+        client.force_login(cm_admin)
+        response = post_flags(
+            client, channel_manager, partnership, data_sync_enabled=True, allow_downstream_edit=True
+        )
+        assert response.status_code == 400
+        assert "can only be on when" in response.content.decode()
+        partnership.refresh_from_db()
+        assert (partnership.allow_downstream_edit, partnership.version) == (False, 1)
+
+    def test_stale_form_refused(self, client, cm_admin, channel_manager, partnership):
+        client.force_login(cm_admin)
+        opened = partnership.version
+        services.update_flags(
+            partnership, by=UserFactory(first_name="Maya", last_name="Chen"), **STRICT
+        )
+        response = client.post(
+            url("edit", channel_manager, partnership.pk),
+            {"version": opened, "data_sync_enabled": "on"},
+        )
+        assert response.status_code == 400
+        assert "changed meanwhile (by Maya Chen" in response.content.decode()
+        partnership.refresh_from_db()
+        assert partnership.mode == "strict"
+
+    @pytest.mark.parametrize("who", ["member", "downstream_admin", "downstream_member"])
+    def test_others_cannot_change_flags(self, client, who, channel_manager, partner, partnership):
+        organization = channel_manager if who == "member" else partner
+        role = "admin" if who == "downstream_admin" else "member"
+        client.force_login(MembershipFactory(organization=organization, role=role).user)
+        response = post_flags(client, organization, partnership, **STRICT)
+        assert response.status_code == 403
+        assert client.get(url("edit", organization, partnership.pk)).status_code == 403
+        partnership.refresh_from_db()
+        assert partnership.mode == "non_exclusive"
+
+    def test_downstream_admin_sees_flags_read_only(
+        self, client, partner_admin, partner, partnership
+    ):
+        client.force_login(partner_admin)
+        page = client.get(url("detail", partner, partnership.pk)).content.decode()
+        assert "Partnership Details" in page
+        assert url("edit", partner, partnership.pk) not in page
+        assert "Helios Energy Partners sets these flags." in page
+
+    def test_other_organizations_get_404(self, client, partnership):
+        outsider = MembershipFactory(role="admin")
+        client.force_login(outsider.user)
+        mine = outsider.organization
+        for name in ("detail", "edit", "end"):
+            assert client.get(url(name, mine, partnership.pk)).status_code == 404
+        assert post_flags(client, mine, partnership, **STRICT).status_code == 404
+        assert client.post(url("end", mine, partnership.pk)).status_code == 404
+        # Through the real organization's URL: not a member, so 404 as well.
+        assert client.get(url("detail", partnership.upstream, partnership.pk)).status_code == 404
+        partnership.refresh_from_db()
+        assert partnership.is_active
+        assert partnership.mode == "non_exclusive"
+
+
+class TestEnding:
+    @pytest.mark.parametrize("side", ["upstream", "downstream"])
+    def test_either_admin_ends_after_confirmation(self, client, side, partnership):
+        organization = getattr(partnership, side)
+        client.force_login(MembershipFactory(organization=organization, role="admin").user)
+        confirm = client.get(url("end", organization, partnership.pk))
+        assert "End the partnership between" in confirm.content.decode()
+        assert Partnership.objects.get(pk=partnership.pk).is_active
+        response = client.post(url("end", organization, partnership.pk))
+        assert response.status_code == 302
+        assert Partnership.objects.get(pk=partnership.pk).status == "ended"
+
+    def test_member_cannot_end(self, client, partnership):
+        client.force_login(
+            MembershipFactory(organization=partnership.downstream, role="member").user
+        )
+        assert client.post(url("end", partnership.downstream, partnership.pk)).status_code == 403
+        assert Partnership.objects.get(pk=partnership.pk).is_active
+
+
+class TestInvitationFlow:
+    def send(self, client, channel_manager, **extra):
+        data = {
+            "organization_name": "Summit Solar Co.",
+            "email": "owner@summitsolar.example",
+            "data_sync_enabled": "on",
+            **extra,
+        }
+        return client.post(url("invite", channel_manager), data)
+
+    def link(self) -> str:
+        return re.search(r"https?://\S+/invitations/\S+/", mail.outbox[-1].body).group(0)
+
+    def test_end_to_end_with_a_new_account(
+        self, client, cm_admin, channel_manager, django_capture_on_commit_callbacks
+    ):
+        client.force_login(cm_admin)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = self.send(client, channel_manager, is_exclusive="on")
+        assert response.status_code == 302
+        listing = client.get(url("list", channel_manager)).content.decode()
+        assert "Invitation to <strong>Summit Solar Co.</strong>" in listing
+        path = self.link().split("://", 1)[1].split("/", 1)[1]
+        client.logout()
+
+        page = client.get(f"/{path}")
+        assert "Helios Energy Partners invites Summit Solar Co." in page.content.decode()
+        response = client.post(
+            f"/{path}",
+            {
+                "username": "summit-owner",
+                "email": "owner@summitsolar.example",
+                "password1": "a long Passphrase 42",
+                "password2": "a long Passphrase 42",
+            },
+        )
+        summit = Organization.objects.get(name="Summit Solar Co.")
+        assert response.status_code == 302
+        assert response["Location"] == summit.get_absolute_url()
+        membership = Membership.objects.get(organization=summit)
+        assert (membership.user.username, membership.role) == ("summit-owner", "admin")
+        partnership = Partnership.objects.get(downstream=summit)
+        assert (partnership.upstream, partnership.mode) == (channel_manager, "strict")
+        # Signed in as the new admin; the link is now used.
+        assert client.get(summit.get_absolute_url(), follow=True).status_code == 200
+        reused = client.get(f"/{path}")
+        assert reused.status_code == 410
+        assert "already been used" in reused.content.decode()
+
+    def test_signed_in_user_accepts(self, client, cm_admin, channel_manager):
+        invitation = services.invite_organization(
+            channel_manager, name="Summit Solar Co.", email="a@example.com", invited_by=cm_admin
+        )
+        invitee = UserFactory()
+        client.force_login(invitee)
+        link = reverse("invitations:accept", args=[invitation.token])
+        assert "Accept and create Summit Solar Co." in client.get(link).content.decode()
+        assert client.post(link).status_code == 302
+        assert Membership.objects.get(organization__name="Summit Solar Co.").user == invitee
+
+    def test_bad_signup_creates_nothing(self, client, cm_admin, channel_manager):
+        invitation = services.invite_organization(
+            channel_manager, name="Summit Solar Co.", email="a@example.com", invited_by=cm_admin
+        )
+        users = UserFactory._meta.model.objects.count()
+        response = client.post(
+            reverse("invitations:accept", args=[invitation.token]),
+            {"username": "x", "password1": "a long Passphrase 42", "password2": "different"},
+        )
+        assert response.status_code == 400
+        assert "password fields didn" in response.content.decode()
+        assert UserFactory._meta.model.objects.count() == users
+        assert not Organization.objects.filter(name="Summit Solar Co.").exists()
+        assert Invitation.objects.get().status == "pending"
+
+    @pytest.mark.parametrize(("token", "status"), [("nope", 404), ("x" * 43, 404)])
+    def test_unknown_token_page(self, client, token, status):
+        response = client.get(reverse("invitations:accept", args=[token]))
+        assert response.status_code == status
+        assert "This invitation link is not valid" in response.content.decode()
+        assert client.post(reverse("invitations:accept", args=[token])).status_code == status
+        assert Organization.objects.count() == 0
+
+    def test_invalid_invite_form_changes_nothing(self, client, cm_admin, channel_manager):
+        client.force_login(cm_admin)
+        response = self.send(client, channel_manager, email="nope", organization_name="")
+        assert response.status_code == 400
+        content = response.content.decode()
+        assert "Enter a valid email address." in content
+        assert "This field is required." in content
+        assert not Invitation.objects.exists()
+        assert mail.outbox == []
+
+    def test_member_cannot_invite(self, client, channel_manager):
+        client.force_login(MembershipFactory(organization=channel_manager, role="member").user)
+        assert self.send(client, channel_manager).status_code == 403
+        assert not Invitation.objects.exists()
+
+
+class TestRequestFlow:
+    def test_end_to_end(self, client, cm_admin, partner_admin, channel_manager, partner):
+        client.force_login(cm_admin)
+        response = client.post(
+            url("request", channel_manager),
+            {"organization": "sunrise solar", "is_exclusive": "on", "data_sync_enabled": "on"},
+        )
+        assert response.status_code == 302
+        assert not Partnership.objects.exists()
+
+        client.force_login(partner_admin)
+        listing = client.get(url("list", partner)).content.decode()
+        assert "Partnership requests waiting for your answer" in listing
+        assert "Accept request from Helios Energy Partners" in listing
+        sent = PartnershipRequest.objects.get()
+        response = client.post(url("request-accept", partner, sent.pk))
+        partnership = Partnership.objects.get()
+        assert response["Location"] == partnership.url_for(partner)
+        assert (partnership.upstream, partnership.downstream, partnership.mode) == (
+            channel_manager,
+            partner,
+            "strict",
+        )
+
+    def test_decline(self, client, cm_admin, partner_admin, channel_manager, partner):
+        sent = services.request_partnership(channel_manager, partner, by=cm_admin)
+        client.force_login(partner_admin)
+        client.post(url("request-decline", partner, sent.pk))
+        assert PartnershipRequest.objects.get().status == "declined"
+        assert not Partnership.objects.exists()
+
+    def test_only_the_addressee_decides(self, client, cm_admin, channel_manager, partner):
+        sent = services.request_partnership(channel_manager, partner, by=cm_admin)
+        client.force_login(cm_admin)  # the requester cannot accept its own request
+        assert client.post(url("request-accept", channel_manager, sent.pk)).status_code == 404
+        client.force_login(MembershipFactory(organization=partner, role="member").user)
+        assert client.post(url("request-accept", partner, sent.pk)).status_code == 403
+        assert PartnershipRequest.objects.get().status == "pending"
+        assert not Partnership.objects.exists()
+
+    def test_unknown_organization_refused(self, client, cm_admin, channel_manager):
+        client.force_login(cm_admin)
+        response = client.post(url("request", channel_manager), {"organization": "Nobody Inc"})
+        assert response.status_code == 400
+        assert "No organization is called “Nobody Inc”" in response.content.decode()
+        assert not PartnershipRequest.objects.exists()
+
+    def test_suggestions(self, client, cm_admin, channel_manager, partner):
+        client.force_login(cm_admin)
+        response = client.get(url("organization-search", channel_manager), {"organization": "sunr"})
+        assert '<option value="Sunrise Solar">' in response.content.decode()
+        own = client.get(url("organization-search", channel_manager), {"organization": "helios"})
+        assert "<option" not in own.content.decode()
+
+
+class TestList:
+    def test_lists_both_directions_with_badges(self, client, cm_admin, channel_manager, partner):
+        make_partnership(channel_manager, partner, **STRICT)
+        make_partnership(OrganizationFactory(name="Evergreen Distribution"), channel_manager)
+        client.force_login(cm_admin)
+        page = client.get(url("list", channel_manager)).content.decode()
+        downstream = page.split('id="downstream-heading"')[1].split('id="upstream-heading"')[0]
+        upstream = page.split('id="upstream-heading"')[1]
+        assert "Sunrise Solar" in downstream
+        assert ">Strict<" in downstream
+        assert "Evergreen Distribution" in upstream
+        assert ">Off<" in upstream
+
+    def test_search_and_ended_filter(self, client, cm_admin, channel_manager):
+        make_partnership(channel_manager, OrganizationFactory(name="Sunrise Solar"))
+        ended = make_partnership(channel_manager, OrganizationFactory(name="Dusk Energy"))
+        services.end_partnership(ended, by=None)
+        client.force_login(cm_admin)
+        active = client.get(url("list", channel_manager)).content.decode()
+        assert "Sunrise Solar" in active
+        assert "Dusk Energy" not in active
+        searched = client.get(url("list", channel_manager), {"q": "sunrise", "status": "all"})
+        assert "Dusk Energy" not in searched.content.decode()
+        ended_page = client.get(url("list", channel_manager), {"status": "ended"}).content.decode()
+        assert "Dusk Energy" in ended_page
+        assert "Sunrise Solar" not in ended_page
+
+    def test_constant_queries_with_5000_partners(
+        self, client, cm_admin, channel_manager, django_assert_num_queries
+    ):
+        client.force_login(cm_admin)
+
+        def add_partners(count: int) -> None:
+            start = Organization.objects.count()
+            organizations = Organization.objects.bulk_create(
+                Organization(name=f"Partner {start + n:05}", slug=f"partner-{start + n}")
+                for n in range(count)
+            )
+            Partnership.objects.bulk_create(
+                Partnership(
+                    upstream=channel_manager, downstream=organization, data_sync_enabled=True
+                )
+                for organization in organizations
+            )
+
+        add_partners(5)
+        client.get(url("list", channel_manager))  # the first visit also records the session
+        with CaptureQueriesContext(connection) as few:
+            client.get(url("list", channel_manager))
+        add_partners(4995)
+        with django_assert_num_queries(len(few.captured_queries)):
+            response = client.get(url("list", channel_manager), {"page": 3})
+        content = response.content.decode()
+        assert "5000 partners" in content
+        assert "Page 3 of 200" in content
