@@ -375,3 +375,43 @@ class TestList:
         content = response.content.decode()
         assert "5000 partners" in content
         assert "Page 3 of 200" in content
+
+
+class TestAdmin:
+    def test_staff_create_and_change_through_the_rules(
+        self, client, channel_manager, partner, events, django_capture_on_commit_callbacks
+    ):
+        client.force_login(UserFactory(is_staff=True, is_superuser=True))
+        add = reverse("admin:partnerships_partnership_add")
+        refused = client.post(
+            add,
+            {
+                "upstream": channel_manager.pk,
+                "downstream": partner.pk,
+                "allow_downstream_edit": "on",
+            },
+        )
+        assert refused.status_code == 200
+        assert "can only be on when" in refused.content.decode()
+        assert not Partnership.objects.exists()
+        with django_capture_on_commit_callbacks(execute=True):
+            created = client.post(
+                add,
+                {
+                    "upstream": channel_manager.pk,
+                    "downstream": partner.pk,
+                    "is_exclusive": "on",
+                    "data_sync_enabled": "on",
+                },
+            )
+        assert created.status_code == 302
+        partnership = Partnership.objects.get()
+        assert partnership.mode == "strict"
+        assert [name for name, _ in events] == ["partnership_created"]
+        cycle = client.post(add, {"upstream": partner.pk, "downstream": channel_manager.pk})
+        assert "would make a cycle" in cycle.content.decode()
+        assert Partnership.objects.count() == 1
+        changelist = client.get(
+            reverse("admin:partnerships_partnership_changelist"), {"mode": "strict"}
+        )
+        assert "Sunrise Solar" in changelist.content.decode()
