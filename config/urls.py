@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("o/<slug:org>/settings/", include("organizations.urls")),
     path("o/<slug:org>/settings/partnerships/", include("partnerships.urls")),
+    path("o/<slug:org>/settings/", include("settings_sync.urls")),
     path("invitations/", include((invitation_urlpatterns, "invitations"))),
     path("o/<slug:org>/logo/", organization_views.logo, name="organization-logo"),
     path("admin/", admin.site.urls),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
@@ -15,7 +14,7 @@ from .access import (
     organization_view,
     require_admin,
 )
-from .forms import LicenseForm, OrganizationProfileForm
+from .forms import OrganizationProfileForm
 from .models import Membership, Organization
 
 
@@ -77,36 +76,3 @@ def logo(request: HttpRequest, org: str) -> FileResponse:
     response = FileResponse(handle)
     response["Cache-Control"] = "public, max-age=300"
     return response
-
-
-@organization_view
-@require_http_methods(["GET", "POST"])
-def license_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    require_admin(request)
-    instance = get_object_or_404(request.organization.licenses, pk=pk) if pk else None
-    form = LicenseForm(request.POST or None, instance=instance, organization=request.organization)
-    if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, f"License {form.instance.number} saved.")
-        return redirect("organizations:organization", org=request.organization.slug)
-    return render(
-        request,
-        "organizations/license_form.html",
-        {"tab": "organization", "form": form, "license": instance},
-        status=400 if form.is_bound else 200,
-    )
-
-
-@organization_view
-@require_http_methods(["GET", "POST"])
-def license_archive(request: HttpRequest, pk: int) -> HttpResponse:
-    require_admin(request)
-    license_ = get_object_or_404(request.organization.licenses, pk=pk)
-    if request.method == "POST":
-        with transaction.atomic():
-            license_.archive(by=request.user, reason="Deleted in Organization Settings")
-        messages.success(request, f"License {license_.number} deleted.")
-        return redirect("organizations:organization", org=request.organization.slug)
-    return render(
-        request, "organizations/license_archive.html", {"tab": "organization", "license": license_}
-    )

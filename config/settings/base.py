@@ -35,6 +35,11 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "organizations",
     "partnerships",
+    "settings_sync",
+    "settings_sync.project",
+    "settings_sync.usage",
+    "settings_sync.proposal",
+    "settings_sync.unsynced",
 ]
 
 MIDDLEWARE = [

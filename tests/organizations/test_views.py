@@ -26,8 +26,14 @@ def tab_url(organization: Organization) -> str:
     return reverse("organizations:organization", kwargs={"org": organization.slug})
 
 
+def license_url(name: str, organization: Organization, *args) -> str:
+    return reverse(
+        f"settings_sync:{name}", args=[organization.slug, "organization", "licenses", *args]
+    )
+
+
 def license_add_url(organization: Organization) -> str:
-    return reverse("organizations:license-add", kwargs={"org": organization.slug})
+    return license_url("add", organization)
 
 
 class TestAccess:
@@ -58,9 +64,7 @@ class TestAccess:
             {"license_type": "X", "number": "1", "jurisdiction": "Texas"},
         )
         assert response.status_code == 403
-        archive = reverse(
-            "organizations:license-archive", kwargs={"org": organization.slug, "pk": license_.pk}
-        )
+        archive = license_url("archive", organization, license_.pk)
         assert member_client.post(archive).status_code == 403
         assert License.objects.filter(organization=organization).count() == 1
 
@@ -72,10 +76,7 @@ class TestAccess:
         other.refresh_from_db()
         assert other.name != "Taken over"
         # Another organization's license through one's own organization: also 404.
-        edit = reverse(
-            "organizations:license-edit",
-            kwargs={"org": organization.slug, "pk": other_license.pk},
-        )
+        edit = license_url("edit", organization, other_license.pk)
         assert admin_client.post(edit, {"number": "1"}).status_code == 404
         other_license.refresh_from_db()
         assert other_license.number != "1"
@@ -227,9 +228,7 @@ class TestLicenses:
 
     def test_edit(self, admin_client, organization):
         license_ = LicenseFactory(organization=organization)
-        url = reverse(
-            "organizations:license-edit", kwargs={"org": organization.slug, "pk": license_.pk}
-        )
+        url = license_url("edit", organization, license_.pk)
         response = admin_client.post(
             url,
             {"license_type": "C-10", "number": "42", "jurisdiction": "Oregon", "expires_on": ""},
@@ -244,17 +243,17 @@ class TestLicenses:
 
     def test_delete_archives_and_frees_the_number(self, admin_client, admin_user, organization):
         license_ = LicenseFactory(organization=organization, number="1045822")
-        url = reverse(
-            "organizations:license-archive", kwargs={"org": organization.slug, "pk": license_.pk}
+        url = license_url("archive", organization, license_.pk)
+        assert "Delete license “C-46 Solar Contractor 1045822 (California)”?" in (
+            admin_client.get(url).content.decode()
         )
-        assert b"Delete license 1045822?" in admin_client.get(url).content
         assert admin_client.post(url).status_code == 302
         archived = License.all_objects.get(pk=license_.pk)
         assert archived.archived_by == admin_user
         assert archived.archived_at is not None
         assert not organization.licenses.exists()
         page = admin_client.get(tab_url(organization)).content.decode()
-        assert "License 1045822 deleted." in page
+        assert "License “C-46 Solar Contractor 1045822 (California)” deleted." in page
         assert '<td class="font-monospace">1045822</td>' not in page
         # The number can be used again by a new license.
         assert self.post_license(admin_client, organization).status_code == 302

@@ -1,0 +1,202 @@
+"""The shapes every synced setting shares: collection items with provenance, and singletons.
+
+A collection item copied from a channel manager remembers where it came from
+(``synced_partnership``, ``synced_from``) and a **baseline**: the values last copied, one
+``baseline_<field>`` column per synced field. Its sync state is then read from its content,
+whatever changed it (a form, the admin, the shell, a queryset update): ``own`` (not a copy),
+``synced`` (equal to the baseline) or ``diverged`` (edited since). Because the baseline is
+made of real columns, the same state is computed in SQL for counts (:meth:`with_sync_state`).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Lower, Trim
+from django.utils import timezone
+
+from organizations.archiving import ArchivableModel, LiveManager
+from organizations.models import Organization
+
+OWN = "own"
+SYNCED = "synced"
+DIVERGED = "diverged"
+
+BASELINE_PREFIX = "baseline_"
+
+
+def baseline_name(field_name: str) -> str:
+    return f"{BASELINE_PREFIX}{field_name}"
+
+
+def track_baseline(model: type[models.Model]) -> type[models.Model]:
+    """Class decorator: add a ``baseline_<field>`` column for each of ``model.SYNCED_FIELDS``.
+
+    The columns are clones of the fields themselves (same type, so they compare in SQL),
+    nullable and not editable: only the sync writes them.
+    """
+    for name in model.SYNCED_FIELDS:
+        original = model._meta.get_field(name)
+        _, _, args, kwargs = original.deconstruct()
+        for option in ("default", "db_default", "help_text", "db_comment"):
+            kwargs.pop(option, None)
+        kwargs.update(
+            null=True,
+            blank=True,
+            editable=False,
+            db_index=False,
+            unique=False,
+            validators=[],
+            verbose_name=f"baseline {original.verbose_name}",
+        )
+        model.add_to_class(baseline_name(name), original.__class__(*args, **kwargs))
+    return model
+
+
+def natural_key_constraint(model_name: str, *fields: str, message: str) -> models.UniqueConstraint:
+    """Live items of one organization are unique by natural key, trimmed and case-folded."""
+    return models.UniqueConstraint(
+        "organization",
+        *(Lower(Trim(field)) for field in fields),
+        condition=Q(archived_at__isnull=True),
+        name=f"{model_name}_unique_natural_key",
+        violation_error_code="duplicate",
+        violation_error_message=message,
+    )
+
+
+def normalise_key_part(value) -> str:
+    return str(value if value is not None else "").strip().casefold()
+
+
+class SyncedItemQuerySet(models.QuerySet):
+    def same_content_q(self) -> Q:
+        """Every synced field equals its baseline (NULL equal to NULL)."""
+        condition = Q()
+        for name in self.model.SYNCED_FIELDS:
+            base = baseline_name(name)
+            condition &= Q(**{name: F(base)}) | Q(
+                **{f"{name}__isnull": True, f"{base}__isnull": True}
+            )
+        return condition
+
+    def with_sync_state(self) -> SyncedItemQuerySet:
+        return self.annotate(
+            sync_state_value=Case(
+                When(synced_partnership__isnull=True, then=Value(OWN)),
+                When(self.same_content_q(), then=Value(SYNCED)),
+                default=Value(DIVERGED),
+                output_field=models.CharField(),
+            )
+        )
+
+    def copies(self) -> SyncedItemQuerySet:
+        return self.filter(synced_partnership__isnull=False)
+
+    def diverged(self) -> SyncedItemQuerySet:
+        return self.copies().exclude(self.same_content_q())
+
+    def for_list(self) -> SyncedItemQuerySet:
+        return self.select_related("synced_partnership__upstream")
+
+
+class SyncedLiveManager(LiveManager.from_queryset(SyncedItemQuerySet)):
+    pass
+
+
+class SyncedItem(ArchivableModel):
+    """A collection item of one organization, possibly a copy of a channel manager's item."""
+
+    SYNCED_FIELDS: tuple[str, ...] = ()
+    NATURAL_KEY: tuple[str, ...] = ()
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=True
+    )
+    synced_partnership = models.ForeignKey(
+        "partnerships.Partnership",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The partnership this item was copied through (empty for own items).",
+    )
+    # SET_NULL: a copy whose upstream item was hard-deleted keeps its partnership, so the
+    # next sync can archive or detach it (SPEC 4.1, rule 4).
+    synced_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="copies",
+    )
+    synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    archived_by_sync = models.BooleanField(default=False, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = SyncedLiveManager()
+    all_objects = models.Manager.from_queryset(SyncedItemQuerySet)()
+
+    class Meta(ArchivableModel.Meta):
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        self.updated_at = timezone.now()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
+        super().save(*args, **kwargs)
+
+    @property
+    def sync_state(self) -> str:
+        if self.synced_partnership_id is None:
+            return OWN
+        same = all(
+            getattr(self, name) == getattr(self, baseline_name(name)) for name in self.SYNCED_FIELDS
+        )
+        return SYNCED if same else DIVERGED
+
+    @property
+    def natural_key(self) -> tuple[str, ...]:
+        return tuple(normalise_key_part(getattr(self, name)) for name in self.NATURAL_KEY)
+
+    def synced_values(self) -> dict:
+        return {name: getattr(self, name) for name in self.SYNCED_FIELDS}
+
+
+class SingletonSetting(models.Model):
+    """One row of defaults per organization, created with the organization."""
+
+    SYNCED_FIELDS: tuple[str, ...] = ()
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="+")
+    synced_partnership = models.ForeignKey(
+        "partnerships.Partnership",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The partnership that last overwrote these values.",
+    )
+    synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        self.updated_at = timezone.now()
+        super().save(*args, **kwargs)
+
+    def synced_values(self) -> dict:
+        return {name: getattr(self, name) for name in self.SYNCED_FIELDS}
+
+    @classmethod
+    def for_organization(cls, organization: Organization):
+        """The organization's row (created with defaults if it is somehow missing)."""
+        row, _ = cls.objects.select_related("synced_partnership__upstream").get_or_create(
+            organization=organization
+        )
+        return row

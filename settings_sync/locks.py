@@ -1,0 +1,33 @@
+"""Which settings an organization may not change: in a strict partnership, the synced
+categories belong to the channel manager (SPEC 4.2)."""
+
+from __future__ import annotations
+
+from organizations.models import Organization
+from partnerships import modes
+from partnerships.models import Partnership
+
+from . import registry
+
+
+def managing_partnership(organization: Organization) -> Partnership | None:
+    """The active strict partnership whose channel manager manages this organization's
+    synced settings, if any (at most one: a strict partnership is exclusive)."""
+    return (
+        Partnership.objects.active()
+        .with_mode()
+        .filter(downstream=organization, mode_value=modes.STRICT)
+        .select_related("upstream")
+        .first()
+    )
+
+
+def is_locked(organization: Organization, key: str) -> bool:
+    return registry.get(key).lockable and managing_partnership(organization) is not None
+
+
+def lock_for(organization: Organization, page) -> Partnership | None:
+    """The partnership that locks ``page`` for ``organization`` (None when editable)."""
+    if not getattr(page, "synced", False) or not page.lockable:
+        return None
+    return managing_partnership(organization)

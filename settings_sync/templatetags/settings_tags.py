@@ -1,0 +1,65 @@
+"""Rendering of setting values and their provenance."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import template
+from django.template.defaultfilters import date as date_filter
+from django.utils.html import format_html
+from django.utils.text import capfirst
+
+register = template.Library()
+
+
+@register.simple_tag
+def field_value(obj, name: str):
+    """A field's value as a person reads it (choice labels, Yes/No, trimmed decimals)."""
+    display = getattr(obj, f"get_{name}_display", None)
+    if display is not None:
+        return display()
+    value = getattr(obj, name)
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, Decimal):
+        return f"{value.normalize():f}"
+    if isinstance(value, list):
+        return ", ".join(f"{Decimal(str(part)).normalize():f}" for part in value)
+    if hasattr(value, "isoformat"):
+        return date_filter(value, "M j, Y")
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+@register.simple_tag
+def field_label(model, name: str) -> str:
+    return capfirst(model._meta.get_field(name).verbose_name)
+
+
+@register.simple_tag
+def provenance(item, lock=None):
+    """ "Managed by", "Synced from", "Edited locally", or nothing for the organization's own."""
+    partnership = getattr(item, "synced_partnership", None)
+    if partnership is None:
+        return ""
+    upstream = partnership.upstream
+    if lock is not None:
+        return format_html(
+            '<span class="badge text-bg-warning provenance" title="Read-only: managed through a '
+            'strict partnership"><i class="bi bi-lock-fill" aria-hidden="true"></i> Managed by {}'
+            "</span>",
+            upstream,
+        )
+    if getattr(item, "sync_state", None) == "diverged":
+        return format_html(
+            '<span class="badge text-bg-info provenance" title="Copied from {}, then changed '
+            'here">Edited locally</span>',
+            upstream,
+        )
+    return format_html(
+        '<span class="badge text-bg-light border provenance"><i class="bi bi-arrow-repeat" '
+        'aria-hidden="true"></i> Synced from {}</span>',
+        upstream,
+    )
