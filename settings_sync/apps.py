@@ -6,7 +6,7 @@ class SettingsSyncConfig(AppConfig):
     verbose_name = "Settings sync"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_save
+        from django.db.models.signals import post_delete, post_save
 
         from organizations import tabs
         from organizations.models import Organization
@@ -32,3 +32,28 @@ class SettingsSyncConfig(AppConfig):
             sender=Organization,
             dispatch_uid="settings_sync.create_singletons",
         )
+
+        # Domain events of partnerships start runs (this app listens; partnerships never
+        # imports it).
+        from partnerships import signals as partnership_events
+
+        for signal, receiver in [
+            (partnership_events.invitation_accepted, receivers.on_invitation_accepted),
+            (partnership_events.partnership_created, receivers.on_partnership_created),
+            (partnership_events.flags_changed, receivers.on_flags_changed),
+            (partnership_events.partnership_ended, receivers.on_partnership_ended),
+        ]:
+            signal.connect(receiver, dispatch_uid=f"settings_sync.{receiver.__name__}")
+
+        # A channel manager's change to a synced setting reaches its partners.
+        from . import registry
+
+        for category in registry.all():
+            if category.kind == registry.INVITE_ONLY:
+                continue  # copied once, at the invitation
+            for model_signal in (post_save, post_delete):
+                model_signal.connect(
+                    receivers.on_setting_saved,
+                    sender=category.model,
+                    dispatch_uid=f"settings_sync.{category.key}.{id(model_signal)}",
+                )

@@ -1,0 +1,726 @@
+"""The sync engine: plan what a partnership's event does to its partner, then apply it.
+
+``preview(partnership, event)`` builds a :class:`Plan` without writing anything;
+``run(partnership, event)`` builds the same plan under a lock on the partner organization
+and applies it in one transaction, recording a :class:`~settings_sync.models.SyncRun` and its
+:class:`~settings_sync.models.SyncChange` rows. What happens to each category comes from
+:func:`settings_sync.policy.outcome`; how each item is treated follows SPEC 4.1.
+
+Every category is read with two queries (the channel manager's items, all of the partner's
+items) and written in bulk, so a run costs a constant number of queries per category
+whatever the number of items.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db import models, transaction
+from django.utils import timezone
+
+from organizations.models import Organization
+from partnerships.models import Partnership
+
+from . import policy, registry
+from .items import baseline_name
+from .models import SyncChange, SyncRun
+
+logger = logging.getLogger(__name__)
+
+CREATED = SyncChange.Action.CREATED
+UPDATED = SyncChange.Action.UPDATED
+ADOPTED = SyncChange.Action.ADOPTED
+RESTORED = SyncChange.Action.RESTORED
+KEPT_LOCAL = SyncChange.Action.KEPT_LOCAL
+ARCHIVED = SyncChange.Action.ARCHIVED
+DETACHED = SyncChange.Action.DETACHED
+CONFLICT = SyncChange.Action.CONFLICT
+
+#: Actions that write to the partner's data (the others only report).
+WRITING_ACTIONS = {CREATED, UPDATED, ADOPTED, RESTORED, ARCHIVED, DETACHED}
+
+
+@dataclass
+class Change:
+    category: str
+    action: str
+    label: str
+    item: Any = None  # the partner's item (unsaved for "created")
+    upstream: Any = None  # the channel manager's item
+    before: dict | None = None
+    after: dict | None = None
+    note: str = ""
+
+
+@dataclass
+class CategoryPlan:
+    category: registry.Category
+    outcome: str
+    changes: list[Change] = field(default_factory=list)
+    to_create: list[models.Model] = field(default_factory=list)
+    to_archive: list[models.Model] = field(default_factory=list)  # written first: frees keys
+    to_update: list[models.Model] = field(default_factory=list)
+    update_fields: tuple[str, ...] = ()
+    files: list[tuple[Any, str, Any]] = field(default_factory=list)  # (obj, field, source file)
+
+    def add(self, action: str, label: str, **kwargs) -> Change:
+        change = Change(self.category.key, action, label, **kwargs)
+        self.changes.append(change)
+        return change
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(change.action for change in self.changes))
+
+
+@dataclass
+class Plan:
+    partnership: Partnership
+    event: str
+    mode: str
+    categories: list[CategoryPlan] = field(default_factory=list)
+    skipped: str = ""
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Category key → {action: count}, for every category the event concerns."""
+        return {plan.category.key: plan.counts() for plan in self.categories}
+
+    def outcomes(self) -> dict[str, str]:
+        return {plan.category.key: plan.outcome for plan in self.categories}
+
+    @property
+    def changes(self) -> list[Change]:
+        return [change for plan in self.categories for change in plan.changes]
+
+    def count(self, action: str) -> int:
+        return sum(1 for change in self.changes if change.action == action)
+
+    @property
+    def writes_anything(self) -> bool:
+        return any(change.action in WRITING_ACTIONS for change in self.changes)
+
+
+# Planning ------------------------------------------------------------------------------
+
+
+def _values(obj, fields) -> dict:
+    return {name: getattr(obj, name) for name in fields}
+
+
+def _json_values(obj, fields) -> dict:
+    """Values as recorded in history (files by name)."""
+    values = {}
+    for name in fields:
+        value = getattr(obj, name)
+        values[name] = value.name if hasattr(value, "name") and hasattr(value, "storage") else value
+    return values
+
+
+def _key(obj, natural_key) -> tuple[str, ...]:
+    return tuple(str(getattr(obj, name) or "").strip().casefold() for name in natural_key)
+
+
+def _label(obj) -> str:
+    return str(obj)[:300]
+
+
+class _Planner:
+    def __init__(self, partnership: Partnership, event: str, mode: str, *, by=None) -> None:
+        self.partnership = partnership
+        self.upstream = partnership.upstream
+        self.downstream = partnership.downstream
+        self.event = event
+        self.mode = mode
+        self.by = by
+        self.now = timezone.now()
+        # An unsaved partnership (a preview of one not created yet) has no copies.
+        self.partnership_pk = partnership.pk
+
+    @property
+    def downstream_exists(self) -> bool:
+        return self.downstream is not None and self.downstream.pk is not None
+
+    def plan(self, categories: list[registry.Category]) -> list[CategoryPlan]:
+        plans = []
+        for category in categories:
+            outcome = policy.outcome(self.mode, self.event, category.kind)
+            plan = CategoryPlan(category, outcome)
+            if outcome != policy.NONE:
+                handler = {
+                    registry.COLLECTION: self._collection,
+                    registry.SINGLETON: self._singleton,
+                    registry.INVITE_ONLY: self._invite_only,
+                }[category.kind]
+                handler(plan)
+            plans.append(plan)
+        return plans
+
+    # Collections --------------------------------------------------------------------
+
+    def _downstream_items(self, model) -> list:
+        if not self.downstream_exists:
+            return []
+        return list(
+            model.all_objects.filter(organization=self.downstream).select_related(
+                "synced_partnership__upstream"
+            )
+        )
+
+    def _is_ours(self, item) -> bool:
+        return self.partnership_pk is not None and item.synced_partnership_id == self.partnership_pk
+
+    def _collection(self, plan: CategoryPlan) -> None:
+        category = plan.category
+        model = category.model
+        fields = category.synced_fields
+        baselines = tuple(baseline_name(name) for name in fields)
+        plan.update_fields = (
+            *fields,
+            *baselines,
+            "synced_partnership",
+            "synced_from",
+            "synced_at",
+            "archived_at",
+            "archived_by",
+            "archive_reason",
+            "archived_by_sync",
+            "updated_at",
+        )
+        downstream = self._downstream_items(model)
+        if plan.outcome == policy.DETACH:
+            for item in downstream:
+                if self._is_ours(item):
+                    if not item.is_archived:
+                        plan.add(
+                            DETACHED,
+                            _label(item),
+                            item=item,
+                            note=f"Now {self.downstream}'s own item.",
+                        )
+                    self._detach(item)
+                    plan.to_update.append(item)
+            return
+
+        upstream_items = list(model.objects.filter(organization=self.upstream).order_by("pk"))
+        upstream_by_pk = {item.pk: item for item in upstream_items}
+        natural_key = category.natural_key
+        match = plan.outcome == policy.MATCH
+
+        live_copies: dict[int, Any] = {}  # upstream pk → the partner's live copy
+        archived_copies: dict[int, Any] = {}  # upstream pk → the latest archived copy
+        orphans = []  # live copies whose upstream item is gone (deleted or archived)
+        others = []  # the partner's other live items (its own, or synced from elsewhere)
+        for item in downstream:
+            if self._is_ours(item) and item.synced_from_id in upstream_by_pk:
+                if item.is_archived:
+                    latest = archived_copies.get(item.synced_from_id)
+                    if latest is None or latest.archived_at < item.archived_at:
+                        archived_copies[item.synced_from_id] = item
+                elif item.synced_from_id in live_copies:
+                    orphans.append(item)  # a second live copy: only one may stay
+                else:
+                    live_copies[item.synced_from_id] = item
+            elif self._is_ours(item):
+                if not item.is_archived:
+                    orphans.append(item)
+            elif not item.is_archived:
+                others.append(item)
+
+        # Copies of deleted items: archived if untouched, detached if edited (merge).
+        for orphan in orphans:
+            if orphan.sync_state == "diverged" and not match:
+                self._detach(orphan)
+                plan.to_update.append(orphan)
+                plan.add(
+                    DETACHED,
+                    _label(orphan),
+                    item=orphan,
+                    note=f"{self.upstream} deleted it; the edited copy is now "
+                    f"{self.downstream}'s own.",
+                )
+                others.append(orphan)
+            else:
+                self._archive(plan, orphan, f"Archived by sync: {self.upstream} deleted it.")
+
+        # Match: every live item that will not mirror an upstream item is archived.
+        if match:
+            wanted = {
+                _key(source, natural_key)
+                for source in upstream_items
+                if source.pk not in live_copies
+            }
+            kept = []
+            for item in others:
+                if item.synced_partnership_id is None and _key(item, natural_key) in wanted:
+                    kept.append(item)
+                else:
+                    self._archive(
+                        plan, item, f"Archived by sync: not among {self.upstream}'s settings."
+                    )
+            others = kept
+        others_by_key = {_key(item, natural_key): item for item in others}
+
+        for source in upstream_items:
+            key = _key(source, natural_key)
+            holder = others_by_key.get(key)
+            copy = live_copies.get(source.pk)
+            if copy is not None:
+                if holder is not None:
+                    plan.add(
+                        CONFLICT,
+                        _label(source),
+                        item=holder,
+                        upstream=source,
+                        note=f"{self.downstream} already has another item “{holder}” with this "
+                        "name; the copy was not renamed.",
+                    )
+                else:
+                    self._refresh_copy(plan, source, copy, match=match)
+            elif holder is not None:
+                if holder.synced_partnership_id is None:
+                    self._adopt(plan, source, holder, match=match)
+                else:
+                    plan.add(
+                        CONFLICT,
+                        _label(source),
+                        item=holder,
+                        upstream=source,
+                        note=f"“{holder}” is already synced from "
+                        f"{holder.synced_partnership.upstream}; left as it is.",
+                    )
+            elif source.pk in archived_copies:
+                self._restore_or_keep(plan, source, archived_copies[source.pk], match=match)
+            else:
+                created = model(
+                    organization=self.downstream,
+                    synced_partnership=self.partnership if self.partnership_pk else None,
+                    synced_from=source,
+                    synced_at=self.now,
+                    **_values(source, category.synced_fields),
+                    **{
+                        baseline_name(name): getattr(source, name)
+                        for name in category.synced_fields
+                    },
+                )
+                plan.to_create.append(created)
+                plan.add(
+                    CREATED,
+                    _label(source),
+                    item=created,
+                    upstream=source,
+                    after=_values(source, category.synced_fields),
+                )
+
+    def _link(self, item, source, fields) -> None:
+        for name in fields:
+            setattr(item, name, getattr(source, name))
+        self._set_baseline(item, source, fields)
+
+    def _set_baseline(self, item, source, fields) -> None:
+        for name in fields:
+            setattr(item, baseline_name(name), getattr(source, name))
+        item.synced_partnership = self.partnership
+        item.synced_from = source
+        item.synced_at = self.now
+
+    def _unarchive(self, item) -> None:
+        item.archived_at = None
+        item.archived_by = None
+        item.archive_reason = ""
+        item.archived_by_sync = False
+
+    def _restore_or_keep(self, plan: CategoryPlan, source, copy, *, match: bool) -> None:
+        """Rule 7: a copy the partner deleted stays deleted in merge; one the sync archived
+        (its upstream item was archived) comes back when the upstream item does."""
+        fields = plan.category.synced_fields
+        if not (copy.archived_by_sync or match):
+            plan.add(
+                KEPT_LOCAL,
+                _label(copy),
+                item=copy,
+                upstream=source,
+                note=f"{self.downstream} deleted its copy; merge does not bring it back.",
+            )
+            return
+        old = _values(copy, fields)
+        self._unarchive(copy)
+        self._link(copy, source, fields)
+        plan.to_update.append(copy)
+        plan.add(
+            RESTORED,
+            _label(source),
+            item=copy,
+            upstream=source,
+            before=old,
+            after=_values(copy, fields),
+        )
+
+    def _refresh_copy(self, plan: CategoryPlan, source, copy, *, match: bool) -> None:
+        fields = plan.category.synced_fields
+        new = _values(source, fields)
+        old = _values(copy, fields)
+        if old == new:
+            baseline = {name: getattr(copy, baseline_name(name)) for name in fields}
+            if baseline != new:  # edited to what the channel manager now has: in sync again
+                self._set_baseline(copy, source, fields)
+                plan.to_update.append(copy)
+            return
+        if copy.sync_state == "diverged" and not match:
+            plan.add(
+                KEPT_LOCAL,
+                _label(copy),
+                item=copy,
+                upstream=source,
+                before=old,
+                after=new,
+                note=f"Edited in {self.downstream}; {self.upstream}'s change is not applied.",
+            )
+            return
+        self._link(copy, source, fields)
+        plan.to_update.append(copy)
+        plan.add(UPDATED, _label(source), item=copy, upstream=source, before=old, after=new)
+
+    def _adopt(self, plan: CategoryPlan, source, item, *, match: bool) -> None:
+        fields = plan.category.synced_fields
+        old = _values(item, fields)
+        new = _values(source, fields)
+        if match:
+            self._link(item, source, fields)
+        else:
+            self._set_baseline(item, source, fields)  # content kept: it may now be "diverged"
+        plan.to_update.append(item)
+        plan.add(
+            ADOPTED,
+            _label(item),
+            item=item,
+            upstream=source,
+            before=old,
+            after=_values(item, fields),
+            note="Linked to the channel manager's item of the same name"
+            + ("; its values were overwritten." if match and old != new else "."),
+        )
+
+    def _archive(self, plan: CategoryPlan, item, reason: str) -> None:
+        item.archived_at = self.now
+        item.archived_by = self.by
+        item.archive_reason = reason[:200]
+        item.archived_by_sync = True
+        plan.to_archive.append(item)
+        plan.add(
+            ARCHIVED,
+            _label(item),
+            item=item,
+            before=_values(item, plan.category.synced_fields),
+            note=reason,
+        )
+
+    def _detach(self, item) -> None:
+        item.synced_partnership = None
+        item.synced_from = None
+        item.synced_at = None
+        for name in item.SYNCED_FIELDS:
+            setattr(item, baseline_name(name), None)
+
+    # Singletons ---------------------------------------------------------------------
+
+    def _singleton(self, plan: CategoryPlan) -> None:
+        model = plan.category.model
+        fields = plan.category.synced_fields
+        plan.update_fields = (*fields, "synced_partnership", "synced_at", "updated_at")
+        row = (
+            model.objects.filter(organization=self.downstream).first()
+            if self.downstream_exists
+            else None
+        )
+        if row is None:
+            row = model(organization=self.downstream)  # defaults: what a new organization gets
+        if plan.outcome == policy.DETACH:
+            if self._is_ours(row) and row.pk:
+                row.synced_partnership = None
+                plan.to_update.append(row)
+            return
+        source = model.objects.filter(organization=self.upstream).first() or model(
+            organization=self.upstream
+        )
+        old, new = _values(row, fields), _values(source, fields)
+        for name in fields:
+            setattr(row, name, getattr(source, name))
+        row.synced_partnership = self.partnership if self.partnership_pk else None
+        row.synced_at = self.now
+        if row.pk:
+            plan.to_update.append(row)
+        else:
+            plan.to_create.append(row)
+        if old != new:
+            plan.add(UPDATED, plan.category.label, item=row, before=old, after=new)
+
+    # Invite-only data ---------------------------------------------------------------
+
+    def _invite_only(self, plan: CategoryPlan) -> None:
+        if plan.outcome == policy.DETACH:
+            return  # copied once; it already belongs to the partner
+        if plan.category.model is Organization:
+            self._organization_fields(plan)
+        else:
+            self._own_copies(plan)
+
+    def _organization_fields(self, plan: CategoryPlan) -> None:
+        """Fields of the organization itself (the logo): copied as files of their own."""
+        for name in plan.category.synced_fields:
+            source = getattr(self.upstream, name)
+            current = getattr(self.downstream, name) if self.downstream is not None else None
+            if not source:
+                continue
+            before = current.name if current else None
+            plan.add(
+                UPDATED if current else CREATED,
+                f"{plan.category.label} of {self.upstream}",
+                item=self.downstream,
+                before={name: before},
+                after={name: source.name},
+            )
+            if self.downstream_exists:
+                plan.files.append((self.downstream, name, source))
+
+    def _own_copies(self, plan: CategoryPlan) -> None:
+        """Items copied once as the partner's own (licenses): no provenance afterwards."""
+        category = plan.category
+        model = category.model
+        fields = category.synced_fields
+        plan.update_fields = (*fields, "archived_at", "archived_by", "archive_reason")
+        existing = {}
+        if self.downstream_exists:
+            existing = {
+                _key(item, category.natural_key): item
+                for item in model.objects.filter(organization=self.downstream)
+            }
+        for source in model.objects.filter(organization=self.upstream).order_by("pk"):
+            item = existing.pop(_key(source, category.natural_key), None)
+            if item is None:
+                plan.to_create.append(
+                    model(organization=self.downstream, **_values(source, fields))
+                )
+                plan.add(CREATED, _label(source), upstream=source, after=_values(source, fields))
+            elif _values(item, fields) != _values(source, fields):
+                old = _values(item, fields)
+                for name in fields:
+                    setattr(item, name, getattr(source, name))
+                plan.to_update.append(item)
+                plan.add(UPDATED, _label(item), item=item, before=old, after=_values(item, fields))
+        for item in existing.values():
+            item.archived_at = self.now
+            item.archived_by = self.by
+            item.archive_reason = f"Archived by sync: not among {self.upstream}'s settings."
+            plan.to_archive.append(item)
+            plan.add(ARCHIVED, _label(item), item=item, before=_values(item, fields))
+
+
+def _categories(keys: list[str] | None) -> list[registry.Category]:
+    categories = registry.all()
+    if keys:
+        categories = [category for category in categories if category.key in keys]
+    return categories
+
+
+def _skip_reason(partnership: Partnership, event: str) -> str:
+    """Why a queued run no longer applies: it works from the partnership as it is now."""
+    syncing = partnership.is_active and partnership.data_sync_enabled
+    if event == policy.UNLINK:
+        return "Sync is on again; nothing was detached." if syncing else ""
+    if not partnership.is_active:
+        return "The partnership has ended."
+    if not partnership.data_sync_enabled:
+        return "Data Sync is off for this partnership."
+    return ""
+
+
+def _stored_mode(partnership: Partnership) -> str:
+    if partnership.pk is None:
+        return partnership.mode
+    stored = Partnership.objects.filter(pk=partnership.pk).first()
+    return stored.mode if stored else partnership.mode
+
+
+def _build(
+    partnership: Partnership,
+    event: str,
+    *,
+    mode_before: str | None,
+    categories: list[str] | None,
+    by=None,
+) -> Plan:
+    if event not in policy.EVENTS:
+        raise ValueError(f"Unknown event {event!r}")
+    mode = (
+        (mode_before or _stored_mode(partnership)) if event == policy.UNLINK else partnership.mode
+    )
+    plan = Plan(partnership=partnership, event=event, mode=mode)
+    plan.skipped = _skip_reason(partnership, event)
+    if not plan.skipped:
+        plan.categories = _Planner(partnership, event, mode, by=by).plan(_categories(categories))
+    return plan
+
+
+def preview(
+    partnership: Partnership,
+    event: str,
+    *,
+    mode_before: str | None = None,
+    categories: list[str] | None = None,
+) -> Plan:
+    """What ``event`` would do to the partner now, category by category. Writes nothing.
+
+    ``partnership`` may be unsaved or carry flags being edited; its ``downstream`` may be an
+    organization that does not exist yet (an invitation: everything would be created).
+    For ``unlink``, ``mode_before`` is the mode sync had (default: the stored one).
+    """
+    return _build(partnership, event, mode_before=mode_before, categories=categories)
+
+
+# Applying ------------------------------------------------------------------------------
+
+
+def _apply(plan: Plan, sync_run: SyncRun) -> None:
+    now = timezone.now()
+    for category_plan in plan.categories:
+        model = category_plan.category.model
+        manager = getattr(model, "all_objects", model._default_manager)
+        # Archive first, so the keys they free can be taken by the updates and creations.
+        for batch in (category_plan.to_archive, category_plan.to_update):
+            unique = list({id(obj): obj for obj in batch}.values())
+            if not unique or model is Organization:
+                continue
+            for obj in unique:
+                if hasattr(obj, "updated_at"):
+                    obj.updated_at = now
+            manager.bulk_update(unique, category_plan.update_fields, batch_size=1000)
+        if category_plan.to_create:
+            model.objects.bulk_create(category_plan.to_create, batch_size=1000)
+        for obj, name, source in category_plan.files:
+            with source.open("rb") as handle:
+                content = handle.read()
+            getattr(obj, name).save(
+                source.name.rsplit("/", 1)[-1], ContentFile(content), save=False
+            )
+            obj.save(update_fields=[name])
+    SyncChange.objects.bulk_create(
+        [
+            SyncChange(
+                run=sync_run,
+                category=change.category,
+                action=change.action,
+                item_id=getattr(change.item, "pk", None),
+                upstream_item_id=getattr(change.upstream, "pk", None),
+                label=change.label,
+                before=change.before,
+                after=change.after,
+                note=change.note[:300],
+            )
+            for change in plan.changes
+        ],
+        batch_size=1000,
+    )
+
+
+def schedule_record(
+    partnership: Partnership,
+    event: str,
+    *,
+    by=None,
+    trigger: str = "",
+    mode_before: str | None = None,
+    categories: list[str] | None = None,
+) -> SyncRun:
+    """The record of a run about to be queued (status "queued")."""
+    return SyncRun.objects.create(
+        partnership=partnership,
+        event=event,
+        mode=mode_before if event == policy.UNLINK and mode_before else partnership.mode,
+        categories=categories,
+        started_by=by,
+        trigger=trigger[:200],
+    )
+
+
+def execute(sync_run: SyncRun) -> SyncRun:
+    """Apply a recorded run: atomically, serialised per partner, from the current state."""
+    sync_run.status = SyncRun.Status.RUNNING
+    sync_run.started_at = timezone.now()
+    sync_run.error = ""
+    sync_run.save(update_fields=["status", "started_at", "error"])
+    try:
+        with transaction.atomic():
+            partnership = Partnership.objects.get(pk=sync_run.partnership_id)
+            # Two runs into one partner never interleave: the partner's row is the lock.
+            list(Organization.objects.select_for_update().filter(pk=partnership.downstream_id))
+            partnership = Partnership.objects.select_related("upstream", "downstream").get(
+                pk=partnership.pk
+            )
+            plan = _build(
+                partnership,
+                sync_run.event,
+                mode_before=sync_run.mode if sync_run.event == policy.UNLINK else None,
+                categories=sync_run.categories,
+                by=sync_run.started_by,
+            )
+            if plan.skipped:
+                sync_run.status = SyncRun.Status.SKIPPED
+                sync_run.note = plan.skipped
+            else:
+                _apply(plan, sync_run)
+                sync_run.status = SyncRun.Status.SUCCEEDED
+                sync_run.mode = plan.mode
+            sync_run.counts = {key: counts for key, counts in plan.summary().items() if counts}
+            sync_run.finished_at = timezone.now()
+            sync_run.save(update_fields=["status", "note", "mode", "counts", "finished_at"])
+    except Exception as error:
+        logger.exception("Sync run %s failed", sync_run.pk)
+        sync_run.status = SyncRun.Status.FAILED
+        sync_run.error = "".join(traceback.format_exception_only(error)).strip()[:2000]
+        sync_run.counts = {}
+        sync_run.finished_at = timezone.now()
+        sync_run.save(update_fields=["status", "error", "counts", "finished_at"])
+    return sync_run
+
+
+def run(
+    partnership: Partnership,
+    event: str,
+    *,
+    by=None,
+    trigger: str = "",
+    mode_before: str | None = None,
+    categories: list[str] | None = None,
+) -> SyncRun:
+    """Apply ``event`` to the partner now and return the recorded run."""
+    sync_run = schedule_record(
+        partnership,
+        event,
+        by=by,
+        trigger=trigger or "Run directly",
+        mode_before=mode_before,
+        categories=categories,
+    )
+    return execute(sync_run)
+
+
+def retry(sync_run: SyncRun, *, by=None) -> SyncRun:
+    """Run a failed run again (a new record, linked to the failed one)."""
+    again = schedule_record(
+        sync_run.partnership,
+        sync_run.event,
+        by=by or sync_run.started_by,
+        trigger=f"Retry of run #{sync_run.pk}",
+        mode_before=sync_run.mode if sync_run.event == policy.UNLINK else None,
+        categories=sync_run.categories,
+    )
+    again.retry_of = sync_run
+    again.save(update_fields=["retry_of"])
+    return execute(again)
+
+
+__all__ = ["Plan", "execute", "preview", "retry", "run", "schedule_record"]

@@ -1,0 +1,99 @@
+"""Sync history: every run of the engine into one partner, and every change it made."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.utils import timezone
+
+from partnerships.models import Partnership
+
+from . import policy
+
+
+class SyncRunQuerySet(models.QuerySet):
+    def for_list(self) -> SyncRunQuerySet:
+        return self.select_related(
+            "partnership__upstream", "partnership__downstream", "started_by"
+        ).order_by("-created_at", "-pk")
+
+
+class SyncRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    partnership = models.ForeignKey(Partnership, on_delete=models.PROTECT, related_name="sync_runs")
+    event = models.CharField(
+        max_length=10, choices=[(e, policy.EVENT_LABELS[e]) for e in policy.EVENTS]
+    )
+    mode = models.CharField(max_length=20)
+    categories = models.JSONField(
+        null=True, blank=True, help_text="The categories this run covered (empty: all)."
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    trigger = models.CharField(max_length=200, blank=True, help_text="What started the run.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True, help_text="category → action → count")
+    error = models.TextField(blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+
+    objects = SyncRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["partnership", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()} · {self.partnership} ({self.get_status_display()})"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    @property
+    def total_changes(self) -> int:
+        return sum(sum(actions.values()) for actions in self.counts.values())
+
+
+class SyncChange(models.Model):
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+        ADOPTED = "adopted", "Adopted"
+        RESTORED = "restored", "Restored"
+        KEPT_LOCAL = "kept_local", "Kept local"
+        ARCHIVED = "archived", "Archived"
+        DETACHED = "detached", "Detached"
+        CONFLICT = "conflict", "Conflict"
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="changes")
+    category = models.CharField(max_length=40)
+    action = models.CharField(max_length=12, choices=Action.choices)
+    item_id = models.BigIntegerField(null=True, blank=True, help_text="The partner's item.")
+    upstream_item_id = models.BigIntegerField(null=True, blank=True)
+    label = models.CharField(max_length=300)
+    before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["run", "category"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.category}: {self.label}"
