@@ -597,9 +597,9 @@ def _apply(plan: Plan, sync_run: SyncRun) -> None:
             for obj in unique:
                 if hasattr(obj, "updated_at"):
                     obj.updated_at = now
-            manager.bulk_update(unique, category_plan.update_fields, batch_size=1000)
+            manager.bulk_update(unique, category_plan.update_fields, batch_size=None)
         if category_plan.to_create:
-            model.objects.bulk_create(category_plan.to_create, batch_size=1000)
+            model.objects.bulk_create(category_plan.to_create, batch_size=None)
         for obj, name, source in category_plan.files:
             with source.open("rb") as handle:
                 content = handle.read()
@@ -607,23 +607,23 @@ def _apply(plan: Plan, sync_run: SyncRun) -> None:
                 source.name.rsplit("/", 1)[-1], ContentFile(content), save=False
             )
             obj.save(update_fields=[name])
-    SyncChange.objects.bulk_create(
-        [
-            SyncChange(
-                run=sync_run,
-                category=change.category,
-                action=change.action,
-                item_id=getattr(change.item, "pk", None),
-                upstream_item_id=getattr(change.upstream, "pk", None),
-                label=change.label,
-                before=change.before,
-                after=change.after,
-                note=change.note[:300],
+    # The history of one category is one insert, so the count stays constant per category.
+    for category_plan in plan.categories:
+        if category_plan.changes:
+            SyncChange.objects.bulk_create(
+                SyncChange(
+                    run=sync_run,
+                    category=change.category,
+                    action=change.action,
+                    item_id=getattr(change.item, "pk", None),
+                    upstream_item_id=getattr(change.upstream, "pk", None),
+                    label=change.label,
+                    before=change.before,
+                    after=change.after,
+                    note=change.note[:300],
+                )
+                for change in category_plan.changes
             )
-            for change in plan.changes
-        ],
-        batch_size=1000,
-    )
 
 
 def schedule_record(

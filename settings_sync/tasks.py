@@ -7,6 +7,8 @@ after the commit; in production `manage.py db_worker` processes run them.
 
 from __future__ import annotations
 
+import threading
+
 from django.db import transaction
 from django.tasks import task
 
@@ -52,14 +54,16 @@ def schedule_upstream_change(organization_id: int, category_key: str, label: str
 
     Many edits in one transaction (an import, a bulk action) become one run per partner.
     """
-    key = ("change", organization_id, category_key)
-    connection = transaction.get_connection()
-    if connection.in_atomic_block and any(
-        getattr(callback, "sync_key", None) == key for _, callback, _ in connection.run_on_commit
-    ):
-        return
+    key = (organization_id, category_key)
+    registered = _next_sequence()
 
     def fan_out() -> None:
+        # Runs after the commit. If a fan-out for the same category ran in this thread after
+        # this one was registered, it already saw this change: nothing more to do.
+        done = _fanned_out()
+        if done.get(key, -1) > registered:
+            return
+        done[key] = _next_sequence()
         partnerships = list(
             Partnership.objects.active()
             .filter(upstream_id=organization_id, data_sync_enabled=True)
@@ -74,5 +78,18 @@ def schedule_upstream_change(organization_id: int, category_key: str, label: str
                     categories=[category_key],
                 )
 
-    fan_out.sync_key = key
     transaction.on_commit(fan_out)
+
+
+_local = threading.local()
+
+
+def _next_sequence() -> int:
+    _local.sequence = getattr(_local, "sequence", 0) + 1
+    return _local.sequence
+
+
+def _fanned_out() -> dict:
+    if not hasattr(_local, "fanned_out"):
+        _local.fanned_out = {}
+    return _local.fanned_out

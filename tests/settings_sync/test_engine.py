@@ -1,0 +1,536 @@
+"""The sync engine end to end: every cell of the SPEC 4 table through the services, item by
+item; the item-level rules of SPEC 4.1; preview against run; query counts; failures."""
+
+from __future__ import annotations
+
+import io
+import threading
+from decimal import Decimal
+
+import pytest
+from django.core.files.base import ContentFile
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
+from PIL import Image
+
+from organizations.models import License, Organization
+from partnerships import services
+from settings_sync import engine, registry
+from settings_sync.models import SyncChange, SyncRun
+from settings_sync.project.models import Adder, DefaultCosts, Equipment
+from settings_sync.proposal.models import ProposalExpiration
+from settings_sync.usage.models import Persona
+from tests.factories import LicenseFactory, OrganizationFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+FLAGS = {
+    "non_exclusive": {"data_sync_enabled": True},
+    "flexible": {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_edit": True},
+    "strict": {"is_exclusive": True, "data_sync_enabled": True},
+}
+MERGE_MODES = ["non_exclusive", "flexible"]
+
+
+def png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (250, 160, 0)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def adder(organization, name, amount, **extra) -> Adder:
+    return Adder.objects.create(organization=organization, name=name, amount=amount, **extra)
+
+
+@pytest.fixture
+def channel_manager(db):
+    helios = OrganizationFactory(name="Helios Energy Partners")
+    adder(helios, "Trenching", 1250)
+    adder(helios, "Tile roof", Decimal("0.35"), pricing="per_watt")
+    Equipment.objects.create(
+        organization=helios, kind="module", manufacturer="REC", model="Alpha 410", unit_cost=265
+    )
+    DefaultCosts.objects.filter(organization=helios).update(module_cost_per_watt=Decimal("0.42"))
+    ProposalExpiration.objects.filter(organization=helios).update(days_valid=21)
+    helios.logo.save("helios.png", ContentFile(png()))
+    LicenseFactory(organization=helios, number="1045822", jurisdiction="California")
+    return helios
+
+
+@pytest.fixture
+def partner(db):
+    sunrise = OrganizationFactory(name="Sunrise Solar")
+    adder(sunrise, "Tree removal", 900)
+    adder(sunrise, " tile ROOF ", Decimal("0.50"), pricing="per_watt")  # same natural key
+    return sunrise
+
+
+@pytest.fixture
+def immediately(django_capture_on_commit_callbacks):
+    """Run what would run on commit (domain events, then the sync tasks)."""
+
+    def run(function, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return function(*args, **kwargs)
+
+    return run
+
+
+def live(model, organization):
+    return list(model.objects.filter(organization=organization).order_by("pk"))
+
+
+def by_name(organization) -> dict[str, Adder]:
+    return {item.name.strip().casefold(): item for item in live(Adder, organization)}
+
+
+def last_run(partnership) -> SyncRun:
+    return SyncRun.objects.filter(partnership=partnership).order_by("-pk").first()
+
+
+def link(immediately, channel_manager, partner, mode):
+    return immediately(
+        services.create_partnership, channel_manager, partner, by=None, **FLAGS[mode]
+    )
+
+
+# invite ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["non_exclusive", "flexible", "strict"])
+def test_invite_matches_everything(immediately, channel_manager, mode):
+    """invite: collections, singletons and invite-only data all match."""
+    invitation = services.invite_organization(
+        channel_manager, name="Summit Solar", email="a@example.com", invited_by=None, **FLAGS[mode]
+    )
+    partnership = immediately(services.accept_invitation, invitation, UserFactory())
+    summit = partnership.downstream
+    run = last_run(partnership)
+    assert (run.event, run.status, run.mode) == ("invite", "succeeded", mode)
+
+    copies = by_name(summit)
+    assert set(copies) == {"trenching", "tile roof"}
+    for item in copies.values():
+        assert item.synced_partnership == partnership
+        assert item.sync_state == "synced"
+        assert item.synced_from.organization == channel_manager
+    assert copies["tile roof"].amount == Decimal("0.35")
+    assert live(Equipment, summit)[0].model == "Alpha 410"
+    assert DefaultCosts.objects.get(organization=summit).module_cost_per_watt == Decimal("0.42")
+    assert ProposalExpiration.objects.get(organization=summit).days_valid == 21
+    summit.refresh_from_db()
+    assert summit.logo
+    assert summit.logo.name != channel_manager.logo.name  # a file of its own
+    assert summit.logo.read() == png()
+    license_ = License.objects.get(organization=summit)
+    assert (license_.number, license_.jurisdiction) == ("1045822", "California")
+    assert not hasattr(license_, "synced_partnership")  # copied as its own, no provenance
+
+
+def test_invite_without_sync_copies_nothing(immediately, channel_manager):
+    invitation = services.invite_organization(
+        channel_manager, name="Summit Solar", email="a@example.com", invited_by=None
+    )
+    partnership = immediately(services.accept_invitation, invitation, UserFactory())
+    assert not Adder.objects.filter(organization=partnership.downstream).exists()
+    assert not SyncRun.objects.exists()
+
+
+# link / resync ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MERGE_MODES)
+def test_link_merges_collections_and_leaves_singletons(immediately, channel_manager, partner, mode):
+    partnership = link(immediately, channel_manager, partner, mode)
+    items = by_name(partner)
+    # Created: Trenching. Adopted, own content kept: Tile roof. Untouched: Tree removal.
+    assert items["trenching"].sync_state == "synced"
+    assert items["tile roof"].synced_partnership == partnership
+    assert items["tile roof"].amount == Decimal("0.50")
+    assert items["tile roof"].sync_state == "diverged"
+    assert items["tree removal"].synced_partnership is None
+    assert items["tree removal"].amount == 900
+    assert DefaultCosts.objects.get(organization=partner).module_cost_per_watt == Decimal("0.45")
+    assert ProposalExpiration.objects.get(organization=partner).days_valid == 30
+    partner.refresh_from_db()
+    assert not partner.logo
+    assert not License.objects.filter(organization=partner).exists()
+    assert last_run(partnership).counts["adders"] == {"created": 1, "adopted": 1}
+
+
+def test_link_strict_matches_collections_and_singletons(immediately, channel_manager, partner):
+    partnership = link(immediately, channel_manager, partner, "strict")
+    items = by_name(partner)
+    assert set(items) == {"trenching", "tile roof"}
+    assert items["tile roof"].amount == Decimal("0.35")  # adopted and overwritten
+    assert all(item.sync_state == "synced" for item in items.values())
+    archived = Adder.all_objects.get(organization=partner, name="Tree removal")
+    assert archived.is_archived
+    assert archived.archived_by_sync
+    assert "not among Helios Energy Partners" in archived.archive_reason
+    assert DefaultCosts.objects.get(organization=partner).module_cost_per_watt == Decimal("0.42")
+    assert ProposalExpiration.objects.get(organization=partner).days_valid == 21
+    partner.refresh_from_db()
+    assert not partner.logo  # invite-only: none on link
+    changes = SyncChange.objects.filter(run=last_run(partnership), category="adders")
+    adopted = changes.get(action="adopted")
+    assert Decimal(adopted.before["amount"]) == Decimal("0.50")
+    assert Decimal(adopted.after["amount"]) == Decimal("0.35")
+
+
+def test_request_accepted_links(immediately, channel_manager, partner):
+    request = services.request_partnership(channel_manager, partner, by=None, **FLAGS["strict"])
+    assert not Adder.objects.filter(organization=partner, synced_partnership__isnull=False)
+    partnership = immediately(services.accept_request, request, by=None)
+    assert last_run(partnership).event == "link"
+    assert set(by_name(partner)) == {"trenching", "tile roof"}
+
+
+@pytest.mark.parametrize("mode", ["non_exclusive", "flexible", "strict"])
+def test_resync_is_link_again_and_repeats_nothing(immediately, channel_manager, partner, mode):
+    partnership = link(immediately, channel_manager, partner, mode)
+    before = {
+        item.pk: item.synced_values() for item in Adder.all_objects.filter(organization=partner)
+    }
+    again = engine.run(partnership, "resync")
+    assert again.status == "succeeded"
+    written = {
+        action: count
+        for counts in again.counts.values()
+        for action, count in counts.items()
+        if action in engine.WRITING_ACTIONS
+    }
+    assert written == {}
+    after = {
+        item.pk: item.synced_values() for item in Adder.all_objects.filter(organization=partner)
+    }
+    assert after == before
+
+
+def test_resync_repairs_drift(immediately, channel_manager, partner):
+    partnership = link(immediately, channel_manager, partner, "strict")
+    # A change that bypassed every signal: queryset update on the partner's copy.
+    Adder.objects.filter(organization=partner, name="Trenching").update(amount=1)
+    assert Adder.objects.get(organization=partner, name="Trenching").sync_state == "diverged"
+    run = engine.run(partnership, "resync")
+    assert run.counts["adders"] == {"updated": 1}
+    assert by_name(partner)["trenching"].amount == 1250
+
+
+def test_mode_change_links_under_the_new_mode(immediately, channel_manager, partner):
+    partnership = link(immediately, channel_manager, partner, "flexible")
+    assert by_name(partner)["tree removal"].synced_partnership is None
+    immediately(services.update_flags, partnership, by=None, **FLAGS["strict"])
+    run = last_run(partnership)
+    assert (run.event, run.mode) == ("link", "strict")
+    assert "tree removal" not in by_name(partner)
+    assert by_name(partner)["tile roof"].amount == Decimal("0.35")
+
+
+def test_saving_same_mode_raises_no_event(immediately, channel_manager, partner):
+    partnership = link(immediately, channel_manager, partner, "strict")
+    runs = SyncRun.objects.count()
+    immediately(services.update_flags, partnership, by=None, **FLAGS["strict"])
+    assert SyncRun.objects.count() == runs
+
+
+# change ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MERGE_MODES)
+def test_change_merge(immediately, channel_manager, partner, mode):
+    partnership = link(immediately, channel_manager, partner, mode)
+    trenching = Adder.objects.get(organization=channel_manager, name="Trenching")
+    trenching.amount = 1500
+    immediately(trenching.save)
+    assert by_name(partner)["trenching"].amount == 1500  # synced copy updated
+    assert last_run(partnership).event == "change"
+
+    tile = Adder.objects.get(organization=channel_manager, name="Tile roof")
+    tile.amount = Decimal("0.40")
+    immediately(tile.save)
+    assert by_name(partner)["tile roof"].amount == Decimal("0.50")  # diverged: kept
+    assert last_run(partnership).counts["adders"] == {"kept_local": 1}
+
+    immediately(adder, channel_manager, "Ground mount", Decimal("0.45"), pricing="per_watt")
+    assert "ground mount" in by_name(partner)
+
+    costs = DefaultCosts.objects.get(organization=channel_manager)
+    costs.module_cost_per_watt = Decimal("0.99")
+    immediately(costs.save)
+    assert DefaultCosts.objects.get(organization=partner).module_cost_per_watt == Decimal("0.45")
+
+
+def test_change_strict_overwrites(immediately, channel_manager, partner):
+    link(immediately, channel_manager, partner, "strict")
+    Adder.objects.filter(organization=partner, name__iexact="tile roof").update(amount=9)
+    tile = Adder.objects.get(organization=channel_manager, name="Tile roof")
+    tile.amount = Decimal("0.40")
+    immediately(tile.save)
+    assert by_name(partner)["tile roof"].amount == Decimal("0.40")
+    costs = DefaultCosts.objects.get(organization=channel_manager)
+    costs.module_cost_per_watt = Decimal("0.99")
+    immediately(costs.save)
+    assert DefaultCosts.objects.get(organization=partner).module_cost_per_watt == Decimal("0.99")
+
+
+def test_change_of_invite_only_data_does_nothing(immediately, channel_manager, partner):
+    link(immediately, channel_manager, partner, "strict")
+    runs = SyncRun.objects.count()
+    immediately(LicenseFactory, organization=channel_manager)
+    assert SyncRun.objects.count() == runs
+    assert not License.objects.filter(organization=partner).exists()
+
+
+@pytest.mark.parametrize("how", ["archive", "delete"])
+@pytest.mark.parametrize("mode", ["non_exclusive", "strict"])
+def test_upstream_removal_archives_synced_and_detaches_diverged(
+    immediately, channel_manager, partner, mode, how
+):
+    partnership = link(immediately, channel_manager, partner, mode)
+    for name in ("Trenching", "Tile roof"):
+        item = Adder.objects.get(organization=channel_manager, name=name)
+        immediately(item.archive if how == "archive" else item.delete)
+    partner_items = Adder.all_objects.filter(organization=partner)
+    trenching = partner_items.get(name="Trenching")
+    assert trenching.is_archived
+    assert trenching.archived_by_sync
+    tile = partner_items.get(name__icontains="tile roof")
+    if mode == "strict":
+        assert tile.is_archived  # match archives whatever the channel manager no longer has
+    else:
+        assert not tile.is_archived  # diverged: kept as the partner's own
+        assert tile.synced_partnership is None
+    assert last_run(partnership).status == "succeeded"
+
+
+def test_upstream_restore_restores_the_copy_the_sync_archived(
+    immediately, channel_manager, partner
+):
+    link(immediately, channel_manager, partner, "non_exclusive")
+    trenching = Adder.objects.get(organization=channel_manager, name="Trenching")
+    immediately(trenching.archive)
+    assert "trenching" not in by_name(partner)
+    immediately(Adder.all_objects.get(pk=trenching.pk).restore)
+    copy = by_name(partner)["trenching"]
+    assert copy.synced_from_id == trenching.pk
+    assert Adder.all_objects.filter(organization=partner, name="Trenching").count() == 1
+
+
+def test_copy_declined_by_the_partner_stays_declined_in_merge(
+    immediately, channel_manager, partner
+):
+    partnership = link(immediately, channel_manager, partner, "flexible")
+    by_name(partner)["trenching"].archive(reason="We don't trench")
+    run = engine.run(partnership, "resync")
+    assert run.counts["adders"] == {"kept_local": 2}  # the declined copy and the diverged one
+    assert "trenching" not in by_name(partner)
+    immediately(services.update_flags, partnership, by=None, **FLAGS["strict"])
+    assert "trenching" in by_name(partner)  # match restores it
+
+
+def test_clash_between_two_channel_managers_is_a_conflict(immediately, channel_manager, partner):
+    evergreen = OrganizationFactory(name="Evergreen Distribution")
+    adder(evergreen, "Trenching", 999)
+    link(immediately, evergreen, partner, "non_exclusive")
+    partnership = link(immediately, channel_manager, partner, "non_exclusive")
+    conflict = SyncChange.objects.get(run=last_run(partnership), action="conflict")
+    assert conflict.label == "Trenching"
+    assert "already synced from Evergreen Distribution" in conflict.note
+    trenching = by_name(partner)["trenching"]
+    assert trenching.amount == 999
+    assert trenching.synced_partnership.upstream == evergreen
+
+
+def test_rename_onto_a_name_the_partner_uses_is_a_conflict(immediately, channel_manager, partner):
+    partnership = link(immediately, channel_manager, partner, "non_exclusive")
+    trenching = Adder.objects.get(organization=channel_manager, name="Trenching")
+    trenching.name = "Tree removal"
+    immediately(trenching.save)
+    assert SyncChange.objects.get(run=last_run(partnership), action="conflict")
+    assert by_name(partner)["tree removal"].amount == 900
+    assert by_name(partner)["trenching"].synced_from_id == trenching.pk
+
+
+# unlink ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["sync_off", "end"])
+def test_unlink_detaches_and_deletes_nothing(immediately, channel_manager, partner, how):
+    partnership = link(immediately, channel_manager, partner, "strict")
+    rows = Adder.all_objects.filter(organization=partner).count()
+    if how == "end":
+        immediately(services.end_partnership, partnership, by=None)
+    else:
+        immediately(services.update_flags, partnership, by=None)
+    run = last_run(partnership)
+    assert (run.event, run.mode, run.status) == ("unlink", "strict", "succeeded")
+    assert Adder.all_objects.filter(organization=partner).count() == rows
+    assert not Adder.all_objects.filter(organization=partner, synced_partnership__isnull=False)
+    assert set(by_name(partner)) == {"trenching", "tile roof"}
+    assert run.counts["adders"] == {"detached": 2}
+    # Singletons keep their values; the lock is lifted.
+    assert DefaultCosts.objects.get(organization=partner).module_cost_per_watt == Decimal("0.42")
+    from settings_sync.locks import is_locked
+
+    assert not is_locked(partner, "adders")
+
+
+def test_stale_unlink_detaches_nothing(immediately, channel_manager, partner):
+    """A queued unlink that runs after sync was turned back on must not detach."""
+    from settings_sync.tasks import schedule
+
+    partnership = link(immediately, channel_manager, partner, "non_exclusive")
+    stale = schedule(partnership, "unlink", mode_before="non_exclusive")  # queued, not run
+    engine.execute(stale)
+    stale.refresh_from_db()
+    assert stale.status == "skipped"
+    assert "Sync is on again" in stale.note
+    assert by_name(partner)["trenching"].synced_partnership == partnership
+
+
+# preview and run agree ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("event", ["link", "resync", "change", "unlink"])
+@pytest.mark.parametrize("mode", ["non_exclusive", "flexible", "strict"])
+def test_preview_predicts_run(immediately, channel_manager, partner, event, mode):
+    from partnerships.models import Partnership
+
+    if event == "link":
+        partnership = services.create_partnership(  # no on_commit: nothing ran yet
+            channel_manager, partner, by=None, **FLAGS[mode]
+        )
+    else:
+        partnership = link(immediately, channel_manager, partner, mode)
+        # Give the run something to do.
+        Adder.objects.filter(organization=channel_manager, name="Trenching").update(amount=1)
+        adder(channel_manager, "Ground mount", 2)
+        Adder.objects.filter(organization=channel_manager, name="Tile roof").delete()
+        if event == "unlink":
+            Partnership.objects.filter(pk=partnership.pk).update(
+                data_sync_enabled=False, allow_downstream_edit=False
+            )
+            partnership.refresh_from_db()
+    plan = engine.preview(partnership, event, mode_before=mode)
+    before = {item.pk: item.synced_values() for item in Adder.all_objects.all()}
+    assert {item.pk: item.synced_values() for item in Adder.all_objects.all()} == before
+    run = engine.run(partnership, event, mode_before=mode)
+    assert run.status == "succeeded"
+    assert {key: counts for key, counts in plan.summary().items() if counts} == run.counts
+
+
+def test_preview_of_an_unsaved_partnership_and_a_new_organization(channel_manager, partner):
+    from partnerships.models import Partnership
+
+    unsaved = Partnership(upstream=channel_manager, downstream=partner, **FLAGS["strict"])
+    summary = engine.preview(unsaved, "link").summary()
+    assert summary["adders"] == {"adopted": 1, "created": 1, "archived": 1}
+    invited = Partnership(
+        upstream=channel_manager, downstream=Organization(name="New"), **FLAGS["flexible"]
+    )
+    summary = engine.preview(invited, "invite").summary()
+    assert summary["adders"] == {"created": 2}
+    assert summary["licenses"] == {"created": 1}
+    assert summary["logo"] == {"created": 1}
+    assert not SyncRun.objects.exists()
+
+
+# performance and robustness ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["non_exclusive", "strict"])
+def test_queries_do_not_grow_with_items(channel_manager, mode):
+    def queries_for(count: int) -> int:
+        upstream = OrganizationFactory()
+        for category_key, factory in [
+            ("adders", lambda n: Adder(organization=upstream, name=f"Adder {n}", amount=n)),
+            (
+                "personas",
+                lambda n: Persona(organization=upstream, name=f"Household {n}", annual_kwh=n + 1),
+            ),
+        ]:
+            registry.get(category_key).model.objects.bulk_create(factory(n) for n in range(count))
+        downstream = OrganizationFactory()
+        partnership = services.create_partnership(upstream, downstream, by=None, **FLAGS[mode])
+        with CaptureQueriesContext(connection) as first:
+            engine.run(partnership, "link")
+        assert Adder.objects.filter(organization=downstream).count() == count
+        Adder.objects.filter(organization=upstream).update(amount=7)  # every copy to update
+        with CaptureQueriesContext(connection) as second:
+            engine.run(partnership, "resync")
+        assert set(
+            Adder.objects.filter(organization=downstream).values_list("amount", flat=True)
+        ) == {7}
+        return len(first.captured_queries), len(second.captured_queries)
+
+    assert queries_for(10) == queries_for(1000)
+
+
+def test_failed_run_changes_nothing_and_can_be_retried(channel_manager, partner):
+    partnership = services.create_partnership(channel_manager, partner, by=None, **FLAGS["strict"])
+    rows_before = sorted(
+        (item.pk, item.synced_values(), item.archived_at)
+        for item in Adder.all_objects.filter(organization=partner)
+    )
+
+    def fail_on_history(execute, sql, params, many, context):
+        if "settings_sync_syncchange" in sql and sql.lstrip().upper().startswith("INSERT"):
+            raise OperationalError("connection lost while writing the history")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(fail_on_history):
+        failed = engine.run(partnership, "link")
+    assert failed.status == "failed"
+    assert "connection lost" in failed.error
+    assert not failed.changes.exists()
+    rows_after = sorted(
+        (item.pk, item.synced_values(), item.archived_at)
+        for item in Adder.all_objects.filter(organization=partner)
+    )
+    assert rows_after == rows_before  # the copies written before the failure were rolled back
+
+    retried = engine.retry(failed)
+    assert retried.status == "succeeded"
+    assert retried.retry_of == failed
+    assert set(by_name(partner)) == {"trenching", "tile roof"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_runs_into_one_partner_serialise(channel_manager, partner):
+    """Two runs of one partnership at once: the partner's row lock makes the second see the
+    first's copies, so each upstream item ends with exactly one copy and nothing fails."""
+    from partnerships.models import Partnership
+
+    partnership = Partnership.objects.create(
+        upstream=channel_manager, downstream=partner, **FLAGS["non_exclusive"]
+    )
+    barrier = threading.Barrier(2)
+    runs: list[SyncRun] = []
+
+    def resync():
+        try:
+            barrier.wait()
+            runs.append(engine.run(partnership, "resync"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=resync) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(run.status for run in runs) == ["succeeded", "succeeded"]
+    copies = Adder.all_objects.filter(organization=partner, synced_partnership=partnership)
+    assert sorted(copies.values_list("synced_from__name", flat=True)) == ["Tile roof", "Trenching"]
+    writes = sorted(
+        sum(
+            count
+            for counts in run.counts.values()
+            for action, count in counts.items()
+            if action in engine.WRITING_ACTIONS
+        )
+        for run in runs
+    )
+    assert writes[0] == 0  # the second found nothing left to write
