@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.html import format_html_join
 
 from organizations.admin import ArchivableAdmin, ArchivedListFilter
 
 from . import registry
 from .items import DIVERGED, OWN, SYNCED
+from .models import SyncChange, SyncRun
 from .pages import LOCAL_PAGES
 
 
@@ -113,3 +115,85 @@ for page in LOCAL_PAGES:
             },
         ),
     )
+
+
+# Sync history (read-only) -----------------------------------------------------------------
+
+
+class SyncChangeInline(admin.TabularInline):
+    model = SyncChange
+    extra = 0
+    fields = ["category", "action", "label", "before", "after", "note"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "partnership",
+        "event",
+        "mode",
+        "status",
+        "trigger",
+        "started_by",
+        "created_at",
+        "duration",
+        "total_changes",
+    ]
+    list_filter = ["status", "event", "mode", "created_at"]
+    search_fields = ["partnership__upstream__name", "partnership__downstream__name", "trigger"]
+    list_select_related = ["partnership__upstream", "partnership__downstream", "started_by"]
+    date_hierarchy = "created_at"
+    inlines = [SyncChangeInline]
+    actions = ["retry_failed"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields] + ["counts_table"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="counts")
+    def counts_table(self, obj) -> str:
+        return format_html_join(
+            "",
+            "<div><strong>{}</strong>: {}</div>",
+            (
+                (key, ", ".join(f"{count} {action}" for action, count in counts.items()))
+                for key, counts in obj.counts.items()
+            ),
+        )
+
+    @admin.action(description="Retry selected failed runs")
+    def retry_failed(self, request, queryset):
+        from . import engine
+
+        retried = [engine.retry(run, by=request.user) for run in queryset.filter(status="failed")]
+        ok = sum(run.status == SyncRun.Status.SUCCEEDED for run in retried)
+        self.message_user(request, f"Retried {len(retried)} run(s); {ok} succeeded.", messages.INFO)
+
+
+@admin.register(SyncChange)
+class SyncChangeAdmin(admin.ModelAdmin):
+    list_display = ["run", "category", "action", "label", "note"]
+    list_filter = ["action", "category"]
+    search_fields = ["label", "note", "run__partnership__downstream__name"]
+    list_select_related = ["run__partnership__upstream", "run__partnership__downstream"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
