@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from organizations import views as organization_views
 from partnerships.urls import invitation_urlpatterns
+from settings_sync import sync_views
 
 urlpatterns = [
     path("", organization_views.home, name="home"),
@@ -15,6 +16,7 @@ urlpatterns = [
     path("o/<slug:org>/settings/", include("settings_sync.urls")),
     path("invitations/", include((invitation_urlpatterns, "invitations"))),
     path("o/<slug:org>/logo/", organization_views.logo, name="organization-logo"),
+    path("help/sync/", sync_views.help_page, name="help-sync"),
     path("admin/", admin.site.urls),
 ]
 

@@ -51,14 +51,15 @@ class FlagsFormMixin:
     def show_allow_edit(self) -> bool:
         return self._flag_value("is_exclusive") and self._flag_value("data_sync_enabled")
 
+    def shown_flags(self) -> dict[str, bool]:
+        """The flags as the form shows them now (Allow Edit cleared while it is hidden)."""
+        flags = {name: self._flag_value(name) for name in modes.FLAG_NAMES}
+        flags["allow_downstream_edit"] = flags["allow_downstream_edit"] and self.show_allow_edit
+        return flags
+
     @property
     def current_mode(self) -> str:
-        return modes.mode_for(
-            is_exclusive=self._flag_value("is_exclusive"),
-            data_sync_enabled=self._flag_value("data_sync_enabled"),
-            allow_downstream_edit=self.show_allow_edit
-            and self._flag_value("allow_downstream_edit"),
-        )
+        return modes.mode_for(**self.shown_flags())
 
     def clean_flags(self, cleaned_data: dict) -> None:
         flags = {name: cleaned_data.get(name, False) for name in modes.FLAG_NAMES}
@@ -137,11 +138,7 @@ class PartnershipRequestForm(FlagsFormMixin, forms.Form):
 
     def clean_organization(self) -> Organization:
         value = self.cleaned_data["organization"].strip()
-        matches = list(
-            Organization.objects.filter(Q(slug=value) | Q(name__iexact=value))
-            .exclude(pk=self.upstream.pk)
-            .order_by("pk")[:2]
-        )
+        matches = organizations_named(value, exclude=self.upstream)
         if not matches:
             if value.lower() in (self.upstream.name.lower(), self.upstream.slug):
                 raise ValidationError("An organization cannot partner with itself.")
@@ -160,6 +157,18 @@ class PartnershipRequestForm(FlagsFormMixin, forms.Form):
         cleaned_data = super().clean()
         self.clean_flags(cleaned_data)
         return cleaned_data
+
+
+def organizations_named(value: str | None, *, exclude: Organization) -> list[Organization]:
+    """Up to two organizations (other than ``exclude``) whose slug or name is ``value``."""
+    value = (value or "").strip()
+    if not value:
+        return []
+    return list(
+        Organization.objects.filter(Q(slug=value) | Q(name__iexact=value))
+        .exclude(pk=exclude.pk)
+        .order_by("pk")[:2]
+    )
 
 
 class InvitationSignupForm(UserCreationForm):

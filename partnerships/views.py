@@ -16,12 +16,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from organizations.access import organization_view
 from organizations.models import Organization
 
-from . import services
+from . import hooks, services
 from .forms import (
     InvitationForm,
     InvitationSignupForm,
     PartnershipFlagsForm,
     PartnershipRequestForm,
+    organizations_named,
     refreshed_flags,
 )
 from .models import Invitation, Partnership, PartnershipRequest
@@ -71,14 +72,18 @@ def partnership_list(request: HttpRequest) -> HttpResponse:
         return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get(page_param))
 
     is_admin = can_manage_partnerships(request.membership)
+    downstream_page = listing(
+        Partnership.objects.filter(upstream=organization), "downstream", "page"
+    )
+    downstream_page.object_list = list(downstream_page.object_list)
+    sync_column = hooks.decorate_list(request, downstream_page.object_list)
     context = {
+        "sync_column": sync_column,
         "tab": "partnerships",
         "query": query,
         "status": status,
         "is_admin": is_admin,
-        "downstream_page": listing(
-            Partnership.objects.filter(upstream=organization), "downstream", "page"
-        ),
+        "downstream_page": downstream_page,
         "upstream_page": listing(
             Partnership.objects.filter(downstream=organization), "upstream", "upstream_page"
         ),
@@ -111,6 +116,14 @@ def _detail_context(request: HttpRequest, partnership: Partnership, **extra) -> 
     }
 
 
+def _edited(partnership: Partnership, form) -> Partnership:
+    """An unsaved copy of the partnership carrying the flags shown in the form."""
+    edited = Partnership.objects.select_related("upstream", "downstream").get(pk=partnership.pk)
+    for name, value in form.shown_flags().items():
+        setattr(edited, name, value)
+    return edited
+
+
 @organization_view
 @require_GET
 def partnership_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -123,7 +136,11 @@ def partnership_detail(request: HttpRequest, pk: int) -> HttpResponse:
     template = "partnerships/detail.html"
     if request.htmx:
         template += "#details"
-    return render(request, template, _detail_context(request, partnership))
+    return render(
+        request,
+        template,
+        _detail_context(request, partnership, sections=hooks.detail_sections(request, partnership)),
+    )
 
 
 @organization_view
@@ -166,10 +183,11 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
     template = "partnerships/detail.html"
     if request.htmx:
         template += "#flags-form"
+    preview = hooks.flag_preview(request, _edited(partnership, form), partnership.mode)
     return render(
         request,
         template,
-        _detail_context(request, partnership, form=form, editing=True),
+        _detail_context(request, partnership, form=form, editing=True, preview=preview),
         status=status,
     )
 
@@ -235,7 +253,16 @@ def invite(request: HttpRequest) -> HttpResponse:
     template = "partnerships/invite.html"
     if request.htmx:
         template += "#form"
-    return render(request, template, {"tab": "partnerships", "form": form}, status=status)
+    preview = hooks.offer_preview(
+        request,
+        upstream=request.organization,
+        downstream=None,
+        flags=form.shown_flags(),
+        name=form["organization_name"].value() or "",
+    )
+    return render(
+        request, template, {"tab": "partnerships", "form": form, "preview": preview}, status=status
+    )
 
 
 @organization_view
@@ -272,7 +299,14 @@ def request_partnership(request: HttpRequest) -> HttpResponse:
     template = "partnerships/request.html"
     if request.htmx:
         template += "#form"
-    return render(request, template, {"tab": "partnerships", "form": form}, status=status)
+    matches = organizations_named(form["organization"].value(), exclude=upstream)
+    chosen = matches[0] if len(matches) == 1 else None
+    preview = hooks.offer_preview(
+        request, upstream=upstream, downstream=chosen, flags=form.shown_flags(), name=""
+    )
+    return render(
+        request, template, {"tab": "partnerships", "form": form, "preview": preview}, status=status
+    )
 
 
 @organization_view

@@ -27,6 +27,19 @@ class SettingsSyncConfig(AppConfig):
             tabs.register(
                 tabs.Tab(group, GROUPS[group], f"settings_sync:{group}", 30 + order, icons[group])
             )
+        tabs.register(
+            tabs.Tab("history", "Sync history", "settings_sync:history", 90, "clock-history")
+        )
+
+        from partnerships import hooks
+
+        from . import sync_views
+
+        hooks.register_list_decorator(sync_views.decorate_partner_list)
+        hooks.register_detail_section(sync_views.partnership_section)
+        hooks.register_flag_preview(sync_views.flag_preview)
+        hooks.register_offer_preview(sync_views.offer_preview)
+
         post_save.connect(
             receivers.create_singletons,
             sender=Organization,

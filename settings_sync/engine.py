@@ -55,6 +55,10 @@ class Change:
     before: dict | None = None
     after: dict | None = None
     note: str = ""
+    #: the partner's own item (not a copy) is archived or overwritten
+    affects_own: bool = False
+    #: a value the partner edited is replaced by the channel manager's
+    overwrites_local: bool = False
 
 
 @dataclass
@@ -98,6 +102,31 @@ class Plan:
 
     def count(self, action: str) -> int:
         return sum(1 for change in self.changes if change.action == action)
+
+    def callouts(self) -> list[str]:
+        """Plain sentences for what a channel manager must not miss: archives, overwrites."""
+        sentences = []
+        for category_plan in self.categories:
+            label = category_plan.category.label.lower()
+            own_archived = sum(
+                1 for c in category_plan.changes if c.action == ARCHIVED and c.affects_own
+            )
+            copies_archived = sum(
+                1 for c in category_plan.changes if c.action == ARCHIVED and not c.affects_own
+            )
+            overwritten = sum(1 for c in category_plan.changes if c.overwrites_local)
+            partner = self.partnership.downstream
+            if own_archived:
+                sentences.append(f"{own_archived} of {partner}'s own {label} will be archived.")
+            if copies_archived:
+                sentences.append(f"{copies_archived} synced {label} will be archived.")
+            if overwritten:
+                sentences.append(
+                    f"{overwritten} of {partner}'s {label} edited locally will be overwritten."
+                    if category_plan.category.is_collection
+                    else f"{partner}'s {label} will be overwritten."
+                )
+        return sentences
 
     @property
     def writes_anything(self) -> bool:
@@ -380,9 +409,18 @@ class _Planner:
                 note=f"Edited in {self.downstream}; {self.upstream}'s change is not applied.",
             )
             return
+        diverged = copy.sync_state == "diverged"
         self._link(copy, source, fields)
         plan.to_update.append(copy)
-        plan.add(UPDATED, _label(source), item=copy, upstream=source, before=old, after=new)
+        plan.add(
+            UPDATED,
+            _label(source),
+            item=copy,
+            upstream=source,
+            before=old,
+            after=new,
+            overwrites_local=diverged,
+        )
 
     def _adopt(self, plan: CategoryPlan, source, item, *, match: bool) -> None:
         fields = plan.category.synced_fields
@@ -402,6 +440,8 @@ class _Planner:
             after=_values(item, fields),
             note="Linked to the channel manager's item of the same name"
             + ("; its values were overwritten." if match and old != new else "."),
+            affects_own=True,
+            overwrites_local=match and old != new,
         )
 
     def _archive(self, plan: CategoryPlan, item, reason: str) -> None:
@@ -416,6 +456,7 @@ class _Planner:
             item=item,
             before=_values(item, plan.category.synced_fields),
             note=reason,
+            affects_own=item.synced_partnership_id is None,
         )
 
     def _detach(self, item) -> None:
@@ -456,7 +497,14 @@ class _Planner:
         else:
             plan.to_create.append(row)
         if old != new:
-            plan.add(UPDATED, plan.category.label, item=row, before=old, after=new)
+            plan.add(
+                UPDATED,
+                plan.category.label,
+                item=row,
+                before=old,
+                after=new,
+                overwrites_local=True,
+            )
 
     # Invite-only data ---------------------------------------------------------------
 

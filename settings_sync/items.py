@@ -94,7 +94,7 @@ class SyncedItemQuerySet(models.QuerySet):
         return self.filter(synced_partnership__isnull=False)
 
     def diverged(self) -> SyncedItemQuerySet:
-        return self.copies().exclude(self.same_content_q())
+        return self.with_sync_state().filter(sync_state_value=DIVERGED)
 
     def for_list(self) -> SyncedItemQuerySet:
         return self.select_related("synced_partnership__upstream")

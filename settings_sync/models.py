@@ -12,6 +12,24 @@ from partnerships.models import Partnership
 from . import policy
 
 
+class SyncBatch(models.Model):
+    """Runs started together (Resync all partners), followed on one progress page."""
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "sync batches"
+
+    def __str__(self) -> str:
+        return f"Resync of {self.organization}'s partners ({self.created_at:%Y-%m-%d %H:%M})"
+
+
 class SyncRunQuerySet(models.QuerySet):
     def for_list(self) -> SyncRunQuerySet:
         return self.select_related(
@@ -46,6 +64,9 @@ class SyncRun(models.Model):
     counts = models.JSONField(default=dict, blank=True, help_text="category → action → count")
     error = models.TextField(blank=True)
     note = models.CharField(max_length=300, blank=True)
+    batch = models.ForeignKey(
+        SyncBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )

@@ -1,11 +1,22 @@
 from django.urls import path
 
-from . import views
+from . import sync_views, views
 from .pages import GROUPS
 
 app_name = "settings_sync"
 
 urlpatterns = [
+    path("sync/", sync_views.history, name="history"),
+    path("sync/runs/<int:pk>/", sync_views.run_detail, name="run"),
+    path("sync/runs/<int:pk>/retry/", sync_views.retry_run, name="retry"),
+    path(
+        "sync/runs/<int:pk>/changes/<int:change_pk>/restore/",
+        sync_views.restore_change,
+        name="restore",
+    ),
+    path("sync/partnerships/<int:pk>/resync/", sync_views.resync, name="resync"),
+    path("sync/resync-all/", sync_views.resync_all, name="resync-all"),
+    path("sync/batches/<int:pk>/", sync_views.batch, name="batch"),
     *[
         path(f"{group}/", views.group_index, {"group": group}, name=group)
         for group in GROUPS

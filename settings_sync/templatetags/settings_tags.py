@@ -63,3 +63,35 @@ def provenance(item, lock=None):
         'aria-hidden="true"></i> Synced from {}</span>',
         upstream,
     )
+
+
+ACTION_LABELS = {
+    "created": "created",
+    "updated": "updated",
+    "adopted": "adopted",
+    "restored": "restored",
+    "kept_local": "kept local",
+    "archived": "archived",
+    "detached": "detached",
+    "conflict": "conflicts",
+}
+
+
+@register.filter
+def action_label(action: str) -> str:
+    return ACTION_LABELS.get(action, action)
+
+
+@register.filter
+def get_item(mapping, key):
+    return (mapping or {}).get(key)
+
+
+@register.simple_tag
+def category_label(key: str) -> str:
+    from settings_sync import registry
+
+    try:
+        return registry.get(key).label
+    except KeyError:
+        return key

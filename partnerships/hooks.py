@@ -1,0 +1,61 @@
+"""Extension points for apps that add to partnership pages without this app knowing them.
+
+The sync app registers here (from its ``AppConfig.ready()``) to show a preview under the flag
+form, sync status on the Partnerships tab, and history on a partnership's page; this app only
+calls what is registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest
+from django.utils.safestring import SafeString, mark_safe
+
+#: (request, partnerships on the page) → nothing; may set ``partnership.sync_cell`` (HTML).
+_list_decorators: list[Callable] = []
+#: (request, partnership) → HTML shown on the partnership's page.
+_detail_sections: list[Callable] = []
+#: (request, partnership with edited flags, stored mode) → HTML shown under the flag form.
+_flag_previews: list[Callable] = []
+#: (request, upstream, downstream or None, flags, organization name) → HTML under the
+#: invitation and request forms.
+_offer_previews: list[Callable] = []
+
+
+def register_list_decorator(function: Callable) -> None:
+    _list_decorators.append(function)
+
+
+def register_detail_section(function: Callable) -> None:
+    _detail_sections.append(function)
+
+
+def register_flag_preview(function: Callable) -> None:
+    _flag_previews.append(function)
+
+
+def register_offer_preview(function: Callable) -> None:
+    _offer_previews.append(function)
+
+
+def decorate_list(request: HttpRequest, partnerships: list) -> bool:
+    for function in _list_decorators:
+        function(request, partnerships)
+    return bool(_list_decorators)
+
+
+def _join(parts) -> SafeString:
+    return mark_safe("".join(str(part) for part in parts))  # noqa: S308 (rendered templates)
+
+
+def detail_sections(request: HttpRequest, partnership) -> SafeString:
+    return _join(function(request, partnership) for function in _detail_sections)
+
+
+def flag_preview(request: HttpRequest, partnership, stored_mode: str) -> SafeString:
+    return _join(function(request, partnership, stored_mode) for function in _flag_previews)
+
+
+def offer_preview(request: HttpRequest, **kwargs) -> SafeString:
+    return _join(function(request, **kwargs) for function in _offer_previews)

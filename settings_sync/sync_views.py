@@ -1,0 +1,384 @@
+"""Predict, watch and repair: previews, history, drift, resync with progress, the help page."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRefresh
+
+from organizations.access import can_edit_organization_settings, organization_view
+from organizations.models import Organization
+from partnerships import modes
+from partnerships.forms import FlagsFormMixin, refreshed_flags
+from partnerships.models import Partnership
+from partnerships.permissions import can_edit_flags
+
+from . import engine, policy, registry, status
+from .locks import lock_for
+from .models import SyncBatch, SyncChange, SyncRun
+from .tasks import schedule
+
+# Hooks on partnership pages -----------------------------------------------------------------
+
+
+def decorate_partner_list(request: HttpRequest, partnerships: list) -> None:
+    """The Partnerships tab's sync column: last run and drift, for the page in bulk."""
+    by_pk = status.statuses(partnerships)
+    for partnership in partnerships:
+        partnership.sync_cell = render_to_string(
+            "settings_sync/includes/sync_cell.html",
+            {"partnership": partnership, "status": by_pk[partnership.pk]},
+        )
+
+
+def partnership_section(request: HttpRequest, partnership: Partnership) -> str:
+    """Sync status, drift, resync and history on a partnership's page."""
+    partner_status = status.statuses([partnership])[partnership.pk]
+    runs = list(SyncRun.objects.filter(partnership=partnership).for_list()[:10])
+    return render_to_string(
+        "settings_sync/includes/partnership_section.html",
+        {
+            "partnership": partnership,
+            "status": partner_status,
+            "runs": runs,
+            "diverged": status.diverged_items(partnership),
+            "can_resync": _can_resync(request, partnership),
+            "current_organization": request.organization,
+        },
+        request=request,
+    )
+
+
+def flag_preview(request: HttpRequest, edited: Partnership, stored_mode: str) -> str:
+    """What saving the flags shown in the form would do to the partner."""
+    event = policy.event_for_mode_change(stored_mode, edited.mode)
+    plan = None
+    if event is not None:
+        plan = engine.preview(edited, event, mode_before=stored_mode)
+    return render_to_string(
+        "settings_sync/includes/preview.html",
+        {
+            "plan": plan,
+            "event": event,
+            "partner": edited.downstream,
+            "intro": "Saving would",
+            "nothing": "Saving these flags starts no sync: the mode does not change.",
+        },
+        request=request,
+    )
+
+
+def offer_preview(
+    request: HttpRequest, *, upstream: Organization, downstream, flags: dict, name: str
+) -> str:
+    """What an invited (new) or requested (existing) organization would receive."""
+    invited = downstream is None
+    partner = downstream or Organization(name=name or "the new organization")
+    offer = Partnership(upstream=upstream, downstream=partner, **flags)
+    plan = None
+    if offer.data_sync_enabled:
+        plan = engine.preview(offer, policy.INVITE if invited else policy.LINK)
+    return render_to_string(
+        "settings_sync/includes/preview.html",
+        {
+            "plan": plan,
+            "event": policy.INVITE if invited else policy.LINK,
+            "partner": partner,
+            "intro": "On acceptance, the sync would",
+            "nothing": (
+                "With Data Sync off, nothing is copied."
+                if invited or downstream
+                else "Choose an organization to see what it would receive."
+            ),
+        },
+        request=request,
+    )
+
+
+# Resync ---------------------------------------------------------------------------------
+
+
+def _can_resync(request: HttpRequest, partnership: Partnership) -> bool:
+    return can_edit_flags(request.membership, partnership) and partnership.data_sync_enabled
+
+
+def _own_partnership(request: HttpRequest, pk: int) -> Partnership:
+    return get_object_or_404(
+        Partnership.objects.select_related("upstream", "downstream").filter(
+            Q(upstream=request.organization) | Q(downstream=request.organization)
+        ),
+        pk=pk,
+    )
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def resync(request: HttpRequest, pk: int) -> HttpResponse:
+    partnership = _own_partnership(request, pk)
+    if not _can_resync(request, partnership):
+        raise PermissionDenied(
+            "Only an admin of the channel manager can resync an active partnership with "
+            "Data Sync on."
+        )
+    if request.method == "POST":
+        with transaction.atomic():
+            sync_run = schedule(partnership, policy.RESYNC, by=request.user, trigger="Resync now")
+        return redirect("settings_sync:run", org=request.organization.slug, pk=sync_run.pk)
+    plan = engine.preview(partnership, policy.RESYNC)
+    return render(
+        request,
+        "settings_sync/resync.html",
+        {"tab": "partnerships", "partnership": partnership, "plan": plan},
+    )
+
+
+def _resyncable(organization: Organization):
+    return Partnership.objects.active().filter(upstream=organization, data_sync_enabled=True)
+
+
+@organization_view
+@require_http_methods(["GET", "POST"])
+def resync_all(request: HttpRequest) -> HttpResponse:
+    if not can_edit_organization_settings(request.membership):
+        raise PermissionDenied("Only an admin can resync partners.")
+    partnerships = _resyncable(request.organization).select_related("upstream")
+    if request.method == "POST":
+        with transaction.atomic():
+            batch = SyncBatch.objects.create(
+                organization=request.organization, created_by=request.user
+            )
+            for partnership in partnerships:
+                sync_run = schedule(
+                    partnership, policy.RESYNC, by=request.user, trigger="Resync all partners"
+                )
+                sync_run.batch = batch
+                sync_run.save(update_fields=["batch"])
+        return redirect("settings_sync:batch", org=request.organization.slug, pk=batch.pk)
+    return render(
+        request,
+        "settings_sync/resync_all.html",
+        {"tab": "partnerships", "count": partnerships.count()},
+    )
+
+
+@organization_view
+@require_GET
+def batch(request: HttpRequest, pk: int) -> HttpResponse:
+    """A resync of many partners: a progress bar that follows the runs until they end."""
+    sync_batch = get_object_or_404(SyncBatch, pk=pk, organization=request.organization)
+    counts = dict(sync_batch.runs.values_list("status").annotate(n=Count("pk")).order_by())
+    total = sum(counts.values())
+    done = sum(counts.get(s, 0) for s in ("succeeded", "failed", "skipped"))
+    context = {
+        "tab": "history",
+        "batch": sync_batch,
+        "total": total,
+        "done": done,
+        "counts": counts,
+        "percent": round(100 * done / total) if total else 100,
+        "finished": done == total,
+    }
+    if context["finished"]:
+        context["summary"] = _batch_summary(sync_batch)
+        context["failed_runs"] = list(
+            sync_batch.runs.filter(status="failed").select_related("partnership__downstream")
+        )
+    template = "settings_sync/batch.html"
+    if request.htmx:
+        template += "#progress"
+    return render(request, template, context)
+
+
+def _batch_summary(sync_batch: SyncBatch) -> dict[str, dict[str, int]]:
+    summary: dict[str, dict[str, int]] = {}
+    for counts in sync_batch.runs.values_list("counts", flat=True):
+        for key, actions in (counts or {}).items():
+            for action, count in actions.items():
+                summary.setdefault(key, {}).setdefault(action, 0)
+                summary[key][action] += count
+    return summary
+
+
+# History ---------------------------------------------------------------------------------
+
+
+def _runs_of(organization: Organization):
+    return SyncRun.objects.filter(
+        Q(partnership__upstream=organization) | Q(partnership__downstream=organization)
+    )
+
+
+@organization_view
+@require_GET
+def history(request: HttpRequest) -> HttpResponse:
+    runs = _runs_of(request.organization).for_list()
+    status_filter = request.GET.get("status", "")
+    if status_filter in SyncRun.Status.values:
+        runs = runs.filter(status=status_filter)
+    page = Paginator(runs, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "settings_sync/history.html",
+        {"tab": "history", "page": page, "status_filter": status_filter},
+    )
+
+
+@organization_view
+@require_GET
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    sync_run = get_object_or_404(_runs_of(request.organization).for_list(), pk=pk)
+    changes = list(sync_run.changes.all())
+    restorable = _restorable(request, sync_run, changes)
+    context = {
+        "tab": "history",
+        "run": sync_run,
+        "changes": changes,
+        "restorable": restorable,
+        "can_retry": sync_run.status == SyncRun.Status.FAILED
+        and can_edit_organization_settings(request.membership)
+        and sync_run.partnership.upstream_id == request.organization.pk,
+        "running": sync_run.status in (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING),
+    }
+    template = "settings_sync/run.html"
+    if request.htmx:
+        if not context["running"]:
+            return HttpResponseClientRefresh()  # finished: show the whole page with changes
+        template += "#run-status"
+    return render(request, template, context)
+
+
+def _restorable(request: HttpRequest, sync_run: SyncRun, changes: list[SyncChange]) -> set[int]:
+    """Archived items of this run that the partner's admin may bring back now."""
+    partnership = sync_run.partnership
+    if partnership.downstream_id != request.organization.pk or not can_edit_organization_settings(
+        request.membership
+    ):
+        return set()
+    archived = [change for change in changes if change.action == SyncChange.Action.ARCHIVED]
+    restorable = set()
+    by_category: dict[str, list[SyncChange]] = {}
+    for change in archived:
+        by_category.setdefault(change.category, []).append(change)
+    for key, category_changes in by_category.items():
+        category = registry.get(key)
+        if lock_for(request.organization, category) is not None:
+            continue
+        still_archived = set(
+            category.model.all_objects.filter(
+                organization=request.organization,
+                pk__in=[change.item_id for change in category_changes],
+                archived_at__isnull=False,
+            ).values_list("pk", flat=True)
+        )
+        restorable |= {c.pk for c in category_changes if c.item_id in still_archived}
+    return restorable
+
+
+@organization_view
+@require_POST
+def retry_run(request: HttpRequest, pk: int) -> HttpResponse:
+    sync_run = get_object_or_404(
+        SyncRun, pk=pk, partnership__upstream=request.organization, status=SyncRun.Status.FAILED
+    )
+    if not can_edit_organization_settings(request.membership):
+        raise PermissionDenied("Only an admin can retry a sync.")
+    retried = engine.retry(sync_run, by=request.user)
+    if retried.status == SyncRun.Status.SUCCEEDED:
+        messages.success(request, "The sync was retried and succeeded.")
+    else:
+        messages.error(request, "The sync failed again; its error is shown below.")
+    return redirect("settings_sync:run", org=request.organization.slug, pk=retried.pk)
+
+
+@organization_view
+@require_POST
+def restore_change(request: HttpRequest, pk: int, change_pk: int) -> HttpResponse:
+    sync_run = get_object_or_404(_runs_of(request.organization), pk=pk)
+    change = get_object_or_404(sync_run.changes, pk=change_pk, action=SyncChange.Action.ARCHIVED)
+    if change.pk not in _restorable(request, sync_run, [change]):
+        raise PermissionDenied("This item cannot be restored here.")
+    category = registry.get(change.category)
+    item = category.model.all_objects.get(pk=change.item_id)
+    try:
+        item.restore()
+    except ValidationError as error:
+        messages.error(request, f"“{item}” was not restored: {' '.join(error.messages)}")
+    else:
+        messages.success(request, f"“{item}” is back among your {category.label.lower()}.")
+    return redirect("settings_sync:run", org=request.organization.slug, pk=sync_run.pk)
+
+
+# Help: how will my settings sync? --------------------------------------------------------
+
+
+class PredictorForm(FlagsFormMixin, forms.Form):
+    event = forms.ChoiceField(
+        label="Event", choices=[(e, policy.EVENT_LABELS[e]) for e in policy.EVENTS]
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_flag_fields()
+        self.order_fields([*modes.FLAG_NAMES, "event"])
+
+
+@login_required
+@require_GET
+def help_page(request: HttpRequest) -> HttpResponse:
+    """The policy table, straight from :mod:`settings_sync.policy`, and a predictor."""
+    asked = "event" in request.GET
+    flags = refreshed_flags(request.GET) if asked else {"data_sync_enabled": True}
+    event = request.GET.get("event", policy.LINK)
+    if event not in policy.EVENTS:
+        event = policy.LINK
+    form = PredictorForm(initial={**flags, "event": event})
+    mode = form.current_mode
+    prediction = [
+        (category, policy.outcome(mode, event, category.kind)) for category in registry.all()
+    ]
+    context = {
+        "form": form,
+        "mode": mode,
+        "event": event,
+        "event_description": policy.EVENT_DESCRIPTIONS[event],
+        "prediction": prediction,
+        "table": _policy_rows(),
+        "outcomes": policy.OUTCOME_DESCRIPTIONS,
+        "modes": [(m, modes.MODE_LABELS[m], modes.MODE_DESCRIPTIONS[m]) for m in modes.MODES],
+        "events": [
+            (e, policy.EVENT_LABELS[e], policy.EVENT_DESCRIPTIONS[e]) for e in policy.EVENTS
+        ],
+        "categories_by_kind": {
+            kind: [c.label for c in registry.all() if c.kind == kind] for kind in policy.KINDS
+        },
+    }
+    template = "settings_sync/help.html"
+    if request.htmx:
+        template += "#predictor"
+    return render(request, template, context)
+
+
+def _policy_rows() -> list[tuple[str, str, list[str]]]:
+    kind_labels = {
+        policy.COLLECTION: "Collections",
+        policy.SINGLETON: "Singletons",
+        policy.INVITE_ONLY: "Invite-only",
+    }
+    return [
+        (
+            kind_labels[kind],
+            policy.EVENT_LABELS[event],
+            [policy.outcome(mode, event, kind) for mode in policy.SYNCING_MODES],
+        )
+        for event in policy.EVENTS
+        for kind in policy.KINDS
+    ]
