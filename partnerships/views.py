@@ -259,6 +259,7 @@ def invite(request: HttpRequest) -> HttpResponse:
         downstream=None,
         flags=form.shown_flags(),
         name=form["organization_name"].value() or "",
+        invited=True,
     )
     return render(
         request, template, {"tab": "partnerships", "form": form, "preview": preview}, status=status
@@ -302,7 +303,12 @@ def request_partnership(request: HttpRequest) -> HttpResponse:
     matches = organizations_named(form["organization"].value(), exclude=upstream)
     chosen = matches[0] if len(matches) == 1 else None
     preview = hooks.offer_preview(
-        request, upstream=upstream, downstream=chosen, flags=form.shown_flags(), name=""
+        request,
+        upstream=upstream,
+        downstream=chosen,
+        flags=form.shown_flags(),
+        name="",
+        invited=False,
     )
     return render(
         request, template, {"tab": "partnerships", "form": form, "preview": preview}, status=status

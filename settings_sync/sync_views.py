@@ -78,14 +78,19 @@ def flag_preview(request: HttpRequest, edited: Partnership, stored_mode: str) ->
 
 
 def offer_preview(
-    request: HttpRequest, *, upstream: Organization, downstream, flags: dict, name: str
+    request: HttpRequest,
+    *,
+    upstream: Organization,
+    downstream: Organization | None,
+    flags: dict,
+    name: str,
+    invited: bool,
 ) -> str:
     """What an invited (new) or requested (existing) organization would receive."""
-    invited = downstream is None
     partner = downstream or Organization(name=name or "the new organization")
     offer = Partnership(upstream=upstream, downstream=partner, **flags)
     plan = None
-    if offer.data_sync_enabled:
+    if offer.data_sync_enabled and (invited or downstream is not None):
         plan = engine.preview(offer, policy.INVITE if invited else policy.LINK)
     return render_to_string(
         "settings_sync/includes/preview.html",
@@ -96,7 +101,7 @@ def offer_preview(
             "intro": "On acceptance, the sync would",
             "nothing": (
                 "With Data Sync off, nothing is copied."
-                if invited or downstream
+                if invited or downstream is not None
                 else "Choose an organization to see what it would receive."
             ),
         },

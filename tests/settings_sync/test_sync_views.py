@@ -1,0 +1,328 @@
+"""Predict, watch and repair, through the pages: previews, the predictor, history, run pages,
+restore and retry, drift figures, resync and resync-all with their progress."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+
+import pytest
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from organizations.models import Organization
+from partnerships import services
+from partnerships.models import Partnership
+from settings_sync import engine, policy, registry
+from settings_sync.models import SyncBatch, SyncRun
+from settings_sync.project.models import Adder
+from tests.factories import MembershipFactory, OrganizationFactory
+
+pytestmark = pytest.mark.django_db
+
+STRICT = {"is_exclusive": True, "data_sync_enabled": True}
+FLEXIBLE = {**STRICT, "allow_downstream_edit": True}
+
+
+@pytest.fixture
+def helios(db):
+    organization = OrganizationFactory(name="Helios Energy Partners")
+    Adder.objects.create(organization=organization, name="Trenching", amount=1250)
+    Adder.objects.create(organization=organization, name="Tile roof", amount=Decimal("0.35"))
+    return organization
+
+
+@pytest.fixture
+def sunrise(db):
+    organization = OrganizationFactory(name="Sunrise Solar")
+    Adder.objects.create(organization=organization, name="Tree removal", amount=900)
+    return organization
+
+
+@pytest.fixture
+def helios_admin(client, helios):
+    user = MembershipFactory(organization=helios, role="admin").user
+    client.force_login(user)
+    return user
+
+
+def linked(helios, sunrise, **flags) -> Partnership:
+    partnership = services.create_partnership(helios, sunrise, by=None, **flags)
+    engine.run(partnership, "link")
+    return partnership
+
+
+class TestPreviews:
+    def test_flag_form_preview_follows_the_flags(self, client, helios_admin, helios, sunrise):
+        partnership = linked(helios, sunrise, **FLEXIBLE)
+        edit = reverse("partnerships:edit", args=[helios.slug, partnership.pk])
+        unchanged = client.get(edit).content.decode()
+        assert "Saving these flags starts no sync" in unchanged
+        strict = client.post(
+            edit,
+            {"_refresh": "1", "version": partnership.version, **dict.fromkeys(STRICT, "on")},
+            HTTP_HX_REQUEST="true",
+        ).content.decode()
+        # flexible → strict is a link under strict: the partner's own adder is archived.
+        assert "1 of Sunrise Solar&#x27;s own adders will be archived." in strict
+        assert 'data-action="archived">1 archived' in strict
+        off = client.post(
+            edit, {"_refresh": "1", "version": partnership.version}, HTTP_HX_REQUEST="true"
+        ).content.decode()
+        assert 'data-action="detached">2 detached' in off
+        assert Adder.objects.filter(organization=sunrise).count() == 3  # nothing written
+
+    def test_saved_result_matches_the_preview(
+        self, client, helios_admin, helios, sunrise, django_capture_on_commit_callbacks
+    ):
+        partnership = linked(helios, sunrise, **FLEXIBLE)
+        plan = engine.preview(
+            Partnership(pk=partnership.pk, upstream=helios, downstream=sunrise, **STRICT), "link"
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(
+                reverse("partnerships:edit", args=[helios.slug, partnership.pk]),
+                {"version": partnership.version, **dict.fromkeys(STRICT, "on")},
+            )
+        saved = SyncRun.objects.filter(partnership=partnership).latest("pk")
+        assert (saved.event, saved.mode, saved.status) == ("link", "strict", "succeeded")
+        assert saved.counts == {k: v for k, v in plan.summary().items() if v}
+
+    def test_invitation_preview_lists_what_the_partner_receives(self, client, helios_admin, helios):
+        page = client.post(
+            reverse("partnerships:invite", args=[helios.slug]),
+            {"_refresh": "1", "organization_name": "Summit Solar", "data_sync_enabled": "on"},
+            HTTP_HX_REQUEST="true",
+        ).content.decode()
+        assert "Preview in Summit Solar" in page
+        assert 'data-category="adders"' in page
+        assert 'data-action="created">2 created' in page
+
+    def test_request_preview_needs_an_organization(self, client, helios_admin, helios, sunrise):
+        url = reverse("partnerships:request", args=[helios.slug])
+        empty = client.get(url).content.decode()
+        assert "Choose an organization to see what it would receive." in empty
+        chosen = client.post(
+            url,
+            {"_refresh": "1", "organization": "Sunrise Solar", **dict.fromkeys(STRICT, "on")},
+            HTTP_HX_REQUEST="true",
+        ).content.decode()
+        assert "1 of Sunrise Solar&#x27;s own adders will be archived." in chosen
+
+
+class TestPredictor:
+    @pytest.mark.parametrize(
+        ("exclusive", "sync", "allow", "event"),
+        list(itertools.product([False, True], [False, True], [False, True], policy.EVENTS)),
+    )
+    def test_every_combination_shows_policy_outcome(
+        self, client, helios_admin, exclusive, sync, allow, event
+    ):
+        params = {"event": event}
+        for name, value in (
+            ("is_exclusive", exclusive),
+            ("data_sync_enabled", sync),
+            ("allow_downstream_edit", allow),
+        ):
+            if value:
+                params[name] = "on"
+        page = client.get(reverse("help-sync"), params).content.decode()
+        allowed = allow and exclusive and sync  # the form clears Allow while it is hidden
+        mode = (
+            "off"
+            if not sync
+            else "non_exclusive"
+            if not exclusive
+            else "flexible"
+            if allowed
+            else "strict"
+        )
+        assert 'data-testid="predictor-mode"' in page
+        for category in registry.all():
+            expected = policy.outcome(mode, event, category.kind)
+            assert (
+                f'<tr data-category="{category.key}"><td>{category.label}</td><td>'
+                f'<span class="badge outcome-{expected}" data-testid="outcome">{expected}</span>'
+            ) in page, (category.key, mode, event)
+
+    def test_policy_table_is_rendered_from_the_policy(self, client, helios_admin):
+        page = client.get(reverse("help-sync")).content.decode()
+        table = page.split('data-testid="policy-table"')[1].split("</table>")[0]
+        body = table.split("<tbody>")[1]
+        assert body.count("<tr>") == len(policy.EVENTS) * len(policy.KINDS)
+        assert table.count("outcome-match") == sum(
+            policy.outcome(m, e, k) == "match"
+            for m in policy.SYNCING_MODES
+            for e in policy.EVENTS
+            for k in policy.KINDS
+        )
+
+
+class TestHistoryAndRuns:
+    def test_history_lists_runs_of_both_sides(self, client, helios_admin, helios, sunrise):
+        partnership = linked(helios, sunrise, **STRICT)
+        page = client.get(reverse("settings_sync:history", args=[helios.slug])).content.decode()
+        assert f"#{SyncRun.objects.get(partnership=partnership).pk}" in page
+        partner_admin = MembershipFactory(organization=sunrise, role="admin").user
+        client.force_login(partner_admin)
+        page = client.get(reverse("settings_sync:history", args=[sunrise.slug])).content.decode()
+        assert "Helios Energy Partners → Sunrise Solar" in page
+
+    def test_run_page_shows_before_and_after_and_restores(self, client, helios, sunrise):
+        Adder.objects.create(organization=sunrise, name="Tile roof", amount=Decimal("0.60"))
+        partnership = linked(helios, sunrise, data_sync_enabled=True)  # adopts, keeps 0.60
+        services.update_flags(partnership, by=None, **STRICT)
+        strict = engine.run(partnership, "link")  # match: overwrites it, archives Tree removal
+        partner_admin = MembershipFactory(organization=sunrise, role="admin").user
+        client.force_login(partner_admin)
+        url = reverse("settings_sync:run", args=[sunrise.slug, strict.pk])
+        page = client.get(url).content.decode()
+        assert "Tree removal" in page
+        assert 'amount:</dt> <dd class="d-inline">0.6000' in page  # before
+        assert 'amount:</dt> <dd class="d-inline">0.3500' in page  # after
+        # Strict: the partner's settings are locked, so nothing can be restored here…
+        assert "Restore Tree removal" not in page
+        # …until the partnership is flexible again.
+        services.update_flags(partnership, by=None, **FLEXIBLE)
+        assert b"Restore Tree removal" in client.get(url).content
+        archived = strict.changes.get(action="archived")
+        client.post(reverse("settings_sync:restore", args=[sunrise.slug, strict.pk, archived.pk]))
+        assert Adder.objects.filter(organization=sunrise, name="Tree removal").exists()
+        assert b"Restore Tree removal" not in client.get(url).content
+
+    def test_restore_refused_when_the_name_is_taken(self, client, helios, sunrise):
+        partnership = linked(helios, sunrise, **STRICT)
+        services.update_flags(partnership, by=None, **FLEXIBLE)
+        Adder.objects.create(organization=sunrise, name="Tree removal", amount=1)
+        run = SyncRun.objects.get(partnership=partnership)
+        archived = run.changes.get(action="archived")
+        client.force_login(MembershipFactory(organization=sunrise, role="admin").user)
+        response = client.post(
+            reverse("settings_sync:restore", args=[sunrise.slug, run.pk, archived.pk]),
+            follow=True,
+        )
+        assert "was not restored" in response.content.decode()
+        assert Adder.objects.filter(organization=sunrise, name="Tree removal").count() == 1
+
+    def test_failed_run_shows_error_and_retry(self, client, helios_admin, helios, sunrise):
+        partnership = services.create_partnership(helios, sunrise, by=None, **STRICT)
+
+        def fail(execute, sql, params, many, context):
+            if "settings_sync_syncchange" in sql and sql.lstrip().upper().startswith("INSERT"):
+                raise OperationalError("disk full")
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(fail):
+            failed = engine.run(partnership, "link")
+        page = client.get(reverse("settings_sync:run", args=[helios.slug, failed.pk]))
+        content = page.content.decode()
+        assert "This sync failed; nothing was changed." in content
+        assert "disk full" in content
+        assert ">Retry</button>" in content
+        response = client.post(reverse("settings_sync:retry", args=[helios.slug, failed.pk]))
+        retried = SyncRun.objects.get(retry_of=failed)
+        assert response["Location"].endswith(f"/sync/runs/{retried.pk}/")
+        assert retried.status == "succeeded"
+
+    def test_other_organizations_runs_are_not_found(self, client, helios, sunrise):
+        partnership = linked(helios, sunrise, **STRICT)
+        run = SyncRun.objects.get(partnership=partnership)
+        outsider = MembershipFactory(role="admin")
+        client.force_login(outsider.user)
+        org = outsider.organization.slug
+        assert client.get(reverse("settings_sync:run", args=[org, run.pk])).status_code == 404
+        assert client.post(reverse("settings_sync:retry", args=[org, run.pk])).status_code == 404
+        assert (
+            client.post(reverse("settings_sync:resync", args=[org, partnership.pk])).status_code
+            == 404
+        )
+
+
+class TestDrift:
+    def test_figures_are_correct(self, client, helios_admin, helios, sunrise):
+        partnership = linked(helios, sunrise, data_sync_enabled=True)
+        other = OrganizationFactory(name="Coastal Roofing")
+        in_sync = linked(helios, other, data_sync_enabled=True)
+        Adder.objects.filter(organization=sunrise, name="Trenching").update(amount=1)  # diverged
+        Adder.objects.create(organization=helios, name="Ground mount", amount=2)  # missing in both
+        Adder.objects.filter(organization=helios, name="Tile roof").update(
+            archived_at="2026-01-01T00:00Z"
+        )
+        page = client.get(reverse("partnerships:list", args=[helios.slug])).content.decode()
+        rows = page.split("<tr>")
+        sunrise_row = next(row for row in rows if "Sunrise Solar" in row)
+        coastal_row = next(row for row in rows if "Coastal Roofing" in row)
+        assert "1 diverged · 1 missing" in sunrise_row
+        assert "0 diverged · 1 missing" in coastal_row
+        detail = client.get(reverse("partnerships:detail", args=[helios.slug, partnership.pk]))
+        content = detail.content.decode()
+        assert "1 synced item edited locally, 1 missing." in content
+        assert '<td class="table-warning">1.0000</td><td>1250.0000</td>' in content
+        assert in_sync.pk
+
+    def test_list_queries_stay_constant(self, client, helios_admin, helios):
+        def add_partners(count):
+            start = Organization.objects.count()
+            for n in range(count):
+                partner = Organization.objects.create(
+                    name=f"Partner {start + n}", slug=f"p-{start + n}"
+                )
+                linked(helios, partner, data_sync_enabled=True)
+
+        add_partners(2)
+        url = reverse("partnerships:list", args=[helios.slug])
+        client.get(url)
+        with CaptureQueriesContext(connection) as few:
+            client.get(url)
+        add_partners(8)
+        Adder.objects.filter(organization__name__startswith="Partner").update(amount=3)
+        with CaptureQueriesContext(connection) as many:
+            client.get(url)
+        assert len(many.captured_queries) == len(few.captured_queries)
+
+
+class TestResync:
+    def test_resync_shows_preview_then_queues_a_run(self, client, helios_admin, helios, sunrise):
+        partnership = linked(helios, sunrise, **STRICT)
+        Adder.objects.filter(organization=sunrise, name="Trenching").update(amount=1)
+        url = reverse("settings_sync:resync", args=[helios.slug, partnership.pk])
+        page = client.get(url).content.decode()
+        assert "Resync Sunrise Solar?" in page
+        assert "1 of Sunrise Solar&#x27;s adders edited locally will be overwritten." in page
+        response = client.post(url)
+        run = SyncRun.objects.get(event="resync")
+        assert response["Location"].endswith(f"/sync/runs/{run.pk}/")
+        assert run.started_by == helios_admin
+
+    def test_only_upstream_admins_resync(self, client, helios, sunrise):
+        partnership = linked(helios, sunrise, **STRICT)
+        client.force_login(MembershipFactory(organization=sunrise, role="admin").user)
+        url = reverse("settings_sync:resync", args=[sunrise.slug, partnership.pk])
+        assert client.post(url).status_code == 403
+        client.force_login(MembershipFactory(organization=helios, role="member").user)
+        url = reverse("settings_sync:resync", args=[helios.slug, partnership.pk])
+        assert client.post(url).status_code == 403
+        assert not SyncRun.objects.filter(event="resync").exists()
+
+    def test_resync_all_progress_and_summary(self, client, helios_admin, helios):
+        partners = [OrganizationFactory(name=f"Partner {n}") for n in range(3)]
+        for partner in partners:
+            services.create_partnership(helios, partner, by=None, data_sync_enabled=True)
+        services.create_partnership(helios, OrganizationFactory(), by=None)  # sync off: skipped
+        client.post(reverse("settings_sync:resync-all", args=[helios.slug]))
+        batch = SyncBatch.objects.get()
+        url = reverse("settings_sync:batch", args=[helios.slug, batch.pk])
+        progress = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+        assert "0 of 3 partners done" in progress
+        assert 'hx-trigger="every 1s"' in progress
+        runs = list(batch.runs.order_by("pk"))
+        engine.execute(runs[0])
+        assert "1 of 3 partners done" in client.get(url, HTTP_HX_REQUEST="true").content.decode()
+        for run in runs[1:]:
+            engine.execute(run)
+        done = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+        assert "3 of 3 partners done" in done
+        assert 'hx-trigger="every 1s"' not in done
+        assert "3 succeeded, 0 failed, 0 skipped." in done
+        assert 'data-action="created">6 created' in done
