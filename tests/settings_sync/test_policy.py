@@ -35,7 +35,7 @@ def test_every_cell(kind, event):
     assert tuple(policy.outcome(mode, event, kind) for mode in MODES) == expected
 
 
-@pytest.mark.parametrize(("event", "kind"), itertools.product(policy.EVENTS, policy.KINDS))
+@pytest.mark.parametrize(("event", "kind"), list(itertools.product(policy.EVENTS, policy.KINDS)))
 def test_off_is_always_none(event, kind):
     assert policy.outcome("off", event, kind) == "none"
 
