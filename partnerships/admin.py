@@ -91,7 +91,7 @@ class PartnershipAdmin(admin.ModelAdmin):
         "ended_at",
     ]
     date_hierarchy = "created_at"
-    actions = ["end_selected"]
+    actions = ["end_selected"]  # the sync app adds "Preview sync" and "Resync"
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_mode()

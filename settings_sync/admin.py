@@ -197,3 +197,9 @@ class SyncChangeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+# Preview sync and Resync on the partnerships admin.
+from .partnership_admin import install  # noqa: E402
+
+install()

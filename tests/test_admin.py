@@ -49,3 +49,26 @@ def test_every_admin_page_opens(client):
         if instance is not None:
             change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[instance.pk])
             assert client.get(change).status_code == 200, change
+
+
+def test_preview_and_resync_actions(client, django_capture_on_commit_callbacks):
+    from partnerships.models import Partnership
+    from settings_sync.models import SyncRun
+
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    membership = MembershipFactory()
+    Adder.objects.create(organization=membership.organization, name="Trenching", amount=1250)
+    partnership = make_partnership(membership.organization, data_sync_enabled=True)
+    changelist = reverse("admin:partnerships_partnership_changelist")
+    preview = client.post(
+        changelist, {"action": "preview_sync", "_selected_action": [partnership.pk]}
+    )
+    content = preview.content.decode()
+    assert "1 created" in content
+    assert not SyncRun.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(changelist, {"action": "resync", "_selected_action": [partnership.pk]})
+    run = SyncRun.objects.get()
+    assert (run.event, run.status) == ("resync", "succeeded")
+    assert Adder.objects.filter(synced_partnership=partnership).count() == 1
+    assert Partnership.objects.count() == 1
