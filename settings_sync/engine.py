@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.files.base import ContentFile
-from django.db import models, transaction
+from django.db import InterfaceError, OperationalError, connection, models, transaction
 from django.utils import timezone
 
 from organizations.models import Organization
@@ -731,8 +731,37 @@ def execute(sync_run: SyncRun) -> SyncRun:
         sync_run.error = "".join(traceback.format_exception_only(error)).strip()[:2000]
         sync_run.counts = {}
         sync_run.finished_at = timezone.now()
-        sync_run.save(update_fields=["status", "error", "counts", "finished_at"])
+        _save_failure(sync_run)
     return sync_run
+
+
+def _save_failure(sync_run: SyncRun) -> None:
+    """Record a failure, even when the failure was the database connection itself."""
+    fields = ["status", "error", "counts", "finished_at"]
+    try:
+        sync_run.save(update_fields=fields)
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise
+        connection.close()  # reconnect on the next query
+        sync_run.save(update_fields=fields)
+
+
+def requeue_stalled(older_than) -> list[SyncRun]:
+    """Runs whose worker died (still queued or running after ``older_than``): enqueue them
+    again. Their changes were never committed, so running them again is safe."""
+    from .tasks import run_sync
+
+    cutoff = timezone.now() - older_than
+    stalled = list(
+        SyncRun.objects.filter(
+            status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING], created_at__lt=cutoff
+        ).filter(models.Q(started_at__isnull=True) | models.Q(started_at__lt=cutoff))
+    )
+    for sync_run in stalled:
+        SyncRun.objects.filter(pk=sync_run.pk).update(status=SyncRun.Status.QUEUED)
+        run_sync.enqueue(sync_run.pk)
+    return stalled
 
 
 def run(
