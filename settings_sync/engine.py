@@ -21,6 +21,8 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import InterfaceError, OperationalError, connection, models, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Cast, Concat, JSONObject, Trim
 from django.utils import timezone
 
 from organizations.models import Organization
@@ -71,6 +73,9 @@ class CategoryPlan:
     to_update: list[models.Model] = field(default_factory=list)
     update_fields: tuple[str, ...] = ()
     files: list[tuple[Any, str, Any]] = field(default_factory=list)  # (obj, field, source file)
+    #: into a partner with nothing in this category: every upstream item is copied by one
+    #: INSERT … SELECT (and its history by another), without loading the items
+    bulk_copies: int = 0
 
     def add(self, action: str, label: str, **kwargs) -> Change:
         change = Change(self.category.key, action, label, **kwargs)
@@ -78,7 +83,10 @@ class CategoryPlan:
         return change
 
     def counts(self) -> dict[str, int]:
-        return dict(Counter(change.action for change in self.changes))
+        counts = Counter(change.action for change in self.changes)
+        if self.bulk_copies:
+            counts[CREATED] += self.bulk_copies
+        return dict(counts)
 
 
 @dataclass
@@ -101,7 +109,7 @@ class Plan:
         return [change for plan in self.categories for change in plan.changes]
 
     def count(self, action: str) -> int:
-        return sum(1 for change in self.changes if change.action == action)
+        return sum(counts.get(action, 0) for counts in self.summary().values())
 
     def callouts(self) -> list[str]:
         """Plain sentences for what a channel manager must not miss: archives, overwrites."""
@@ -130,7 +138,12 @@ class Plan:
 
     @property
     def writes_anything(self) -> bool:
-        return any(change.action in WRITING_ACTIONS for change in self.changes)
+        return any(
+            action in WRITING_ACTIONS
+            for counts in self.summary().values()
+            for action, count in counts.items()
+            if count
+        )
 
 
 # Planning ------------------------------------------------------------------------------
@@ -193,10 +206,22 @@ class _Planner:
     def _downstream_items(self, model) -> list:
         if not self.downstream_exists:
             return []
-        return list(
-            model.all_objects.filter(organization=self.downstream).select_related(
-                "synced_partnership__upstream"
+        return [_remember(item) for item in model.all_objects.filter(organization=self.downstream)]
+
+    def _upstream_name(self, partnership_id: int) -> str:
+        """The channel manager behind another partnership (read once, for conflict notes)."""
+        if not hasattr(self, "_upstream_names"):
+            self._upstream_names = dict(
+                Partnership.objects.filter(downstream=self.downstream).values_list(
+                    "pk", "upstream__name"
+                )
             )
+        return self._upstream_names.get(partnership_id, "another channel manager")
+
+    def _partner_has_none(self, model) -> bool:
+        return (
+            not self.downstream_exists
+            or not model.all_objects.filter(organization=self.downstream).exists()
         )
 
     def _is_ours(self, item) -> bool:
@@ -219,6 +244,9 @@ class _Planner:
             "archived_by_sync",
             "updated_at",
         )
+        if plan.outcome != policy.DETACH and self._partner_has_none(model):
+            plan.bulk_copies = model.objects.filter(organization=self.upstream).count()
+            return
         downstream = self._downstream_items(model)
         if plan.outcome == policy.DETACH:
             for item in downstream:
@@ -319,7 +347,7 @@ class _Planner:
                         item=holder,
                         upstream=source,
                         note=f"“{holder}” is already synced from "
-                        f"{holder.synced_partnership.upstream}; left as it is.",
+                        f"{self._upstream_name(holder.synced_partnership_id)}; left as it is.",
                     )
             elif source.pk in archived_copies:
                 self._restore_or_keep(plan, source, archived_copies[source.pk], match=match)
@@ -645,9 +673,13 @@ def _apply(plan: Plan, sync_run: SyncRun) -> None:
             for obj in unique:
                 if hasattr(obj, "updated_at"):
                     obj.updated_at = now
-            manager.bulk_update(unique, category_plan.update_fields, batch_size=None)
+            manager.bulk_update(
+                unique, _changed_fields(unique, category_plan.update_fields), batch_size=None
+            )
         if category_plan.to_create:
             model.objects.bulk_create(category_plan.to_create, batch_size=None)
+        if category_plan.bulk_copies:
+            _copy_in_sql(category_plan.category, plan.partnership, sync_run, now)
         for obj, name, source in category_plan.files:
             with source.open("rb") as handle:
                 content = handle.read()
@@ -672,6 +704,88 @@ def _apply(plan: Plan, sync_run: SyncRun) -> None:
                 )
                 for change in category_plan.changes
             )
+
+
+def _remember(obj):
+    """Keep the values an object was loaded with, to write back only what the plan changed."""
+    obj._sync_loaded = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+    return obj
+
+
+def _changed_fields(objects: list, fields: tuple[str, ...]) -> list[str]:
+    """The fields (of ``fields``) that differ from what any of ``objects`` was loaded with."""
+    changed = []
+    for name in fields:
+        attname = objects[0]._meta.get_field(name).attname
+        for obj in objects:
+            loaded = getattr(obj, "_sync_loaded", None)
+            if loaded is None or loaded.get(attname) != getattr(obj, attname):
+                changed.append(name)
+                break
+    return changed or list(fields[:1])
+
+
+def _insert_select(model, columns: list[str], queryset) -> None:
+    """INSERT INTO model (columns) SELECT … — the SELECT compiled from an ORM queryset."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} "
+            f"({', '.join(connection.ops.quote_name(c) for c in columns)}) {sql}",
+            params,
+        )
+
+
+def _copy_in_sql(category, partnership: Partnership, sync_run: SyncRun, now) -> None:
+    """Copy every upstream item into a partner that has none, and record it, in two
+    statements: the rows never pass through Python (the physical limit of a copy)."""
+    model = category.model
+    fields = category.synced_fields
+    expressions = {
+        "organization_id": Value(partnership.downstream_id, output_field=models.BigIntegerField()),
+        "synced_partnership_id": Value(partnership.pk, output_field=models.BigIntegerField()),
+        "synced_from_id": F("pk"),
+        "synced_at": Value(now, output_field=models.DateTimeField()),
+        "updated_at": Value(now, output_field=models.DateTimeField()),
+        "archived_by_sync": Value(False, output_field=models.BooleanField()),
+        "archive_reason": Value("", output_field=models.CharField()),
+        **{model._meta.get_field(name).column: F(name) for name in fields},
+        **{model._meta.get_field(baseline_name(name)).column: F(name) for name in fields},
+    }
+    aliases = {f"copy_{n}": expression for n, expression in enumerate(expressions.values())}
+    source = (
+        model.objects.filter(organization_id=partnership.upstream_id)
+        .order_by()
+        .annotate(**aliases)
+        .values_list(*aliases)
+    )
+    _insert_select(model, list(expressions), source)
+
+    label_parts = []
+    for name in category.label_fields:
+        label_parts += [Cast(name, models.CharField()), Value(" ")]
+    history = {
+        "run_id": Value(sync_run.pk, output_field=models.BigIntegerField()),
+        "category": Value(category.key, output_field=models.CharField()),
+        "action": Value(CREATED, output_field=models.CharField()),
+        "item_id": F("pk"),
+        "upstream_item_id": F("synced_from_id"),
+        "label": Trim(Concat(*label_parts, output_field=models.CharField()))
+        if len(label_parts) > 2
+        else Cast(category.label_fields[0], models.CharField()),
+        "after": JSONObject(**{name: name for name in fields}),
+        "note": Value("", output_field=models.CharField()),
+    }
+    aliases = {f"change_{n}": expression for n, expression in enumerate(history.values())}
+    created = (
+        model.all_objects.filter(
+            organization_id=partnership.downstream_id, synced_partnership_id=partnership.pk
+        )
+        .order_by()
+        .annotate(**aliases)
+        .values_list(*aliases)
+    )
+    _insert_select(SyncChange, list(history), created)
 
 
 def schedule_record(
@@ -702,11 +816,14 @@ def execute(sync_run: SyncRun) -> SyncRun:
     sync_run.save(update_fields=["status", "started_at", "error"])
     try:
         with transaction.atomic():
-            partnership = Partnership.objects.get(pk=sync_run.partnership_id)
             # Two runs into one partner never interleave: the partner's row is the lock.
-            list(Organization.objects.select_for_update().filter(pk=partnership.downstream_id))
+            list(
+                Organization.objects.select_for_update(of=("self",)).filter(
+                    upstream_partnerships__pk=sync_run.partnership_id
+                )
+            )
             partnership = Partnership.objects.select_related("upstream", "downstream").get(
-                pk=partnership.pk
+                pk=sync_run.partnership_id
             )
             plan = _build(
                 partnership,

@@ -22,7 +22,13 @@ class Category(SettingsPage):
     kind: str = COLLECTION
     natural_key: tuple[str, ...] = ()
     synced_fields: tuple[str, ...] = ()
+    #: how an item is named in the sync history (default: its natural key)
+    label_fields: tuple[str, ...] = ()
     synced: bool = field(default=True, init=False)
+
+    def __post_init__(self) -> None:
+        if not self.label_fields:
+            object.__setattr__(self, "label_fields", self.natural_key or self.synced_fields[:1])
 
     @property
     def is_collection(self) -> bool:
@@ -48,6 +54,7 @@ _CATEGORIES: list[Category] = [
         form_path="settings_sync.project.forms.EquipmentForm",
         natural_key=("kind", "manufacturer", "model"),
         synced_fields=("kind", "manufacturer", "model", "rating", "unit_cost", "is_active"),
+        label_fields=("manufacturer", "model"),
         columns=("kind", "manufacturer", "model", "rating", "unit_cost", "is_active"),
         search_fields=("manufacturer", "model"),
         description="Modules, inverters, batteries and other equipment offered on proposals.",

@@ -8,6 +8,7 @@ after the commit; in production `manage.py db_worker` processes run them.
 from __future__ import annotations
 
 import threading
+from functools import partial
 
 from django.db import transaction
 from django.tasks import task
@@ -70,13 +71,18 @@ def schedule_upstream_change(organization_id: int, category_key: str, label: str
             .select_related("upstream")
         )
         with transaction.atomic():
-            for partnership in partnerships:
-                schedule(
-                    partnership,
-                    policy.CHANGE,
-                    trigger=f"{partnership.upstream} changed {label}",
+            runs = SyncRun.objects.bulk_create(
+                SyncRun(
+                    partnership=partnership,
+                    event=policy.CHANGE,
+                    mode=partnership.mode,
                     categories=[category_key],
+                    trigger=f"{partnership.upstream} changed {label}"[:200],
                 )
+                for partnership in partnerships
+            )
+            for sync_run in runs:
+                transaction.on_commit(partial(run_sync.enqueue, sync_run.pk))
 
     transaction.on_commit(fan_out)
 

@@ -69,15 +69,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-targets",
             action="store_true",
-            help="Print the figures without failing on missed targets (small runs).",
+            help="Do not fail on time targets (they hold at full scale); the query-count "
+            "target is always checked. For small smoke runs.",
         )
 
     def handle(self, *args, partners: int, items: int, invite_equipment: int, **options):
         self.missed: list[str] = []
+        self.waived: list[str] = []
         self.check_targets = not options["no_targets"]
         self._cleanup()
         vendor = connection.vendor
-        self.stdout.write(f"bench_sync on {vendor}: {partners} partners × {items} items")
+        self.stdout.write(f"bench_sync on {vendor}: {partners} partners x {items} items")
         try:
             self._invitation(invite_equipment)
             self._fan_out(partners)
@@ -85,20 +87,28 @@ class Command(BaseCommand):
             self._queries_per_run()
         finally:
             self._cleanup()
+        for line in self.waived:
+            self.stdout.write(f"not checked at this scale: {line}")
         if self.missed:
             for line in self.missed:
                 self.stderr.write(f"MISSED: {line}")
-            if self.check_targets:
-                raise CommandError(f"{len(self.missed)} target(s) missed.")
-        self.stdout.write(self.style.SUCCESS("All measured targets met."))
+            raise CommandError(f"{len(self.missed)} target(s) missed.")
+        else:
+            self.stdout.write(self.style.SUCCESS("All measured targets met."))
 
     # Figures ------------------------------------------------------------------------
 
-    def figure(self, name: str, value: str, target: str = "", ok: bool = True) -> None:
+    def figure(
+        self, name: str, value: str, target: str = "", ok: bool = True, timed: bool = True
+    ) -> None:
         mark = "" if not target else (" ok" if ok else " MISSED")
         self.stdout.write(f"{name:<44} {value:>14}   {target}{mark}")
         if not ok:
-            self.missed.append(f"{name}: {value} (target {target})")
+            # Time targets hold at full scale only; --no-targets waives them, never the others.
+            if timed and not self.check_targets:
+                self.waived.append(f"{name}: {value} (target {target})")
+            else:
+                self.missed.append(f"{name}: {value} (target {target})")
 
     def _channel_manager(self, name: str, *, equipment=0, adders=0, personas=0, rates=0):
         organization = Organization.objects.create(name=f"{PREFIX}{name}")
@@ -124,7 +134,9 @@ class Command(BaseCommand):
             (
                 Persona,
                 personas,
-                lambda n: Persona(organization=organization, name=f"Household {n}", annual_kwh=n + 1),
+                lambda n: Persona(
+                    organization=organization, name=f"Household {n}", annual_kwh=n + 1
+                ),
             ),
             (
                 RateEscalation,
@@ -151,7 +163,10 @@ class Command(BaseCommand):
         for offset in range(0, count, 1000):
             size = min(1000, count - offset)
             organizations = Organization.objects.bulk_create(
-                Organization(name=f"{PREFIX}partner {start + offset + n}", slug=f"bench-p-{start + offset + n}")
+                Organization(
+                    name=f"{PREFIX}partner {start + offset + n}",
+                    slug=f"bench-p-{start + offset + n}",
+                )
                 for n in range(size)
             )
             for category in registry.all():
@@ -184,7 +199,8 @@ class Command(BaseCommand):
             partnership = services.accept_invitation(invitation, user)
         run = SyncRun.objects.filter(partnership=partnership).latest("pk")
         copies = Equipment.objects.filter(organization=partnership.downstream).count()
-        assert copies == equipment and run.status == "succeeded", (copies, run.status, run.error)
+        if copies != equipment or run.status != "succeeded":
+            raise CommandError(f"Invitation sync incomplete: {copies} copies, {run.error}")
         self.figure(
             "invitation (1,000 equipment + rest)",
             f"{took['seconds']:.3f} s",
@@ -202,7 +218,8 @@ class Command(BaseCommand):
         with timer() as took, transaction.atomic():
             item.save()  # the commit fans out one run per partner
         updated = Adder.objects.filter(synced_from=item, amount=Decimal("999")).count()
-        assert updated == partners, (updated, partners)
+        if updated != partners:
+            raise CommandError(f"Fan-out reached {updated} of {partners} partners.")
         target = 10.0 * partners / 1000
         self.figure(
             f"one change fanned out to {partners} partners",
@@ -224,30 +241,31 @@ class Command(BaseCommand):
                     raise CommandError(f"Run {run.pk} failed: {run.error}")
                 progress.advance()
         copies = Adder.objects.filter(synced_partnership__upstream=upstream).count()
-        assert copies == partners * items, copies
+        if copies != partners * items:
+            raise CommandError(f"Resync made {copies} copies, not {partners * items}.")
         ratio = took["seconds"] / raw
         self.figure("raw INSERT … SELECT of the same rows", f"{raw:.2f} s")
-        self.figure(f"full resync {partners} × {items}", f"{took['seconds']:.2f} s")
-        self.figure("resync ÷ raw SQL copy", f"{ratio:.2f}×", "≤ 3×", ratio <= 3)
+        self.figure(f"full resync {partners} x {items}", f"{took['seconds']:.2f} s")
+        self.figure("resync / raw SQL copy", f"{ratio:.2f}x", "≤ 3x", ratio <= 3)
 
     def _raw_copy(self, upstream, partnerships, table: str) -> float:
         """The physical limit: copy every item into every partner with one statement."""
         fields = [f.column for f in Adder._meta.concrete_fields if f.column != "id"]
         select = [
-            "p.downstream_id" if column == "organization_id" else f"a.{column}"
-            for column in fields
+            "p.downstream_id" if column == "organization_id" else f"a.{column}" for column in fields
         ]
         ids = [p.pk for p in partnerships]
-        with transaction.atomic():
-            with timer() as took, connection.cursor() as cursor:
-                cursor.execute(
-                    f"INSERT INTO {table} ({', '.join(fields)}) "  # noqa: S608 (our identifiers)
-                    f"SELECT {', '.join(select)} FROM {table} a "
-                    f"CROSS JOIN partnerships_partnership p "
-                    f"WHERE a.organization_id = %s AND p.id IN ({', '.join(['%s'] * len(ids))})",
-                    [upstream.pk, *ids],
-                )
-            transaction.set_rollback(True)  # measured, not kept
+        last_id = Adder.all_objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        # Committed like a run is (the deferred foreign-key checks happen at the commit).
+        with timer() as took, transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(fields)}) "  # noqa: S608 (our identifiers)
+                f"SELECT {', '.join(select)} FROM {table} a "
+                f"CROSS JOIN partnerships_partnership p "
+                f"WHERE a.organization_id = %s AND p.id IN ({', '.join(['%s'] * len(ids))})",
+                [upstream.pk, *ids],
+            )
+        Adder.all_objects.filter(pk__gt=last_id).delete()  # measured, not kept
         return took["seconds"]
 
     def _queries_per_run(self) -> None:
@@ -260,7 +278,11 @@ class Command(BaseCommand):
             counts.append(len(queries.captured_queries))
         self.figure("queries per run, 10 items", str(counts[0]))
         self.figure(
-            "queries per run, 1,000 items", str(counts[1]), "same as 10", counts[0] == counts[1]
+            "queries per run, 1,000 items",
+            str(counts[1]),
+            "same as 10",
+            counts[0] == counts[1],
+            timed=False,
         )
 
     def _cleanup(self) -> None:
