@@ -14,7 +14,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 #: (request, partnerships on the page) → nothing; may set ``partnership.sync_cell`` (HTML).
 _list_decorators: list[Callable] = []
-#: (request, partnership) → HTML shown on the partnership's page.
+#: (request, partnership, oob) → HTML shown on the partnership's page; with ``oob`` True it
+#: is sent along an htmx response to replace the section already on the page.
 _detail_sections: list[Callable] = []
 #: (request, partnership with edited flags, stored mode) → HTML shown under the flag form.
 _flag_previews: list[Callable] = []
@@ -49,8 +50,8 @@ def _join(parts) -> SafeString:
     return mark_safe("".join(str(part) for part in parts))  # noqa: S308 (rendered templates)
 
 
-def detail_sections(request: HttpRequest, partnership) -> SafeString:
-    return _join(function(request, partnership) for function in _detail_sections)
+def detail_sections(request: HttpRequest, partnership, *, oob: bool = False) -> SafeString:
+    return _join(function(request, partnership, oob=oob) for function in _detail_sections)
 
 
 def flag_preview(request: HttpRequest, partnership, stored_mode: str) -> SafeString:

@@ -173,7 +173,13 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     return render(
                         request,
                         "partnerships/detail.html#details",
-                        _detail_context(request, partnership, saved=True),
+                        _detail_context(
+                            request,
+                            partnership,
+                            saved=True,
+                            # the save may have started a sync: refresh that section too
+                            sections=hooks.detail_sections(request, partnership, oob=True),
+                        ),
                     )
                 messages.success(request, f"Partnership with {partnership.downstream} saved.")
                 return redirect(partnership.url_for(request.organization))

@@ -40,7 +40,7 @@ def decorate_partner_list(request: HttpRequest, partnerships: list) -> None:
         )
 
 
-def partnership_section(request: HttpRequest, partnership: Partnership) -> str:
+def partnership_section(request: HttpRequest, partnership: Partnership, *, oob: bool) -> str:
     """Sync status, drift, resync and history on a partnership's page."""
     partner_status = status.statuses([partnership])[partnership.pk]
     runs = list(SyncRun.objects.filter(partnership=partnership).for_list()[:10])
@@ -53,6 +53,7 @@ def partnership_section(request: HttpRequest, partnership: Partnership) -> str:
             "diverged": status.diverged_items(partnership),
             "can_resync": _can_resync(request, partnership),
             "current_organization": request.organization,
+            "oob": oob,
         },
         request=request,
     )

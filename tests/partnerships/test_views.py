@@ -61,6 +61,8 @@ class TestFlagEditing:
         assert saved.status_code == 200
         assert "Partnership flags saved." in saved.content.decode()
         assert "<html" not in saved.content.decode()
+        # The sync section further down the page is refreshed too (out of band).
+        assert 'id="partnership-sync" hx-swap-oob="true"' in saved.content.decode()
 
     def test_allow_edit_shown_only_with_exclusive_and_sync(
         self, client, cm_admin, channel_manager, partnership
