@@ -18,6 +18,7 @@ from organizations.models import Organization
 from partnerships import services
 from partnerships.models import Partnership
 from settings_sync import engine, registry
+from settings_sync.cleanup import delete_organizations
 from settings_sync.models import SyncRun
 from settings_sync.project.models import Adder, Equipment
 from settings_sync.usage.models import Persona, RateEscalation
@@ -287,21 +288,4 @@ class Command(BaseCommand):
 
     def _cleanup(self) -> None:
         """Remove everything the benchmark made, without starting any sync."""
-        from partnerships.models import Invitation
-
-        organizations = Organization.objects.filter(name__startswith=PREFIX)
-        partnerships = Partnership.objects.filter(upstream__in=organizations)
-        partnerships.update(status=Partnership.Status.ENDED)  # deletions below sync nothing
-        for category in registry.all():
-            model = category.model
-            if model is Organization:
-                continue
-            manager = getattr(model, "all_objects", model._default_manager)
-            rows = manager.filter(organization__in=organizations)
-            if hasattr(model, "synced_from"):
-                rows.update(synced_from=None)
-            rows.delete()
-        SyncRun.objects.filter(partnership__in=partnerships).delete()
-        Invitation.objects.filter(upstream__in=organizations).delete()
-        partnerships.delete()
-        organizations.delete()
+        delete_organizations(Organization.objects.filter(name__startswith=PREFIX))
