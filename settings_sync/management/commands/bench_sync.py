@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 
 from organizations.models import Organization
 from partnerships import services
@@ -81,12 +81,18 @@ class Command(BaseCommand):
         self._cleanup()
         vendor = connection.vendor
         self.stdout.write(f"bench_sync on {vendor}: {partners} partners x {items} items")
+        # The invitation's email goes nowhere: the benchmark measures the sync, not SMTP.
+        quiet_mail = override_settings(
+            MAILERS={"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
+        )
+        quiet_mail.enable()
         try:
             self._invitation(invite_equipment)
             self._fan_out(partners)
             self._full_resync(partners, items)
             self._queries_per_run()
         finally:
+            quiet_mail.disable()
             self._cleanup()
         for line in self.waived:
             self.stdout.write(f"not checked at this scale: {line}")
@@ -94,8 +100,10 @@ class Command(BaseCommand):
             for line in self.missed:
                 self.stderr.write(f"MISSED: {line}")
             raise CommandError(f"{len(self.missed)} target(s) missed.")
+        elif self.waived:
+            self.stdout.write(self.style.SUCCESS("The targets checked at this scale are met."))
         else:
-            self.stdout.write(self.style.SUCCESS("All measured targets met."))
+            self.stdout.write(self.style.SUCCESS("All targets met."))
 
     # Figures ------------------------------------------------------------------------
 
@@ -266,7 +274,8 @@ class Command(BaseCommand):
                 f"WHERE a.organization_id = %s AND p.id IN ({', '.join(['%s'] * len(ids))})",
                 [upstream.pk, *ids],
             )
-        Adder.all_objects.filter(pk__gt=last_id).delete()  # measured, not kept
+        with connection.cursor() as cursor:  # measured, not kept (and no signals: plain SQL)
+            cursor.execute(f"DELETE FROM {table} WHERE id > %s", [last_id])  # noqa: S608
         return took["seconds"]
 
     def _queries_per_run(self) -> None:
