@@ -259,10 +259,23 @@ class Command(BaseCommand):
 
     def _raw_copy(self, upstream, partnerships, table: str) -> float:
         """The physical limit: copy every item into every partner with one statement."""
+        # The same rows a sync writes: the partner's organization, the provenance and the
+        # baseline columns, with the same constraints checked.
         fields = [f.column for f in Adder._meta.concrete_fields if f.column != "id"]
-        select = [
-            "p.downstream_id" if column == "organization_id" else f"a.{column}" for column in fields
-        ]
+        special = {
+            "organization_id": "p.downstream_id",
+            "synced_partnership_id": "p.id",
+            "synced_from_id": "a.id",
+            "synced_at": "now()" if connection.vendor == "postgresql" else "CURRENT_TIMESTAMP",
+        }
+        select = []
+        for column in fields:
+            if column in special:
+                select.append(special[column])
+            elif column.startswith("baseline_"):
+                select.append(f"a.{column.removeprefix('baseline_')}")
+            else:
+                select.append(f"a.{column}")
         ids = [p.pk for p in partnerships]
         last_id = Adder.all_objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         # Committed like a run is (the deferred foreign-key checks happen at the commit).
