@@ -10,6 +10,7 @@ import time
 from contextlib import contextmanager
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext, override_settings
@@ -81,6 +82,8 @@ class Command(BaseCommand):
         self._cleanup()
         vendor = connection.vendor
         self.stdout.write(f"bench_sync on {vendor}: {partners} partners x {items} items")
+        if settings.DEBUG:
+            self.stderr.write("DEBUG is on: every query is logged. Use DJANGO_DEBUG=false.")
         # The invitation's email goes nowhere: the benchmark measures the sync, not SMTP.
         quiet_mail = override_settings(
             MAILERS={"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
@@ -296,6 +299,7 @@ class Command(BaseCommand):
         for size in (10, 1000):
             upstream = self._channel_manager(f"queries CM {size}", adders=size, personas=size)
             partnership = self._partners(upstream, 1, data_sync_enabled=True)[0]
+            connection.queries_log.clear()  # a full log (DEBUG) would hide new queries
             with CaptureQueriesContext(connection) as queries:
                 engine.run(partnership, "link")
             counts.append(len(queries.captured_queries))
