@@ -34,15 +34,19 @@ class ArchivableAdmin(admin.ModelAdmin):
 
     @admin.action(description="Restore selected archived items")
     def restore_selected(self, request, queryset):
-        restored = 0
+        restored = refused = 0
         for item in queryset.filter(archived_at__isnull=False):
             try:
                 item.restore()
             except ValidationError as error:
+                refused += 1
                 self.message_user(request, f"{item}: {' '.join(error.messages)}", messages.ERROR)
             else:
                 restored += 1
-        self.message_user(request, f"Restored {restored} item(s).", messages.SUCCESS)
+        summary = f"Restored {restored} item(s)."
+        if refused:
+            summary += f" {refused} could not be restored (see above)."
+        self.message_user(request, summary, messages.WARNING if refused else messages.SUCCESS)
 
 
 class MembershipInline(admin.TabularInline):

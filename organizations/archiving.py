@@ -41,19 +41,25 @@ class ArchivableModel(models.Model):
         return self.archived_at is not None
 
     def archive(self, *, by=None, reason: str = "") -> None:
-        self.archived_at = timezone.now()
-        self.archived_by = by
-        self.archive_reason = reason
-        self.save(update_fields=["archived_at", "archived_by", "archive_reason"])
+        self._mark_archived(timezone.now(), by, reason)
+        self.save(update_fields=self.archive_fields())
 
     archive.alters_data = True
 
     def restore(self) -> None:
         """Bring an archived item back; refused if a live item now holds its identity."""
-        self.archived_at = None
-        self.archived_by = None
-        self.archive_reason = ""
+        self._mark_archived(None, None, "")
         self.validate_constraints()
-        self.save(update_fields=["archived_at", "archived_by", "archive_reason"])
+        self.save(update_fields=self.archive_fields())
 
     restore.alters_data = True
+
+    def _mark_archived(self, at, by, reason: str) -> None:
+        self.archived_at = at
+        self.archived_by = by
+        self.archive_reason = reason
+
+    @classmethod
+    def archive_fields(cls) -> list[str]:
+        """The columns that ``archive()`` and ``restore()`` write."""
+        return ["archived_at", "archived_by", "archive_reason"]

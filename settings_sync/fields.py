@@ -1,4 +1,4 @@
-"""Form fields for setting values that are lists."""
+"""Fields for setting values that are lists: what the forms parse and how the models store."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db import models
 
 from .validators import parse_email_list
 
@@ -34,7 +35,36 @@ class MonthlyProfileField(forms.CharField):
             shares = [Decimal(part.strip()) for part in value.replace(";", ",").split(",")]
         except InvalidOperation as error:
             raise ValidationError("Type 12 numbers separated by commas.") from error
-        return [float(share) for share in shares]
+        if not all(share.is_finite() for share in shares):
+            raise ValidationError("Type 12 numbers separated by commas.")
+        return canonical_shares(shares)
+
+
+def canonical_shares(shares):
+    """A list of numbers in one stored form: whole numbers as integers, the rest as floats.
+
+    ``[7.0, 8]`` and ``[7, 8]`` are the same profile; storing both as ``[7, 8]`` keeps them
+    equal in SQL too (SQLite compares JSON as text), so an unchanged resave stays synced.
+    Anything that is not a list of finite numbers is returned as it is, for validation.
+    """
+    if not isinstance(shares, list):
+        return shares
+    canonical = []
+    for share in shares:
+        if isinstance(share, bool) or not isinstance(share, int | float | Decimal):
+            return shares
+        number = Decimal(str(share))
+        if not number.is_finite():
+            return shares
+        canonical.append(int(number) if number == number.to_integral_value() else float(number))
+    return canonical
+
+
+class MonthlyProfileJSONField(models.JSONField):
+    """A JSON list of monthly shares, stored in canonical form whatever path saved it."""
+
+    def get_prep_value(self, value):
+        return super().get_prep_value(canonical_shares(value))
 
 
 class EmailListField(forms.CharField):

@@ -152,6 +152,16 @@ class SyncedItem(ArchivableModel):
             kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
         super().save(*args, **kwargs)
 
+    def _mark_archived(self, at, by, reason: str) -> None:
+        # A person archiving or restoring makes the decision theirs: the sync archives in bulk
+        # and sets the flag itself, so an item archived here is never brought back by a merge.
+        super()._mark_archived(at, by, reason)
+        self.archived_by_sync = False
+
+    @classmethod
+    def archive_fields(cls) -> list[str]:
+        return [*super().archive_fields(), "archived_by_sync"]
+
     @property
     def sync_state(self) -> str:
         if self.synced_partnership_id is None:

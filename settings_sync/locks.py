@@ -23,7 +23,16 @@ def managing_partnership(organization: Organization) -> Partnership | None:
 
 
 def is_locked(organization: Organization, key: str) -> bool:
-    return registry.get(key).lockable and managing_partnership(organization) is not None
+    """Whether ``organization`` may not change the synced category ``key``.
+
+    Keys outside the registry (financing, integrations, …) are never synced, so never locked.
+    """
+    category = registry.find(key)
+    return (
+        category is not None
+        and category.lockable
+        and managing_partnership(organization) is not None
+    )
 
 
 def lock_for(organization: Organization, page) -> Partnership | None:

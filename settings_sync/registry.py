@@ -203,6 +203,11 @@ def get(key: str) -> Category:
     return _BY_KEY[key]
 
 
+def find(key: str) -> Category | None:
+    """The category with this key, or None when nothing by that name is synced."""
+    return _BY_KEY.get(key)
+
+
 def all() -> list[Category]:
     """Every category, in display order."""
     return list(_CATEGORIES)

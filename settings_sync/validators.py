@@ -44,11 +44,13 @@ def validate_monthly_profile(value) -> None:
         shares = [Decimal(str(share)) for share in value]
     except (InvalidOperation, ValueError) as error:
         raise ValidationError("Each monthly share must be a number.") from error
+    if not all(share.is_finite() for share in shares):
+        raise ValidationError("Each monthly share must be a number.")
     if any(share < 0 for share in shares):
         raise ValidationError("Monthly shares cannot be negative.")
     total = sum(shares)
     if abs(total - 100) > Decimal("0.01"):
         raise ValidationError(
             "The 12 monthly shares must add up to 100 (they add up to %(total)s).",
-            params={"total": total.normalize()},
+            params={"total": f"{total.normalize():f}"},
         )

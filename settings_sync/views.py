@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -167,6 +167,8 @@ def item_archive(request: HttpRequest, group: str, key: str, pk: int) -> HttpRes
     page = catalogue.page_or_404(group, key)
     lock = lock_for(request.organization, page)
     _require_editable(request, page, lock)
+    if not page.is_list:
+        raise Http404("A single setting is edited, never deleted.")
     item = get_object_or_404(page.model.objects.filter(organization=request.organization), pk=pk)
     archivable = hasattr(item, "archive")
     if request.method == "POST":

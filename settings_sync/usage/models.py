@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from settings_sync import registry
+from settings_sync.fields import MonthlyProfileJSONField
 from settings_sync.items import SyncedItem, natural_key_constraint, track_baseline
 from settings_sync.validators import between, validate_monthly_profile
 
@@ -21,7 +22,7 @@ class Persona(SyncedItem):
     annual_kwh = models.PositiveIntegerField(
         "annual usage (kWh)", validators=between(1, 1_000_000, "an annual usage")
     )
-    monthly_profile = models.JSONField(
+    monthly_profile = MonthlyProfileJSONField(
         "monthly profile (%)",
         null=True,
         blank=True,

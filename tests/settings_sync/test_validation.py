@@ -1,0 +1,415 @@
+"""Bad input on the settings pages (SPEC 6): refused with status 400, the field's message
+beside the field, and nothing changed — for adds, edits and singleton forms alike. Duplicate
+natural keys are found case-insensitively after trimming, by the form and by the database."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from settings_sync import registry
+from tests.factories import OrganizationFactory
+from tests.settings_sync import catalogue_data as data
+from tests.settings_sync.catalogue_data import url
+
+pytestmark = pytest.mark.django_db
+
+
+def field_error(response, field: str) -> str:
+    """The text of the first error shown beside ``field`` (the form marks it with an id)."""
+    content = response.content.decode()
+    match = re.search(rf'id="id_{field}_error">(.*?)</div>', content, flags=re.DOTALL)
+    assert match, f"no error beside {field!r}"
+    return html.unescape(match.group(1)).strip()
+
+
+def field_errors(response, field: str) -> list[str]:
+    form = response.context["form"]
+    return [str(message) for message in form.errors.get(field, [])]
+
+
+# (page key, changes to the valid input, field, message) ---------------------------------
+
+COLLECTION_CASES = [
+    ("equipment", {"unit_cost": "-1"}, "unit_cost", "Enter zero or a positive amount."),
+    ("equipment", {"unit_cost": "-0.01"}, "unit_cost", "Enter zero or a positive amount."),
+    ("equipment", {"rating": "-5"}, "rating", "Enter zero or a positive amount."),
+    ("equipment", {"kind": "toaster"}, "kind", "Select a valid choice."),
+    ("equipment", {"model": "  "}, "model", "This field is required."),
+    ("adders", {"amount": "-5"}, "amount", "Enter zero or a positive amount."),
+    ("adders", {"pricing": "fixed", "amount": "-0.01"}, "amount", "Enter zero or a positive"),
+    (
+        "adders",
+        {"pricing": "percent", "amount": "100.01"},
+        "amount",
+        "A percentage adder cannot be more than 100%.",
+    ),
+    (
+        "adders",
+        {"pricing": "percent", "amount": "250"},
+        "amount",
+        "A percentage adder cannot be more than 100%.",
+    ),
+    ("personas", {"annual_kwh": "0"}, "annual_kwh", "Enter an annual usage of at least 1."),
+    ("personas", {"annual_kwh": "-100"}, "annual_kwh", "greater than or equal to 0"),
+    (
+        "personas",
+        {"monthly_profile": "10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10"},
+        "monthly_profile",
+        "The 12 monthly shares must add up to 100",
+    ),
+    (
+        "personas",
+        {"monthly_profile": "8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8"},
+        "monthly_profile",
+        "The 12 monthly shares must add up to 100 (they add up to 96).",
+    ),
+    (
+        "personas",
+        {"monthly_profile": "10, 10, 10, 10, 10, 10, 10, 10, 10, 5, 5"},
+        "monthly_profile",
+        "Enter exactly 12 monthly shares, January to December.",
+    ),
+    (
+        "personas",
+        {"monthly_profile": "10, 10, 10, 10, 10, 10, 10, 10, 10, 5, 5, 0, 0"},
+        "monthly_profile",
+        "Enter exactly 12 monthly shares, January to December.",
+    ),
+    (
+        "personas",
+        {"monthly_profile": "20, -10, 10, 10, 10, 10, 10, 10, 10, 5, 5, 0"},
+        "monthly_profile",
+        "Monthly shares cannot be negative.",
+    ),
+    (
+        "personas",
+        {"monthly_profile": "ten, 10, 10, 10, 10, 10, 10, 10, 10, 5, 5, 0"},
+        "monthly_profile",
+        "Type 12 numbers separated by commas.",
+    ),
+    (
+        "rate_escalations",
+        {"annual_escalation_percent": "-10.01"},
+        "annual_escalation_percent",
+        "Enter an escalation of at least -10.",
+    ),
+    (
+        "rate_escalations",
+        {"annual_escalation_percent": "25.01"},
+        "annual_escalation_percent",
+        "Enter an escalation of at most 25.",
+    ),
+    (
+        "rate_escalations",
+        {"annual_escalation_percent": "abc"},
+        "annual_escalation_percent",
+        "Enter a number.",
+    ),
+    (
+        "comparable_values",
+        {"factor_per_mwh": "-1"},
+        "factor_per_mwh",
+        "Enter zero or a positive amount.",
+    ),
+    ("comparable_values", {"label": ""}, "label", "This field is required."),
+    ("licenses", {"expires_on": "2028-02-30"}, "expires_on", "Enter a valid date."),
+    ("licenses", {"number": ""}, "number", "This field is required."),
+    ("financing_products", {"apr_percent": "40.01"}, "apr_percent", "Enter an APR of at most 40"),
+    ("financing_products", {"term_months": "0"}, "term_months", "Enter a term of at least 1"),
+    ("proposal_templates", {"page_count": "0"}, "page_count", "at least 1"),
+    ("integrations", {"provider": "myspace"}, "provider", "Select a valid choice."),
+]
+
+
+def params(cases) -> list:
+    return [
+        pytest.param(*case, id=f"{case[0]}-{'-'.join(f'{k}={v}' for k, v in case[1].items())}")
+        for case in cases
+    ]
+
+
+def test_every_synced_collection_has_bad_input_cases():
+    keys = {key for key, *_ in COLLECTION_CASES}
+    assert {category.key for category in data.SYNCED_COLLECTIONS} <= keys
+
+
+@pytest.mark.parametrize(("key", "changes", "field", "message"), params(COLLECTION_CASES))
+def test_bad_input_is_refused(client, org, admin, key, changes, field, message):
+    page = data.page(key)
+    bad = {**data.LIST_CASES[key].valid, **changes}
+    # Adding
+    response = client.post(url("add", org, page), bad)
+    assert response.status_code == 400
+    assert message in field_error(response, field)
+    assert "nothing was saved" in response.content.decode()
+    assert not page.model._base_manager.filter(organization=org).exists()
+    # Editing
+    item = data.make_item(key, org)
+    before = data.item_values(key)
+    response = client.post(url("edit", org, page, item.pk), bad)
+    assert response.status_code == 400
+    assert message in field_error(response, field)
+    item.refresh_from_db()
+    assert data.values_of(item, before) == before
+    assert page.model._base_manager.filter(organization=org).count() == 1
+
+
+def test_monthly_profile_total_is_shown_as_typed(client, org, admin):
+    page = data.page("personas")
+    profile = "10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10"
+    response = client.post(
+        url("add", org, page), {**data.LIST_CASES["personas"].valid, "monthly_profile": profile}
+    )
+    assert field_error(response, "monthly_profile") == (
+        "The 12 monthly shares must add up to 100 (they add up to 120)."
+    )
+
+
+LIMITS = {
+    "adders": [
+        {"pricing": "percent", "amount": "100"},
+        {"pricing": "fixed", "amount": "5000"},  # only percentages stop at 100
+        {"amount": "0"},
+    ],
+    "equipment": [{"unit_cost": "0", "rating": ""}, {"rating": "0"}],
+    "rate_escalations": [
+        {"annual_escalation_percent": "-10"},
+        {"annual_escalation_percent": "25"},
+    ],
+    "personas": [
+        {"annual_kwh": "1", "monthly_profile": ""},
+        {"monthly_profile": "8.5, 8.5, 8, 8, 8, 8, 8, 8, 8, 8, 9, 10"},
+        {"monthly_profile": ", ".join(["8.33"] * 8 + ["8.34"] * 3 + ["8.35"])},
+    ],
+    "comparable_values": [{"factor_per_mwh": "0"}],
+}
+
+
+@pytest.mark.parametrize("key", list(LIMITS))
+def test_limits_are_accepted(client, org, admin, key):
+    page = data.page(key)
+    item = data.make_item(key, org)
+    for changes in LIMITS[key]:
+        response = client.post(
+            url("edit", org, page, item.pk), {**data.LIST_CASES[key].valid, **changes}
+        )
+        assert response.status_code == 302, (changes, response.content.decode()[:3000])
+    assert page.model.objects.filter(organization=org).count() == 1
+
+
+SINGLETON_CASES = [
+    *[
+        ("default_costs", {name: "-0.01"}, name, "Enter zero or a positive amount.")
+        for name in registry.get("default_costs").synced_fields
+    ],
+    ("default_costs", {"battery_cost_per_kwh": "lots"}, "battery_cost_per_kwh", "Enter a number."),
+    (
+        "installation_dates",
+        {"contract_to_install_days": "366"},
+        "contract_to_install_days",
+        "Enter a number of days of at most 365.",
+    ),
+    (
+        "installation_dates",
+        {"install_to_pto_days": "366"},
+        "install_to_pto_days",
+        "Enter a number of days of at most 365.",
+    ),
+    (
+        "installation_dates",
+        {"install_to_pto_days": "-1"},
+        "install_to_pto_days",
+        "greater than or equal to 0",
+    ),
+    (
+        "proposal_expiration",
+        {"days_valid": "0"},
+        "days_valid",
+        "Enter a number of days of at least 1.",
+    ),
+    (
+        "proposal_expiration",
+        {"days_valid": "366"},
+        "days_valid",
+        "Enter a number of days of at most 365.",
+    ),
+    ("proposal_expiration", {"days_valid": ""}, "days_valid", "This field is required."),
+    ("proposal_email", {"reply_to": "not-an-email"}, "reply_to", "Enter a valid email address."),
+    (
+        "proposal_email",
+        {"cc": "a@example.com, nope"},
+        "cc",
+        "These are not valid email addresses: nope.",
+    ),
+    (
+        "proposal_email",
+        {"cc": "a@example.com; b@; c@example"},
+        "cc",
+        "These are not valid email addresses: b@, c@example.",
+    ),
+    ("proposal_email", {"subject": ""}, "subject", "This field is required."),
+]
+
+
+@pytest.mark.parametrize(("key", "changes", "field", "message"), params(SINGLETON_CASES))
+def test_bad_singleton_input_is_refused(client, org, admin, key, changes, field, message):
+    page = data.page(key)
+    row = data.singleton(key, org)
+    before = (row.synced_values(), row.updated_at)
+    response = client.post(url("page", org, page), {**data.FORM_CASES[key].valid, **changes})
+    assert response.status_code == 400
+    assert message in field_error(response, field)
+    assert "nothing was saved" in response.content.decode()
+    row = data.singleton(key, org)
+    assert (row.synced_values(), row.updated_at) == before
+    assert page.model.objects.filter(organization=org).count() == 1
+
+
+def test_singleton_limits_are_accepted(client, org, admin):
+    for key, changes, saved in [
+        ("installation_dates", {"contract_to_install_days": "0"}, {"contract_to_install_days": 0}),
+        ("installation_dates", {"install_to_pto_days": "365"}, {"install_to_pto_days": 365}),
+        ("proposal_expiration", {"days_valid": "1"}, {"days_valid": 1}),
+        ("proposal_expiration", {"days_valid": "365"}, {"days_valid": 365}),
+        ("proposal_email", {"reply_to": "", "cc": ""}, {"reply_to": "", "cc": ""}),
+    ]:
+        page = data.page(key)
+        response = client.post(url("page", org, page), {**data.FORM_CASES[key].valid, **changes})
+        assert response.status_code == 302, response.content.decode()[:3000]
+        assert data.values_of(data.singleton(key, org), saved) == saved
+
+
+# Duplicate natural keys -------------------------------------------------------------------
+
+KEYED = [category for category in registry.all() if category.natural_key and category.has_page]
+
+
+def shouted(key: str, values: dict) -> dict:
+    """The same natural key in other letters, with surrounding spaces."""
+    natural_key = registry.get(key).natural_key
+    return {
+        name: (
+            f"  {value.swapcase()} "
+            if name in natural_key and isinstance(value, str) and name != "kind"
+            else value
+        )
+        for name, value in values.items()
+    }
+
+
+def duplicate_field(key: str) -> str:
+    return data.page(key).form_class.duplicate_error_field
+
+
+def test_every_keyed_category_is_checked():
+    assert {category.key for category in KEYED} == {
+        "equipment",
+        "adders",
+        "personas",
+        "rate_escalations",
+        "comparable_values",
+        "licenses",
+    }
+
+
+def _natural_key_constraint(model):
+    return next(
+        c
+        for c in model._meta.constraints
+        if c.name.endswith("unique_natural_key") or c.name.startswith("license_unique")
+    )
+
+
+def duplicate_message_of(key: str) -> str:
+    return _natural_key_constraint(data.page(key).model).violation_error_message
+
+
+@pytest.mark.parametrize("category", KEYED, ids=data.key_id)
+class TestDuplicates:
+    def test_the_form_refuses_them_beside_the_key(self, client, org, admin, category):
+        page = data.page(category.key)
+        field = duplicate_field(category.key)
+        assert field in category.natural_key
+        message = duplicate_message_of(category.key)
+        valid = data.LIST_CASES[category.key].valid
+
+        # A new item with the same key in other letters and with surrounding spaces.
+        assert client.post(url("add", org, page), valid).status_code == 302
+        response = client.post(url("add", org, page), shouted(category.key, valid))
+        assert response.status_code == 400
+        assert field_error(response, field) == message
+        assert page.model.objects.filter(organization=org).count() == 1
+
+        # An item stored (outside the form) with surrounding spaces blocks its key too.
+        spaced = {
+            name: f"  {value} " if name in category.natural_key and name != "kind" else value
+            for name, value in data.item_values(category.key, 1).items()
+        }
+        stored = page.model.objects.create(organization=org, **spaced)
+        typed = {**valid}
+        for name in category.natural_key:
+            value = data.item_values(category.key, 1)[name]
+            typed[name] = value if name == "kind" else value.upper()
+        response = client.post(url("add", org, page), typed)
+        assert response.status_code == 400
+        assert field_error(response, field) == message
+        assert page.model.objects.filter(organization=org).count() == 2
+
+        # Renaming an item onto another item's key.
+        response = client.post(url("edit", org, page, stored.pk), shouted(category.key, valid))
+        assert response.status_code == 400
+        assert field_error(response, field) == message
+        stored.refresh_from_db()
+        assert data.values_of(stored, spaced) == spaced
+
+        # An item may keep its own key in other letters.
+        response = client.post(url("edit", org, page, stored.pk), typed)
+        assert response.status_code == 302, response.content.decode()[:3000]
+        assert page.model.objects.filter(organization=org).count() == 2
+
+    def test_archived_items_and_other_organizations_do_not_count(
+        self, client, org, admin, category
+    ):
+        page = data.page(category.key)
+        data.make_item(category.key, org).archive(reason="test")
+        data.make_item(category.key, OrganizationFactory())
+        typed = {**data.LIST_CASES[category.key].valid}
+        typed.update({name: data.item_values(category.key)[name] for name in category.natural_key})
+        response = client.post(url("add", org, page), typed)
+        assert response.status_code == 302, response.content.decode()[:3000]
+        assert page.model.objects.filter(organization=org).count() == 1
+        assert page.model.all_objects.filter(organization=org).count() == 2
+
+    def test_the_database_refuses_them_too(self, category):
+        """The constraint itself trims and case-folds (for writes that bypass the form)."""
+        organization = OrganizationFactory()
+        model = data.page(category.key).model
+        data.make_item(category.key, organization)
+        spaced = {
+            name: f" {value.swapcase()}  "
+            if name in category.natural_key and name != "kind"
+            else value
+            for name, value in data.item_values(category.key).items()
+        }
+        with pytest.raises(IntegrityError), transaction.atomic():
+            model.objects.create(organization=organization, **spaced)
+        assert model.objects.filter(organization=organization).count() == 1
+
+
+def test_adder_example_from_the_issue(client, org, admin):
+    """ " tile ROOF " is "Tile roof": refused beside the name."""
+    page = data.page("adders")
+    client.post(url("add", org, page), {"name": "Tile roof", "pricing": "fixed", "amount": "1"})
+    response = client.post(
+        url("add", org, page), {"name": " tile ROOF ", "pricing": "fixed", "amount": "2"}
+    )
+    assert response.status_code == 400
+    assert field_error(response, "name") == "This organization already has an adder with this name."
+    assert field_errors(response, "name") == [
+        "This organization already has an adder with this name."
+    ]
+    assert page.model.objects.get(organization=org).amount == 1
