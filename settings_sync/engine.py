@@ -13,6 +13,7 @@ whatever the number of items.
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from collections import Counter
@@ -170,15 +171,82 @@ def _label(obj) -> str:
     return str(obj)[:300]
 
 
+class _Reads:
+    """What planning reads, read once for every partner planned together.
+
+    One run reads each category with two queries (the channel manager's items, the partner's
+    items); a batch of runs from one fan-out reads the same two queries for all its partners.
+    """
+
+    def __init__(self, partnerships: list[Partnership]) -> None:
+        self.downstream_ids = sorted(
+            {p.downstream_id for p in partnerships if p.downstream_id is not None}
+        )
+        self._upstream: dict[tuple[type, int], list] = {}
+        self._downstream: dict[type, dict[int, list]] = {}
+        self._singletons: dict[type, dict[int, Any]] = {}
+        self._upstream_names: dict[int, dict[int, str]] | None = None
+        self.now = timezone.now()  # one clock for the batch: its copies share their values
+
+    def upstream_items(self, model, upstream_id: int) -> list:
+        """The channel manager's live items, oldest first (shared, never written)."""
+        key = (model, upstream_id)
+        if key not in self._upstream:
+            self._upstream[key] = list(
+                model.objects.filter(organization_id=upstream_id).order_by("pk")
+            )
+        return self._upstream[key]
+
+    def upstream_count(self, model, upstream_id: int) -> int:
+        if (model, upstream_id) in self._upstream:
+            return len(self._upstream[model, upstream_id])
+        return model.objects.filter(organization_id=upstream_id).count()
+
+    def downstream_items(self, model, downstream_id: int) -> list:
+        """Every item of the partner, archived ones included, as loaded (see ``_remember``)."""
+        if model not in self._downstream:
+            by_organization: dict[int, list] = {pk: [] for pk in self.downstream_ids}
+            for item in model.all_objects.filter(organization_id__in=self.downstream_ids):
+                by_organization[item.organization_id].append(_remember(item))
+            self._downstream[model] = by_organization
+        return self._downstream[model].get(downstream_id, [])
+
+    def singleton(self, model, organization_id: int):
+        """The organization's row of a singleton category (None if it has none yet)."""
+        if model not in self._singletons:
+            self._singletons[model] = {
+                row.organization_id: row
+                for row in model.objects.filter(organization_id__in=self.downstream_ids)
+            }
+        rows = self._singletons[model]
+        if organization_id not in rows and organization_id not in self.downstream_ids:
+            rows[organization_id] = model.objects.filter(organization_id=organization_id).first()
+        return rows.get(organization_id)
+
+    def upstream_name(self, downstream_id: int, partnership_id: int) -> str:
+        """The channel manager behind another partnership of the partner (conflict notes)."""
+        if self._upstream_names is None:
+            self._upstream_names = {}
+            for downstream, pk, name in Partnership.objects.filter(
+                downstream_id__in=self.downstream_ids
+            ).values_list("downstream_id", "pk", "upstream__name"):
+                self._upstream_names.setdefault(downstream, {})[pk] = name
+        names = self._upstream_names.get(downstream_id, {})
+        return names.get(partnership_id, "another channel manager")
+
+
 class _Planner:
-    def __init__(self, partnership: Partnership, event: str, mode: str, *, by=None) -> None:
+    def __init__(
+        self, partnership: Partnership, event: str, mode: str, *, by=None, reads=None
+    ) -> None:
         self.partnership = partnership
         self.upstream = partnership.upstream
         self.downstream = partnership.downstream
         self.event = event
         self.mode = mode
         self.by = by
-        self.now = timezone.now()
+        self.reads = reads or _Reads([partnership])
+        self.now = self.reads.now
         # An unsaved partnership (a preview of one not created yet) has no copies.
         self.partnership_pk = partnership.pk
 
@@ -206,23 +274,10 @@ class _Planner:
     def _downstream_items(self, model) -> list:
         if not self.downstream_exists:
             return []
-        return [_remember(item) for item in model.all_objects.filter(organization=self.downstream)]
+        return self.reads.downstream_items(model, self.downstream.pk)
 
     def _upstream_name(self, partnership_id: int) -> str:
-        """The channel manager behind another partnership (read once, for conflict notes)."""
-        if not hasattr(self, "_upstream_names"):
-            self._upstream_names = dict(
-                Partnership.objects.filter(downstream=self.downstream).values_list(
-                    "pk", "upstream__name"
-                )
-            )
-        return self._upstream_names.get(partnership_id, "another channel manager")
-
-    def _partner_has_none(self, model) -> bool:
-        return (
-            not self.downstream_exists
-            or not model.all_objects.filter(organization=self.downstream).exists()
-        )
+        return self.reads.upstream_name(self.downstream.pk, partnership_id)
 
     def _is_ours(self, item) -> bool:
         return self.partnership_pk is not None and item.synced_partnership_id == self.partnership_pk
@@ -244,10 +299,10 @@ class _Planner:
             "archived_by_sync",
             "updated_at",
         )
-        if plan.outcome != policy.DETACH and self._partner_has_none(model):
-            plan.bulk_copies = model.objects.filter(organization=self.upstream).count()
-            return
         downstream = self._downstream_items(model)
+        if plan.outcome != policy.DETACH and not downstream:
+            plan.bulk_copies = self.reads.upstream_count(model, self.upstream.pk)
+            return
         if plan.outcome == policy.DETACH:
             for item in downstream:
                 if self._is_ours(item):
@@ -262,7 +317,7 @@ class _Planner:
                     plan.to_update.append(item)
             return
 
-        upstream_items = list(model.objects.filter(organization=self.upstream).order_by("pk"))
+        upstream_items = self.reads.upstream_items(model, self.upstream.pk)
         upstream_by_pk = {item.pk: item for item in upstream_items}
         natural_key = category.natural_key
         match = plan.outcome == policy.MATCH
@@ -320,11 +375,24 @@ class _Planner:
                     )
             others = kept
         others_by_key = {_key(item, natural_key): item for item in others}
+        blocked = self._names_taken(plan, upstream_by_pk, live_copies, others, match=match)
 
         for source in upstream_items:
             key = _key(source, natural_key)
             holder = others_by_key.get(key)
             copy = live_copies.get(source.pk)
+            blocker = blocked.get(source.pk) if holder is None else None
+            if blocker is not None:
+                plan.add(
+                    CONFLICT,
+                    _label(source),
+                    item=blocker,
+                    upstream=source,
+                    note=f"{self.downstream} already has another item “{blocker}” with this "
+                    "name; "
+                    + ("the copy was not renamed." if copy is not None else "nothing was added."),
+                )
+                continue
             if copy is not None:
                 if holder is not None:
                     plan.add(
@@ -371,6 +439,44 @@ class _Planner:
                     upstream=source,
                     after=_values(source, category.synced_fields),
                 )
+
+    def _names_taken(
+        self, plan: CategoryPlan, upstream_by_pk: dict, live_copies: dict, others: list, *, match
+    ) -> dict:
+        """Upstream items whose name the partner cannot give them: upstream pk → the live item
+        that keeps that name.
+
+        The partner's own items keep their names, and so do copies edited locally (merge keeps
+        their values). A copy that cannot be renamed keeps its old name in turn, which may stop
+        another copy, or a new one, from taking it: followed until nothing more changes.
+        """
+        natural_key = plan.category.natural_key
+        fields = plan.category.synced_fields
+        staying = {_key(item, natural_key): item for item in others}
+        moving = {}
+        for pk, copy in live_copies.items():
+            source = upstream_by_pk[pk]
+            edited_here = copy.sync_state == "diverged" and not match
+            if edited_here and _values(copy, fields) != _values(source, fields):
+                staying[_key(copy, natural_key)] = copy
+            elif _key(copy, natural_key) != _key(source, natural_key):
+                moving[pk] = copy
+        blocked = {}
+        changed = True
+        while changed:
+            changed = False
+            for pk, copy in list(moving.items()):
+                holder = staying.get(_key(upstream_by_pk[pk], natural_key))
+                if holder is not None:
+                    blocked[pk] = holder
+                    staying[_key(copy, natural_key)] = copy
+                    del moving[pk]
+                    changed = True
+        for pk, source in upstream_by_pk.items():
+            holder = staying.get(_key(source, natural_key))
+            if pk not in live_copies and holder is not None and holder.synced_from_id != pk:
+                blocked[pk] = holder  # a new copy, or a restored one, would clash
+        return blocked
 
     def _link(self, item, source, fields) -> None:
         for name in fields:
@@ -500,11 +606,7 @@ class _Planner:
         model = plan.category.model
         fields = plan.category.synced_fields
         plan.update_fields = (*fields, "synced_partnership", "synced_at", "updated_at")
-        row = (
-            model.objects.filter(organization=self.downstream).first()
-            if self.downstream_exists
-            else None
-        )
+        row = self.reads.singleton(model, self.downstream.pk) if self.downstream_exists else None
         if row is None:
             row = model(organization=self.downstream)  # defaults: what a new organization gets
         if plan.outcome == policy.DETACH:
@@ -512,9 +614,7 @@ class _Planner:
                 row.synced_partnership = None
                 plan.to_update.append(row)
             return
-        source = model.objects.filter(organization=self.upstream).first() or model(
-            organization=self.upstream
-        )
+        source = self.reads.singleton(model, self.upstream.pk) or model(organization=self.upstream)
         old, new = _values(row, fields), _values(source, fields)
         for name in fields:
             setattr(row, name, getattr(source, name))
@@ -628,6 +728,7 @@ def _build(
     mode_before: str | None,
     categories: list[str] | None,
     by=None,
+    reads: _Reads | None = None,
 ) -> Plan:
     if event not in policy.EVENTS:
         raise ValueError(f"Unknown event {event!r}")
@@ -637,7 +738,8 @@ def _build(
     plan = Plan(partnership=partnership, event=event, mode=mode)
     plan.skipped = _skip_reason(partnership, event)
     if not plan.skipped:
-        plan.categories = _Planner(partnership, event, mode, by=by).plan(_categories(categories))
+        planner = _Planner(partnership, event, mode, by=by, reads=reads)
+        plan.categories = planner.plan(_categories(categories))
     return plan
 
 
@@ -660,50 +762,65 @@ def preview(
 # Applying ------------------------------------------------------------------------------
 
 
-def _apply(plan: Plan, sync_run: SyncRun) -> None:
+def _apply(runs: list[tuple[Plan, SyncRun]]) -> None:
+    """Write the plans of one or several runs (into different partners), category by
+    category: one bulk statement per category and kind of write, whatever the number of runs."""
     now = timezone.now()
-    for category_plan in plan.categories:
-        model = category_plan.category.model
+    by_category: dict[str, list[tuple[CategoryPlan, Plan, SyncRun]]] = {}
+    for plan, sync_run in runs:
+        for category_plan in plan.categories:
+            by_category.setdefault(category_plan.category.key, []).append(
+                (category_plan, plan, sync_run)
+            )
+    for entries in by_category.values():
+        category = entries[0][0].category
+        model = category.model
         manager = getattr(model, "all_objects", model._default_manager)
+        update_fields = entries[0][0].update_fields
         # Archive first, so the keys they free can be taken by the updates and creations.
-        for batch in (category_plan.to_archive, category_plan.to_update):
-            unique = list({id(obj): obj for obj in batch}.values())
+        for batch in ("to_archive", "to_update"):
+            unique = list(
+                {id(obj): obj for entry in entries for obj in getattr(entry[0], batch)}.values()
+            )
             if not unique or model is Organization:
                 continue
             for obj in unique:
                 if hasattr(obj, "updated_at"):
                     obj.updated_at = now
-            manager.bulk_update(
-                unique, _changed_fields(unique, category_plan.update_fields), batch_size=None
-            )
-        if category_plan.to_create:
-            model.objects.bulk_create(category_plan.to_create, batch_size=None)
-        if category_plan.bulk_copies:
-            _copy_in_sql(category_plan.category, plan.partnership, sync_run, now)
-        for obj, name, source in category_plan.files:
-            with source.open("rb") as handle:
-                content = handle.read()
-            getattr(obj, name).save(
-                source.name.rsplit("/", 1)[-1], ContentFile(content), save=False
-            )
-            obj.save(update_fields=[name])
-    # The history of one category is one insert, so the count stays constant per category.
-    for category_plan in plan.categories:
-        if category_plan.changes:
-            SyncChange.objects.bulk_create(
-                SyncChange(
-                    run=sync_run,
-                    category=change.category,
-                    action=change.action,
-                    item_id=getattr(change.item, "pk", None),
-                    upstream_item_id=getattr(change.upstream, "pk", None),
-                    label=change.label,
-                    before=change.before,
-                    after=change.after,
-                    note=change.note[:300],
+            if batch == "to_update":
+                _free_keys(manager, category, unique)
+            _bulk_write(manager, unique, _changed_fields(unique, update_fields))
+        to_create = [obj for entry in entries for obj in entry[0].to_create]
+        if to_create:
+            model.objects.bulk_create(to_create, batch_size=None)
+        for category_plan, plan, sync_run in entries:
+            if category_plan.bulk_copies:
+                _copy_in_sql(category, plan.partnership, sync_run, now)
+            for obj, name, source in category_plan.files:
+                with source.open("rb") as handle:
+                    content = handle.read()
+                getattr(obj, name).save(
+                    source.name.rsplit("/", 1)[-1], ContentFile(content), save=False
                 )
-                for change in category_plan.changes
-            )
+                obj.save(update_fields=[name])
+    # The history of all the runs is one insert, so the count stays constant.
+    history = [
+        SyncChange(
+            run=sync_run,
+            category=change.category,
+            action=change.action,
+            item_id=getattr(change.item, "pk", None),
+            upstream_item_id=getattr(change.upstream, "pk", None),
+            label=change.label,
+            before=change.before,
+            after=change.after,
+            note=change.note[:300],
+        )
+        for plan, sync_run in runs
+        for change in plan.changes
+    ]
+    if history:
+        SyncChange.objects.bulk_create(history, batch_size=None)
 
 
 def _remember(obj):
@@ -723,6 +840,59 @@ def _changed_fields(objects: list, fields: tuple[str, ...]) -> list[str]:
                 changed.append(name)
                 break
     return changed or list(fields[:1])
+
+
+#: Marks the names items hold for a moment while a run renames several of them at once.
+PLACEHOLDER = "⧗ renaming "
+
+
+def _free_keys(manager, category, objects: list) -> None:
+    """Before one statement renames several items (upstream renames, a swap of two names,
+    copies restored under names others leave), move them to placeholder names: a unique
+    index is checked row by row, so the order of the rows must not matter."""
+    if not category.natural_key:
+        return
+    loaded_key = [objects[0]._meta.get_field(name).attname for name in category.natural_key]
+
+    def moves(obj) -> bool:
+        loaded = getattr(obj, "_sync_loaded", None)
+        if loaded is None:
+            return False
+        before = tuple(str(loaded[a] or "").strip().casefold() for a in loaded_key)
+        restored = loaded.get("archived_at") is not None and obj.archived_at is None
+        return restored or before != _key(obj, category.natural_key)
+
+    moving = [obj.pk for obj in objects if moves(obj)]
+    if len(moving) < 2:
+        return  # one item alone cannot meet itself; others' names the planner checked
+    longest = max(
+        category.natural_key, key=lambda name: manager.model._meta.get_field(name).max_length
+    )
+    manager.filter(pk__in=moving).update(
+        **{longest: Concat(Value(PLACEHOLDER), Cast("pk", models.CharField()))}
+    )
+
+
+def _bulk_write(manager, objects: list, fields: list[str]) -> None:
+    """Write ``fields`` of ``objects`` in one statement.
+
+    When every object gets the same values (one upstream change fanned out to many partners)
+    that is a plain ``UPDATE … WHERE id IN (…)``; otherwise a ``bulk_update``, whose
+    ``CASE WHEN`` per object and field costs far more to build.
+    """
+    model = objects[0]._meta.model
+    attnames = [model._meta.get_field(name).attname for name in fields]
+
+    def values(obj) -> str:
+        return json.dumps([getattr(obj, a) for a in attnames], default=str, sort_keys=True)
+
+    first = values(objects[0])
+    if all(values(obj) == first for obj in objects[1:]):
+        manager.filter(pk__in=[obj.pk for obj in objects]).update(
+            **{attname: getattr(objects[0], attname) for attname in attnames}
+        )
+    else:
+        manager.bulk_update(objects, fields, batch_size=None)
 
 
 def _insert_select(model, columns: list[str], queryset) -> None:
@@ -808,6 +978,46 @@ def schedule_record(
     )
 
 
+#: What finishing a run writes to its record.
+FINISHED_FIELDS = ["status", "note", "mode", "counts", "finished_at"]
+
+
+def _lock_partners(partnership_ids: list[int]) -> None:
+    """Two runs into one partner never interleave: the partner's row is the lock (taken in
+    primary-key order, so runs locking several partners cannot deadlock each other)."""
+    list(
+        Organization.objects.select_for_update(of=("self",))
+        .filter(upstream_partnerships__pk__in=partnership_ids)
+        .order_by("pk")
+    )
+
+
+def _plan_run(sync_run: SyncRun, partnership: Partnership, reads: _Reads | None = None) -> Plan:
+    return _build(
+        partnership,
+        sync_run.event,
+        mode_before=sync_run.mode if sync_run.event == policy.UNLINK else None,
+        categories=sync_run.categories,
+        by=sync_run.started_by,
+        reads=reads,
+    )
+
+
+def _settle(runs: list[tuple[Plan, SyncRun]]) -> None:
+    """Apply the plans that still apply and fill in each run's outcome (not yet saved)."""
+    _apply([(plan, sync_run) for plan, sync_run in runs if not plan.skipped])
+    finished = timezone.now()
+    for plan, sync_run in runs:
+        if plan.skipped:
+            sync_run.status = SyncRun.Status.SKIPPED
+        else:
+            sync_run.status = SyncRun.Status.SUCCEEDED
+            sync_run.mode = plan.mode
+        sync_run.note = plan.skipped
+        sync_run.counts = {key: counts for key, counts in plan.summary().items() if counts}
+        sync_run.finished_at = finished
+
+
 def execute(sync_run: SyncRun) -> SyncRun:
     """Apply a recorded run: atomically, serialised per partner, from the current state."""
     sync_run.status = SyncRun.Status.RUNNING
@@ -816,32 +1026,12 @@ def execute(sync_run: SyncRun) -> SyncRun:
     sync_run.save(update_fields=["status", "started_at", "error"])
     try:
         with transaction.atomic():
-            # Two runs into one partner never interleave: the partner's row is the lock.
-            list(
-                Organization.objects.select_for_update(of=("self",)).filter(
-                    upstream_partnerships__pk=sync_run.partnership_id
-                )
-            )
+            _lock_partners([sync_run.partnership_id])
             partnership = Partnership.objects.select_related("upstream", "downstream").get(
                 pk=sync_run.partnership_id
             )
-            plan = _build(
-                partnership,
-                sync_run.event,
-                mode_before=sync_run.mode if sync_run.event == policy.UNLINK else None,
-                categories=sync_run.categories,
-                by=sync_run.started_by,
-            )
-            if plan.skipped:
-                sync_run.status = SyncRun.Status.SKIPPED
-                sync_run.note = plan.skipped
-            else:
-                _apply(plan, sync_run)
-                sync_run.status = SyncRun.Status.SUCCEEDED
-                sync_run.mode = plan.mode
-            sync_run.counts = {key: counts for key, counts in plan.summary().items() if counts}
-            sync_run.finished_at = timezone.now()
-            sync_run.save(update_fields=["status", "note", "mode", "counts", "finished_at"])
+            _settle([(_plan_run(sync_run, partnership), sync_run)])
+            sync_run.save(update_fields=FINISHED_FIELDS)
     except Exception as error:
         logger.exception("Sync run %s failed", sync_run.pk)
         sync_run.status = SyncRun.Status.FAILED
@@ -850,6 +1040,53 @@ def execute(sync_run: SyncRun) -> SyncRun:
         sync_run.finished_at = timezone.now()
         _save_failure(sync_run)
     return sync_run
+
+
+def execute_many(sync_runs: list[SyncRun]) -> list[SyncRun]:
+    """Apply several recorded runs into different partners (one upstream change fanned out)
+    in one transaction, reading each category once for all of them and writing it in bulk.
+
+    Each run is as atomic as on its own (all of them are). If anything fails, or the runs
+    cannot share their reads, each run is applied on its own instead, so one partner's
+    failure is recorded against that partner's run only.
+    """
+    if len(sync_runs) < 2:
+        return [execute(sync_run) for sync_run in sync_runs]
+    started = timezone.now()
+    SyncRun.objects.filter(pk__in=[r.pk for r in sync_runs]).update(
+        status=SyncRun.Status.RUNNING, started_at=started, error=""
+    )
+    for sync_run in sync_runs:
+        sync_run.status, sync_run.started_at, sync_run.error = SyncRun.Status.RUNNING, started, ""
+    try:
+        with transaction.atomic():
+            _lock_partners([sync_run.partnership_id for sync_run in sync_runs])
+            partnerships = Partnership.objects.select_related("upstream", "downstream").in_bulk(
+                [sync_run.partnership_id for sync_run in sync_runs]
+            )
+            downstream = [p.downstream_id for p in partnerships.values()]
+            upstream = {p.upstream_id for p in partnerships.values()}
+            if len(set(downstream)) < len(sync_runs) or upstream.intersection(downstream):
+                # Runs into one partner, or a partner that is another run's channel manager:
+                # their reads depend on each other's writes.
+                raise _Sequential
+            reads = _Reads(list(partnerships.values()))
+            _settle(
+                [
+                    (_plan_run(sync_run, partnerships[sync_run.partnership_id], reads), sync_run)
+                    for sync_run in sync_runs
+                ]
+            )
+            _bulk_write(SyncRun.objects, sync_runs, FINISHED_FIELDS)
+    except Exception as error:
+        if not isinstance(error, _Sequential):
+            logger.warning("Sync runs applied one by one after: %s", error, exc_info=True)
+        return [execute(sync_run) for sync_run in sync_runs]
+    return sync_runs
+
+
+class _Sequential(Exception):
+    """These runs must be applied one after the other."""
 
 
 def _save_failure(sync_run: SyncRun) -> None:
@@ -917,4 +1154,4 @@ def retry(sync_run: SyncRun, *, by=None) -> SyncRun:
     return execute(again)
 
 
-__all__ = ["Plan", "execute", "preview", "retry", "run", "schedule_record"]
+__all__ = ["Plan", "execute", "execute_many", "preview", "retry", "run", "schedule_record"]

@@ -8,6 +8,7 @@ after the commit; in production `manage.py db_worker` processes run them.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from functools import partial
 
 from django.db import transaction
@@ -18,14 +19,31 @@ from partnerships.models import Partnership
 from . import engine, policy
 from .models import SyncRun
 
+#: Runs of one fan-out applied together by one task (they share their reads and writes);
+#: several workers share a large fan-out batch by batch.
+FAN_OUT_BATCH = 50
+
+PENDING = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
+
 
 @task()
 def run_sync(run_id: int) -> str:
     """Apply one recorded run (it re-reads the partnership: it works from the state now)."""
     sync_run = SyncRun.objects.select_related("started_by").get(pk=run_id)
-    if sync_run.status not in (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING):
+    if sync_run.status not in PENDING:
         return sync_run.status  # already done (a duplicate delivery)
     return engine.execute(sync_run).status
+
+
+@task()
+def run_sync_batch(run_ids: list[int]) -> dict[str, int]:
+    """Apply several recorded runs into different partners together (a fan-out's batch)."""
+    pending = list(
+        SyncRun.objects.select_related("started_by")
+        .filter(pk__in=run_ids, status__in=PENDING)
+        .order_by("pk")
+    )
+    return dict(Counter(sync_run.status for sync_run in engine.execute_many(pending)))
 
 
 def schedule(
@@ -81,8 +99,9 @@ def schedule_upstream_change(organization_id: int, category_key: str, label: str
                 )
                 for partnership in partnerships
             )
-            for sync_run in runs:
-                transaction.on_commit(partial(run_sync.enqueue, sync_run.pk))
+            for start in range(0, len(runs), FAN_OUT_BATCH):
+                batch = [sync_run.pk for sync_run in runs[start : start + FAN_OUT_BATCH]]
+                transaction.on_commit(partial(run_sync_batch.enqueue, batch))
 
     transaction.on_commit(fan_out)
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.base import ContentFile
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
@@ -352,6 +352,77 @@ def test_rename_onto_a_name_the_partner_uses_is_a_conflict(immediately, channel_
     assert by_name(partner)["trenching"].synced_from_id == trenching.pk
 
 
+def test_rename_onto_a_name_an_edited_copy_keeps_is_a_conflict(
+    immediately, channel_manager, partner
+):
+    """A copy edited locally keeps its values in merge, its name included: another copy
+    renamed onto that name is reported and left alone (the run used to fail on the unique
+    name)."""
+    partnership = link(immediately, channel_manager, partner, "non_exclusive")
+    upstream = by_name(channel_manager)
+    edited = by_name(partner)["tile roof"]
+    edited.amount = Decimal("0.75")
+    edited.save()
+    upstream["tile roof"].name = "Tile roof (concrete)"
+    immediately(upstream["tile roof"].save)  # the edited copy keeps "Tile roof"
+    upstream["trenching"].name = "Tile roof"
+    immediately(upstream["trenching"].save)
+    run = last_run(partnership)
+    assert run.status == "succeeded", run.error
+    conflict = run.changes.get(action="conflict")
+    assert conflict.label == "Tile roof"
+    assert "already has another item" in conflict.note
+    copies = by_name(partner)
+    assert copies["tile roof"].synced_from_id == upstream["tile roof"].pk  # edited, untouched
+    assert copies["tile roof"].amount == Decimal("0.75")
+    assert copies["trenching"].synced_from_id == upstream["trenching"].pk  # not renamed
+
+
+def test_a_copy_left_unrenamed_keeps_its_name_from_new_items(
+    immediately, channel_manager, partner
+):
+    """A copy that could not be renamed still holds its old name: a new upstream item of
+    that name is reported, not copied onto it."""
+    partnership = link(immediately, channel_manager, partner, "non_exclusive")
+    trenching = by_name(channel_manager)["trenching"]
+    trenching.name = "Tree removal"  # the partner's own item has this name
+    immediately(trenching.save)
+    immediately(adder, channel_manager, "Trenching", 1100)
+    run = last_run(partnership)
+    assert run.status == "succeeded", run.error
+    assert run.changes.get(action="conflict", label="Tree removal")  # the rename
+    conflict = run.changes.get(action="conflict", label="Trenching")  # the new item
+    assert conflict.note.endswith("nothing was added.")
+    copies = by_name(partner)
+    assert copies["trenching"].synced_from_id == trenching.pk
+    assert copies["trenching"].amount == 1250
+    assert copies["tree removal"].synced_partnership is None
+
+
+def test_names_swapped_upstream_are_swapped_in_one_run(immediately, channel_manager, partner):
+    """Two copies trade names in one run (one statement, whatever order its rows take)."""
+    partnership = link(immediately, channel_manager, partner, "strict")
+    upstream = by_name(channel_manager)
+
+    def swap():
+        with transaction.atomic():  # one commit: one change run
+            upstream["trenching"].name = "Swapping"
+            upstream["trenching"].save()
+            upstream["tile roof"].name = "Trenching"
+            upstream["tile roof"].save()
+            upstream["trenching"].name = "Tile roof"
+            upstream["trenching"].save()
+
+    immediately(swap)
+    run = last_run(partnership)
+    assert run.status == "succeeded", run.error
+    assert run.counts["adders"] == {"updated": 2}
+    names = {item.synced_from_id: item.name for item in live(Adder, partner)}
+    assert names[upstream["trenching"].pk] == "Tile roof"
+    assert names[upstream["tile roof"].pk] == "Trenching"
+    assert not Adder.all_objects.filter(name__startswith=engine.PLACEHOLDER).exists()
+
+
 # unlink ----------------------------------------------------------------------------------
 
 
@@ -465,6 +536,44 @@ def test_queries_do_not_grow_with_items(channel_manager, mode):
         return len(first.captured_queries), len(second.captured_queries)
 
     assert queries_for(10) == queries_for(1000)
+
+
+def test_a_fan_out_costs_the_same_queries_for_3_and_40_partners(immediately):
+    """One upstream change into many partners is applied in batches that read and write
+    each category once for all their partners; each partner still gets its own run."""
+
+    def fan_out(partners: int) -> int:
+        upstream = OrganizationFactory()
+        source = adder(upstream, "Trenching", 1250)
+        adder(upstream, "Tile roof", Decimal("0.35"))
+        partnerships = [
+            immediately(
+                services.create_partnership,
+                upstream,
+                OrganizationFactory(),
+                by=None,
+                **FLAGS["non_exclusive"],
+            )
+            for _ in range(partners)
+        ]
+        edited = Adder.objects.get(synced_partnership=partnerships[0], synced_from=source)
+        edited.amount = 1  # this partner keeps its own amount (merge)
+        edited.save()
+        source.amount = 1400
+        with CaptureQueriesContext(connection) as queries:
+            immediately(source.save)
+        runs = SyncRun.objects.filter(partnership__in=partnerships, event="change")
+        assert runs.count() == partners
+        assert set(runs.values_list("status", flat=True)) == {"succeeded"}
+        assert runs.get(partnership=partnerships[0]).counts == {"adders": {"kept_local": 1}}
+        for partnership in partnerships[1:]:
+            assert runs.get(partnership=partnership).counts == {"adders": {"updated": 1}}
+            copy = Adder.objects.get(synced_partnership=partnership, synced_from=source)
+            assert (copy.amount, copy.sync_state) == (1400, "synced")
+        assert Adder.objects.get(pk=edited.pk).amount == 1
+        return len(queries.captured_queries)
+
+    assert fan_out(3) == fan_out(40)
 
 
 def test_failed_run_changes_nothing_and_can_be_retried(channel_manager, partner):
