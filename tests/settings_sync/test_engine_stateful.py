@@ -50,6 +50,9 @@ class SyncMachine(RuleBasedStateMachine):
             self.upstream, self.partner, by=None, **MODES["flexible"]
         )
         self.partner_rows: set[int] = set()
+        # The partner's own items as the partner left them (pk → values); match may overwrite
+        # or archive them, so a strict partnership starts this afresh.
+        self.own: dict[int, tuple] = {}
 
     # Helpers ---------------------------------------------------------------------------
 
@@ -59,6 +62,10 @@ class SyncMachine(RuleBasedStateMachine):
         if archived:
             items = items.filter(archived_at__isnull=False)
         return list(items.order_by("pk"))
+
+    @staticmethod
+    def values(item) -> tuple:
+        return (item.name, item.amount, item.pricing, item.archived_at is not None)
 
     def pick(self, items, index):
         return items[index % len(items)] if items else None
@@ -123,7 +130,8 @@ class SyncMachine(RuleBasedStateMachine):
     @rule(name=names, amount=amounts)
     def partner_creates(self, name, amount):
         if not Adder.objects.filter(organization=self.partner, name__iexact=name).exists():
-            Adder.objects.create(organization=self.partner, name=name, amount=amount)
+            item = Adder.objects.create(organization=self.partner, name=name, amount=amount)
+            self.own[item.pk] = self.values(item)
 
     @precondition(lambda self: self.unlocked())
     @rule(index=picks, amount=amounts)
@@ -134,6 +142,8 @@ class SyncMachine(RuleBasedStateMachine):
         if item:
             item.amount = amount
             item.save()
+            if item.synced_partnership_id is None:
+                self.own[item.pk] = self.values(item)
 
     @precondition(lambda self: self.unlocked())
     @rule(index=picks)
@@ -143,6 +153,8 @@ class SyncMachine(RuleBasedStateMachine):
         )
         if item:
             item.archive(reason="not for us")
+            if item.pk in self.own:
+                self.own[item.pk] = self.values(item)
 
     # Flags -----------------------------------------------------------------------------
 
@@ -150,6 +162,8 @@ class SyncMachine(RuleBasedStateMachine):
     def change_mode(self, mode):
         if self.active:
             services.update_flags(self.partnership, by=None, **MODES[mode])
+            if mode == "strict":
+                self.own.clear()
 
     @rule()
     def end(self):
@@ -162,6 +176,8 @@ class SyncMachine(RuleBasedStateMachine):
             self.partnership = services.create_partnership(
                 self.upstream, self.partner, by=None, **MODES[mode]
             )
+            if mode == "strict":
+                self.own.clear()
 
     # Guarantees ------------------------------------------------------------------------
 
@@ -221,6 +237,16 @@ class SyncMachine(RuleBasedStateMachine):
             if source.pk in conflicts:
                 continue
             assert len(live) == 1 or (not live and declined), (source.name, live, declined)
+
+    @invariant()
+    def own_items_are_untouched_unless_strict(self):
+        """Merge, detach and off never change or archive the partner's own items; merge may
+        adopt one (link it, content kept), after which it follows the sync like a copy."""
+        for pk, values in list(self.own.items()):
+            item = Adder.all_objects.get(pk=pk)
+            assert self.values(item) == values, (values, self.values(item))
+            if item.synced_partnership_id is not None:
+                del self.own[pk]
 
     @invariant()
     def off_or_ended_means_detached(self):
