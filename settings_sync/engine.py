@@ -979,7 +979,7 @@ def schedule_record(
 
 
 #: What finishing a run writes to its record.
-FINISHED_FIELDS = ["status", "note", "mode", "counts", "finished_at"]
+FINISHED_FIELDS = ["status", "note", "mode", "started_at", "counts", "finished_at"]
 
 
 def _lock_partners(partnership_ids: list[int]) -> None:
@@ -1019,14 +1019,19 @@ def _settle(runs: list[tuple[Plan, SyncRun]]) -> None:
 
 
 def execute(sync_run: SyncRun) -> SyncRun:
-    """Apply a recorded run: atomically, serialised per partner, from the current state."""
+    """Apply a recorded run: atomically, serialised per partner, from the current state.
+
+    The run is "running" from the moment a worker takes it; it starts (``started_at``) once it
+    holds its partner, so the history never shows two runs into one partner overlapping.
+    """
     sync_run.status = SyncRun.Status.RUNNING
-    sync_run.started_at = timezone.now()
+    sync_run.started_at = None
     sync_run.error = ""
     sync_run.save(update_fields=["status", "started_at", "error"])
     try:
         with transaction.atomic():
             _lock_partners([sync_run.partnership_id])
+            sync_run.started_at = timezone.now()
             partnership = Partnership.objects.select_related("upstream", "downstream").get(
                 pk=sync_run.partnership_id
             )
@@ -1052,15 +1057,17 @@ def execute_many(sync_runs: list[SyncRun]) -> list[SyncRun]:
     """
     if len(sync_runs) < 2:
         return [execute(sync_run) for sync_run in sync_runs]
-    started = timezone.now()
     SyncRun.objects.filter(pk__in=[r.pk for r in sync_runs]).update(
-        status=SyncRun.Status.RUNNING, started_at=started, error=""
+        status=SyncRun.Status.RUNNING, started_at=None, error=""
     )
     for sync_run in sync_runs:
-        sync_run.status, sync_run.started_at, sync_run.error = SyncRun.Status.RUNNING, started, ""
+        sync_run.status, sync_run.started_at, sync_run.error = SyncRun.Status.RUNNING, None, ""
     try:
         with transaction.atomic():
             _lock_partners([sync_run.partnership_id for sync_run in sync_runs])
+            started = timezone.now()
+            for sync_run in sync_runs:
+                sync_run.started_at = started
             partnerships = Partnership.objects.select_related("upstream", "downstream").in_bulk(
                 [sync_run.partnership_id for sync_run in sync_runs]
             )
@@ -1091,7 +1098,7 @@ class _Sequential(Exception):
 
 def _save_failure(sync_run: SyncRun) -> None:
     """Record a failure, even when the failure was the database connection itself."""
-    fields = ["status", "error", "counts", "finished_at"]
+    fields = ["status", "error", "started_at", "counts", "finished_at"]
     try:
         sync_run.save(update_fields=fields)
     except (OperationalError, InterfaceError):
