@@ -8,10 +8,13 @@ from PIL import Image, UnidentifiedImageError
 
 LOGO_MAX_BYTES = 2 * 1024 * 1024
 LOGO_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
+#: Pillow's own limit (some 89 million pixels), beyond which it takes an image for a bomb
+LOGO_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
 
 
 def validate_logo(upload) -> None:
-    """Refuse anything that is not a PNG, JPEG or WebP image of at most 2 MB.
+    """Refuse anything that is not a PNG, JPEG or WebP image of at most 2 MB (and at most
+    ``LOGO_MAX_PIXELS``: a few bytes can claim a gigapixel image).
 
     The file's bytes are checked with Pillow (its name and declared content type are not
     trusted), so an SVG or a renamed document is refused whatever it is called.
@@ -27,8 +30,12 @@ def validate_logo(upload) -> None:
     upload.seek(0)
     try:
         with Image.open(upload) as image:
-            image_format = image.format
+            image_format, pixels = image.format, image.width * image.height
             image.verify()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        # Pillow refuses a bomb, and warns about one below twice its limit (an exception
+        # where warnings are errors, as in the tests; otherwise the check below refuses it).
+        raise _too_many_pixels() from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ValidationError(
             "This file is not an image we can use. Upload a PNG, JPEG or WebP logo "
@@ -37,9 +44,18 @@ def validate_logo(upload) -> None:
         ) from error
     finally:
         upload.seek(0)
+    if pixels > LOGO_MAX_PIXELS:
+        raise _too_many_pixels()
     if image_format not in LOGO_FORMATS:
         raise ValidationError(
             "%(format)s images are not accepted. Upload a PNG, JPEG or WebP logo.",
             code="logo_format",
             params={"format": image_format},
         )
+
+
+def _too_many_pixels() -> ValidationError:
+    return ValidationError(
+        "This image has too many pixels to be a logo. Upload a smaller PNG, JPEG or WebP logo.",
+        code="logo_too_many_pixels",
+    )

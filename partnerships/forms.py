@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from organizations.models import Organization
+from organizations.search import can_match
 
 from . import modes
 
@@ -162,7 +163,7 @@ class PartnershipRequestForm(FlagsFormMixin, forms.Form):
 def organizations_named(value: str | None, *, exclude: Organization) -> list[Organization]:
     """Up to two organizations (other than ``exclude``) whose slug or name is ``value``."""
     value = (value or "").strip()
-    if not value:
+    if not value or not can_match(value):  # the preview asks with whatever was typed
         return []
     return list(
         Organization.objects.filter(Q(slug=value) | Q(name__iexact=value))

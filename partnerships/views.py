@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from organizations.access import organization_view
 from organizations.models import Organization
+from organizations.search import can_match
 
 from . import hooks, services
 from .forms import (
@@ -65,7 +66,8 @@ def partnership_list(request: HttpRequest) -> HttpResponse:
         if status != "all":
             queryset = queryset.filter(status=status)
         if query:
-            queryset = queryset.filter(**{f"{partner_field}__name__icontains": query})
+            lookup = {f"{partner_field}__name__icontains": query}
+            queryset = queryset.filter(**lookup) if can_match(query) else queryset.none()
         queryset = queryset.select_related(partner_field).order_by(
             f"{partner_field}__name", "-created_at", "pk"
         )
@@ -328,7 +330,7 @@ def organization_search(request: HttpRequest) -> HttpResponse:
     _require_manager(request)
     query = request.GET.get("organization", "").strip()
     organizations = []
-    if len(query) >= 2:
+    if len(query) >= 2 and can_match(query):
         organizations = (
             Organization.objects.filter(Q(name__icontains=query) | Q(slug__icontains=query))
             .exclude(pk=request.organization.pk)

@@ -381,8 +381,8 @@ class _Planner:
             key = _key(source, natural_key)
             holder = others_by_key.get(key)
             copy = live_copies.get(source.pk)
-            blocker = blocked.get(source.pk) if holder is None else None
-            if blocker is not None:
+            blocker = blocked.get(source.pk)
+            if blocker is not None and (copy is not None or holder is None):
                 plan.add(
                     CONFLICT,
                     _label(source),
@@ -394,17 +394,7 @@ class _Planner:
                 )
                 continue
             if copy is not None:
-                if holder is not None:
-                    plan.add(
-                        CONFLICT,
-                        _label(source),
-                        item=holder,
-                        upstream=source,
-                        note=f"{self.downstream} already has another item “{holder}” with this "
-                        "name; the copy was not renamed.",
-                    )
-                else:
-                    self._refresh_copy(plan, source, copy, match=match)
+                self._refresh_copy(plan, source, copy, match=match)
             elif holder is not None:
                 if holder.synced_partnership_id is None:
                     self._adopt(plan, source, holder, match=match)

@@ -37,6 +37,10 @@ class MonthlyProfileField(forms.CharField):
             raise ValidationError("Type 12 numbers separated by commas.") from error
         if not all(share.is_finite() for share in shares):
             raise ValidationError("Type 12 numbers separated by commas.")
+        if not all(-100 <= share <= 100 for share in shares):
+            # Refused before any arithmetic: turning a share such as 1e999999999 into an integer
+            # would keep the server busy for minutes (and abs() or a sum would overflow).
+            raise ValidationError("Each monthly share is a percentage, between 0 and 100.")
         return canonical_shares(shares)
 
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from organizations.access import can_edit_organization_settings, organization_view
+from organizations.search import can_match
 from partnerships.models import Partnership
 
 from . import catalogue
@@ -84,7 +85,7 @@ def _list(request: HttpRequest, page: SettingsPage, lock) -> HttpResponse:
         condition = Q()
         for name in page.search_fields:
             condition |= Q(**{f"{name}__icontains": query})
-        items = items.filter(condition)
+        items = items.filter(condition) if can_match(query) else items.none()
     items_page = Paginator(items.order_by(*page.model._meta.ordering, "pk"), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
