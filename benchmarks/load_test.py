@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -40,6 +41,7 @@ def setup_data(partners: int, items: int) -> tuple[str, str]:
 
     from organizations.models import Membership, Organization
     from partnerships.models import Partnership
+    from settings_sync.cleanup import refresh_statistics
     from settings_sync.project.models import Equipment
 
     cleanup()
@@ -68,6 +70,7 @@ def setup_data(partners: int, items: int) -> tuple[str, str]:
     session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
     session["_auth_user_hash"] = user.get_session_auth_hash()
     session.create()
+    refresh_statistics()  # the pages are measured as they run on a settled database
     return helios.slug, session.session_key
 
 
@@ -102,16 +105,27 @@ def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
         ],
         cwd=ROOT,
         env=os.environ.copy(),
+        start_new_session=True,  # its own process group: stopped with its workers
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=2)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=5)
             return process
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # not listening yet, or still starting (a first request is slow)
             time.sleep(0.2)
     process.kill()
     raise SystemExit("gunicorn did not start")
+
+
+def stop(server: subprocess.Popen) -> None:
+    """Stop gunicorn and every worker it started, even one still busy with a request."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
 
 
 def hammer(url: str, cookie: str, clients: int, requests: int, seconds: float) -> dict:
@@ -185,8 +199,7 @@ def main() -> int:
             )
             failed |= result["errors"] > 0
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
         cleanup()
     return 1 if failed else 0
 

@@ -56,3 +56,12 @@ def delete_organizations(organizations) -> None:
     PartnershipRequest.objects.filter(upstream_id__in=ids).delete()
     Partnership.objects.filter(pk__in=partnership_ids).delete()
     Organization.objects.filter(pk__in=ids).delete()
+
+
+def refresh_statistics() -> None:
+    """After bulk loads or deletes: on PostgreSQL, reclaim the dead rows and refresh the
+    planner's statistics now rather than whenever autovacuum gets to it (a table left with a
+    million dead rows turns index lookups into scans)."""
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")

@@ -19,7 +19,7 @@ from organizations.models import Organization
 from partnerships import services
 from partnerships.models import Partnership
 from settings_sync import engine, registry
-from settings_sync.cleanup import delete_organizations
+from settings_sync.cleanup import delete_organizations, refresh_statistics
 from settings_sync.models import SyncRun
 from settings_sync.project.models import Adder, Equipment
 from settings_sync.usage.models import Persona, RateEscalation
@@ -316,3 +316,4 @@ class Command(BaseCommand):
     def _cleanup(self) -> None:
         """Remove everything the benchmark made, without starting any sync."""
         delete_organizations(Organization.objects.filter(name__startswith=PREFIX))
+        refresh_statistics()
