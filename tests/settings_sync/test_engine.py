@@ -378,9 +378,7 @@ def test_rename_onto_a_name_an_edited_copy_keeps_is_a_conflict(
     assert copies["trenching"].synced_from_id == upstream["trenching"].pk  # not renamed
 
 
-def test_a_copy_left_unrenamed_keeps_its_name_from_new_items(
-    immediately, channel_manager, partner
-):
+def test_a_copy_left_unrenamed_keeps_its_name_from_new_items(immediately, channel_manager, partner):
     """A copy that could not be renamed still holds its old name: a new upstream item of
     that name is reported, not copied onto it."""
     partnership = link(immediately, channel_manager, partner, "non_exclusive")

@@ -1,0 +1,914 @@
+"""Abuse of the app's URLs and forms (SPEC 6; issue "Scale and robustness").
+
+* Another organization's ids: every organization-scoped URL answers 404 to a signed-in admin of
+  another organization, whether the URL names that organization or the admin's own with
+  someone else's ids, and changes nothing. A walk of the URL resolver fails for any URL with
+  parameters (an organization, an id) that is neither in the case list nor exempted with a
+  reason.
+* Hostile input: every form a user can post (and every search box), fed hypothesis-generated
+  strings, huge and non-finite numbers, lists where one value is expected and missing fields,
+  never answers 500; a refused submission changes nothing and an accepted one stores only
+  valid data.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import models, transaction
+from django.test import Client
+from django.urls import URLResolver, get_resolver, resolve, reverse
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from organizations.models import Organization
+from partnerships import modes, services
+from partnerships.forms import InvitationSignupForm
+from partnerships.models import Invitation, Partnership, PartnershipRequest
+from settings_sync import engine, policy
+from settings_sync.models import SyncBatch, SyncChange, SyncRun
+from settings_sync.pages import GROUPS
+from tests.factories import MembershipFactory, OrganizationFactory
+from tests.settings_sync import catalogue_data as data
+
+pytestmark = pytest.mark.django_db
+
+#: The project's own apps: their rows (and the users) are what "nothing changed" compares.
+PROJECT_APPS = (
+    "organizations",
+    "partnerships",
+    "settings_sync",
+    "project",
+    "usage",
+    "proposal",
+    "unsynced",
+)
+
+
+class Terse:
+    """Shown by name alone when hypothesis prints the fixtures of a failing example."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:  # the protocol of that printer
+        printer.text(repr(self))
+
+
+class DatabaseState(Terse, dict):
+    """Every row of the project's models and every user (archived rows included), by model."""
+
+
+def rows(model: type[models.Model]) -> list[dict]:
+    return list(model._base_manager.order_by("pk").values())
+
+
+def database_state() -> DatabaseState:
+    project_models = [
+        model for label in PROJECT_APPS for model in apps.get_app_config(label).get_models()
+    ]
+    return DatabaseState(
+        (model._meta.label, rows(model)) for model in [get_user_model(), *project_models]
+    )
+
+
+def changed_rows(model: type[models.Model], before: DatabaseState) -> list[models.Model]:
+    """The rows of ``model`` that are new or different since ``before``."""
+    unchanged, pk = before[model._meta.label], model._meta.pk.attname
+    return list(
+        model._base_manager.filter(pk__in=[row[pk] for row in rows(model) if row not in unchanged])
+    )
+
+
+@contextmanager
+def undone():
+    """Roll back whatever the block wrote (one hypothesis example, one killer).
+
+    The test's database transaction spans all examples of a ``@given`` test; undoing each one
+    makes every example start from the same data.
+    """
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)
+
+
+# The organizations ------------------------------------------------------------------------
+
+
+@dataclass(repr=False)
+class Holdings(Terse):
+    """One organization, its admin, and one object of every kind its URLs point at."""
+
+    organization: Organization
+    admin: User
+    partnership: Partnership  # strict, with a partner of its own, synced once
+    run: SyncRun  # that sync
+    change: SyncChange  # the partner's own adder, archived by that sync
+    failed_run: SyncRun
+    batch: SyncBatch
+    invitation: Invitation
+    request: PartnershipRequest
+    items: dict[str, models.Model]  # one item per settings list page, by page key
+
+
+def holdings(name: str) -> Holdings:
+    organization = OrganizationFactory(name=name)
+    admin = MembershipFactory(organization=organization, role="admin").user
+    items = {page.key: data.make_item(page.key, organization) for page in data.LIST_PAGES}
+    partner = OrganizationFactory()
+    data.make_item("adders", partner, 1)
+    partnership = services.create_partnership(organization, partner, by=admin, **data.STRICT)
+    sync_run = engine.run(partnership, policy.LINK, by=admin)
+    return Holdings(
+        organization=organization,
+        admin=admin,
+        partnership=partnership,
+        run=sync_run,
+        change=sync_run.changes.get(action=SyncChange.Action.ARCHIVED),
+        failed_run=SyncRun.objects.create(
+            partnership=partnership,
+            event=policy.RESYNC,
+            mode=partnership.mode,
+            status=SyncRun.Status.FAILED,
+            error="disk full",
+        ),
+        batch=SyncBatch.objects.create(organization=organization, created_by=admin),
+        invitation=services.invite_organization(
+            organization, name="Summit Solar", email="owner@summit.example", invited_by=admin
+        ),
+        request=services.request_partnership(organization, OrganizationFactory(), by=admin),
+        items=items,
+    )
+
+
+STRANGER = "stranger"
+CHANNEL_MANAGER = "channel manager"
+
+
+@dataclass(repr=False)
+class World(Terse):
+    """The signed-in admin's organization and two others.
+
+    ``ours`` is a channel manager in its own right and the partner of ``channel manager``
+    (flexible: its settings stay editable), so it legitimately sees some of that
+    organization's things (the partnership between them, its runs, shared proposal
+    templates) but nothing else of it. ``stranger`` has no partnership with ``ours`` at all.
+    """
+
+    ours: Holdings
+    others: dict[str, Holdings]
+    upstream: Partnership  # channel manager → ours
+    upstream_run: SyncRun  # its first sync, which archived ``restorable`` in ours
+    restorable: SyncChange
+    received: PartnershipRequest  # sent to ours before the channel manager's partnership
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """The world, built once for the module (it takes a second; every test reads it).
+
+    It lives in a transaction of its own that is rolled back after the module; each test runs
+    in a savepoint inside it, as usual.
+    """
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield build_world()
+        transaction.set_rollback(True)
+
+
+def build_world() -> World:
+    ours = holdings("Sunrise Solar")
+    channel_manager = holdings("Helios Energy Partners")
+    stranger = holdings("Coastal Roofing")
+    data.make_item("adders", ours.organization, 5)  # not in the channel manager's catalogue
+    received = services.request_partnership(
+        OrganizationFactory(name="Summit Roofing"), ours.organization, by=None
+    )
+    upstream = services.create_partnership(
+        channel_manager.organization, ours.organization, by=None, **data.STRICT
+    )
+    upstream_run = engine.run(upstream, policy.LINK)
+    upstream = services.update_flags(upstream, by=None, **data.FLEXIBLE)
+    return World(
+        ours=ours,
+        others={STRANGER: stranger, CHANNEL_MANAGER: channel_manager},
+        upstream=upstream,
+        upstream_run=upstream_run,
+        restorable=upstream_run.changes.get(action=SyncChange.Action.ARCHIVED),
+        received=received,
+    )
+
+
+@pytest.fixture(scope="module")
+def visitor(world) -> Client:
+    """The admin of ``ours``, signed in; a server error comes back as a 500 response."""
+    client = Client(raise_request_exception=False)
+    client.force_login(world.ours.admin)
+    return client
+
+
+@pytest.fixture(scope="module")
+def untouched(world, visitor) -> DatabaseState:
+    """The database as the world left it: every test (and every hypothesis example) starts
+    from it, so a refused request must leave it exactly so."""
+    return database_state()
+
+
+# 1. Another organization's ids --------------------------------------------------------------
+
+THEIRS = "their slug"
+OURS = "our slug"
+
+
+def no_ids(theirs: Holdings, ours: Holdings) -> dict:
+    return {}
+
+
+def no_data(theirs: Holdings) -> dict:
+    return {}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One organization-scoped URL: the ids it takes, and POST data its owner could send."""
+
+    url_name: str
+    #: URL kwargs naming objects, from someone else's holdings (and ours, for mixed ids)
+    ids: Callable[[Holdings, Holdings], dict] = no_ids
+    #: URL kwargs that name no object (which settings page)
+    fixed: dict = field(default_factory=dict)
+    #: POST data the view would accept from the owner, so that only scoping can refuse it
+    payload: Callable[[Holdings], dict] = no_data
+    methods: tuple[str, ...] = ("GET", "POST")
+    label: str = ""
+
+    def __str__(self) -> str:
+        return self.label or "/".join([self.url_name, *self.fixed.values()])
+
+    def url(self, organization: Organization, theirs: Holdings, ours: Holdings) -> str:
+        kwargs = {"org": organization.slug, **self.fixed, **self.ids(theirs, ours)}
+        return reverse(self.url_name, kwargs=kwargs)
+
+
+def settings_page_cases() -> list[Case]:
+    """Every settings page, from the catalogue: new pages are covered as they are added."""
+    cases = [Case(f"settings_sync:{group}") for group in GROUPS if group != "organization"]
+    for page in data.PAGES:
+        fixed = {"group": page.group, "key": page.key}
+        if not page.is_list:
+            valid = data.FORM_CASES[page.key].valid
+            cases.append(
+                Case("settings_sync:page", fixed=fixed, payload=lambda theirs, valid=valid: valid)
+            )
+            continue
+        item = data.LIST_CASES[page.key]
+
+        def item_ids(theirs, ours, key=page.key):
+            return {"pk": theirs.items[key].pk}
+
+        cases += [
+            Case("settings_sync:page", fixed=fixed),
+            Case("settings_sync:add", fixed=fixed, payload=lambda theirs, item=item: item.valid),
+            Case(
+                "settings_sync:edit", item_ids, fixed, payload=lambda theirs, item=item: item.edit
+            ),
+            Case("settings_sync:archive", item_ids, fixed),
+        ]
+    return cases
+
+
+def their(name: str) -> Callable[[Holdings, Holdings], dict]:
+    """The ``pk`` URL kwarg of one of someone else's objects: ``their("partnership")``."""
+    return lambda theirs, ours: {"pk": getattr(theirs, name).pk}
+
+
+def flexible_flags(theirs: Holdings) -> dict:
+    return {"version": theirs.partnership.version, **dict.fromkeys(data.FLEXIBLE, "on")}
+
+
+CASES = [
+    Case("organizations:settings"),
+    Case("organizations:organization", payload=lambda theirs: {"name": "Taken over"}),
+    Case("partnerships:list", methods=("GET",)),
+    Case(
+        "partnerships:invite",
+        payload=lambda theirs: {"organization_name": "Summit", "email": "a@summit.example"},
+    ),
+    Case(
+        "partnerships:request",
+        payload=lambda theirs: {"organization": theirs.request.downstream.slug},
+    ),
+    Case("partnerships:organization-search", methods=("GET",)),
+    *[
+        Case(f"partnerships:request-{decision}", their("request"), methods=("POST",))
+        for decision in ("accept", "decline", "withdraw")
+    ],
+    Case("partnerships:invitation-revoke", their("invitation"), methods=("POST",)),
+    Case("partnerships:detail", their("partnership"), methods=("GET",)),
+    Case("partnerships:edit", their("partnership"), payload=flexible_flags),
+    Case("partnerships:end", their("partnership")),
+    Case("settings_sync:history", methods=("GET",)),
+    Case("settings_sync:run", their("run"), methods=("GET",)),
+    Case("settings_sync:retry", their("failed_run"), methods=("POST",)),
+    Case(
+        "settings_sync:restore",
+        lambda theirs, ours: {"pk": theirs.run.pk, "change_pk": theirs.change.pk},
+        methods=("POST",),
+    ),
+    Case(
+        "settings_sync:restore",
+        lambda theirs, ours: {"pk": ours.run.pk, "change_pk": theirs.change.pk},
+        methods=("POST",),
+        label="settings_sync:restore (our run, their change)",
+    ),
+    Case("settings_sync:resync", their("partnership")),
+    Case("settings_sync:resync-all"),
+    Case("settings_sync:batch", their("batch"), methods=("GET",)),
+    *settings_page_cases(),
+]
+
+
+def names_objects(case: Case) -> bool:
+    return case.ids is not no_ids
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_another_organizations_urls_are_not_found(world, visitor, untouched, case):
+    """Attacks organization scoping: an admin of ours requests a URL naming another
+    organization (a stranger, or our own channel manager), or naming ours with such an
+    organization's object ids, by GET and by POST (with data the owner could send). Every
+    answer is 404 (405 for a method the view never serves, refused before any lookup), and
+    nothing in the database changes."""
+    ours = world.ours
+    if "GET" in case.methods:
+        # With our own ids the page is served: the 404s below come from the scoping.
+        assert visitor.get(case.url(ours.organization, ours, ours)).status_code in (200, 302)
+    for owner, theirs in world.others.items():
+        slugs = [THEIRS, OURS] if names_objects(case) else [THEIRS]
+        for slug in slugs:
+            organization = theirs.organization if slug == THEIRS else ours.organization
+            url = case.url(organization, theirs, ours)
+            responses = {"GET": visitor.get(url), "POST": visitor.post(url, case.payload(theirs))}
+            for method, response in responses.items():
+                expected = 404 if method in case.methods or slug == THEIRS else 405
+                assert response.status_code == expected, f"{method} {url} ({owner}, {slug})"
+    assert database_state() == untouched
+
+
+#: URL patterns that take parameters yet are not organization-scoped, each with its reason.
+#: (Home, sign-in, sign-out and the help page take none, so the walk below never asks.)
+NOT_ORGANIZATION_SCOPED = {
+    # The invitation link: its token is the credential of someone who has no organization yet
+    # (test_unknown_invitation_tokens_show_the_invalid_link_page attacks it instead).
+    "invitations/<str:token>/",
+    # An organization's logo: public, like the logo printed on its proposals.
+    "o/<slug:org>/logo/",
+}
+#: Django's admin, every route under it: for staff, across all organizations by design.
+ADMIN = "admin/"
+
+
+def is_exempt(route: str) -> bool:
+    return route in NOT_ORGANIZATION_SCOPED or route.startswith(ADMIN)
+
+
+def is_object_id(name: str) -> bool:
+    """Whether a URL parameter names one object (as ``group`` and ``key`` do not)."""
+    return name in ("pk", "id", "uuid", "token") or name.endswith(("_pk", "_id", "_uuid"))
+
+
+def url_patterns(resolver: URLResolver | None = None, prefix: str = "", names=frozenset()):
+    """(route, URL parameter names) of every pattern of the project, includes followed."""
+    for entry in (resolver or get_resolver()).url_patterns:
+        route = prefix + str(entry.pattern)
+        parameters = names | set(entry.pattern.regex.groupindex)
+        if isinstance(entry, URLResolver):
+            yield from url_patterns(entry, route, parameters)
+        else:
+            yield route, parameters
+
+
+def test_every_scoped_url_is_in_the_case_list(world):
+    """Attacks the case list itself: every URL pattern that takes a parameter (``org``, an id,
+    a settings page) must be in the case list, with an id case (tried with our slug too) when
+    it takes an id, or be exempted with a reason, so that no new view escapes the 404 check."""
+    ours = world.ours
+    covered, with_ids = set(), set()
+    for case in CASES:
+        route = resolve(case.url(ours.organization, ours, ours)).route
+        covered.add(route)
+        if names_objects(case):
+            with_ids.add(route)
+    missing, missing_ids = [], []
+    for route, parameters in url_patterns():
+        if not parameters or is_exempt(route):
+            continue
+        if route not in covered:
+            missing.append(route)
+        elif any(map(is_object_id, parameters)) and route not in with_ids:
+            missing_ids.append(route)
+    assert not missing, f"URLs missing from CASES: {missing}"
+    assert not missing_ids, f"URLs whose ids CASES never tries: {missing_ids}"
+
+
+HOSTILE = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@HOSTILE
+@given(token=st.text(min_size=1).filter(lambda token: "/" not in token))
+@example(token="x" * 43)  # as long as a real token
+def test_unknown_invitation_tokens_show_the_invalid_link_page(untouched, token):
+    """Attacks the one exempted URL whose id is its own credential: any token that is not an
+    invitation's, opened or posted with a sign-up by someone signed out, gets the clear
+    "invalid link" page (404) and creates no user, organization or partnership."""
+    anonymous = Client(raise_request_exception=False)
+    url = reverse("invitations:accept", args=[token])
+    sign_up = {
+        "username": "intruder",
+        "email": "intruder@example.com",
+        "password1": "a long Passphrase 42",
+        "password2": "a long Passphrase 42",
+    }
+    for response in (anonymous.get(url), anonymous.post(url, sign_up)):
+        assert response.status_code == 404
+        assert "This invitation link is not valid" in response.content.decode()
+    assert database_state() == untouched
+
+
+# 2. Hostile input ---------------------------------------------------------------------------
+
+
+class Missing:
+    """A field left out of the submission."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING = Missing()
+
+#: Inputs that break forms: a NUL byte (PostgreSQL refuses it in a query), an exponent that
+#: takes minutes to expand, more digits than Python turns into an integer, a NaN that raises
+#: when compared, and more text than any column holds (SQLite refuses it as a LIKE pattern).
+KILLERS = ["\x00", "1e999999999", "9" * 5000, "sNaN", "x" * 100_000]
+#: More of the same kind: signs, non-finite numbers, digits of other scripts, markup, format
+#: strings, dates and addresses out of range
+NASTY = [
+    *KILLERS,
+    "-1e999999999",
+    "-Infinity",
+    "١٢٣",
+    "",
+    " ",
+    "-0",
+    "+1",
+    "1e-999999999",
+    "0." + "0" * 500 + "1",
+    "NaN",
+    "inf",
+    "1_000",
+    "½",
+    "0x10",
+    "1,5",
+    "true",
+    "None",
+    "[]",
+    "{}",
+    "%s%n",
+    "{0}{customer_name",
+    "<script>alert(1)</script>",
+    "' OR 1=1; --",
+    "\u202egnp.exe",
+    "\ufeff",
+    "9999-12-31",
+    "0000-00-00",
+    "99999-01-01",
+    "@",
+    "a@" + "b" * 300 + ".com",
+]
+NUMBERS = st.one_of(
+    st.integers(),
+    st.integers(min_value=2**63 - 2, max_value=2**64 + 2),  # around the 64-bit limits
+    st.floats(),  # nan, inf, -0.0, 5e-324, 1.8e308
+    st.decimals(),  # sNaN, -Infinity, 1E+999999
+    st.decimals(places=40, allow_nan=False, allow_infinity=False),  # many digits
+)
+SCALARS = st.one_of(st.text(), st.sampled_from(NASTY), NUMBERS.map(str))
+#: what a field may receive: a hostile scalar, several values, a file, or nothing at all
+VALUES = st.one_of(
+    SCALARS,
+    st.lists(SCALARS, min_size=2, max_size=4),
+    st.builds(SimpleUploadedFile, st.just("junk.bin"), st.binary(max_size=64)),
+    st.just(MISSING),
+)
+
+
+def submitted(valid: dict, changes: dict) -> dict:
+    post = {**valid, **changes}
+    return {name: value for name, value in post.items() if value is not MISSING}
+
+
+def assert_handled(response, model: type[models.Model], untouched: DatabaseState) -> None:
+    """No server error; a refused submission leaves ``model``'s table as it was, an accepted
+    one (a redirect) stores only rows that pass the model's own validation."""
+    assert response.status_code < 500
+    if response.status_code == 302:
+        for row in changed_rows(model, untouched):
+            row.full_clean()
+    else:
+        assert rows(model) == untouched[model._meta.label]
+
+
+@dataclass(frozen=True)
+class Form:
+    """A form a user can post: its fields, the table it writes, and where it is posted with a
+    valid submission (a settings list's form both adds and edits)."""
+
+    label: str
+    model: type[models.Model]
+    fields: tuple[str, ...]
+    submissions: Callable[[World], list[tuple[str, dict]]]
+    signed_in: bool = True  # posted by our admin, or by someone without an account
+
+    def __str__(self) -> str:
+        return self.label
+
+    def client(self, visitor: Client) -> Client:
+        return visitor if self.signed_in else Client(raise_request_exception=False)
+
+
+def our_url(world: World, name: str, **kwargs) -> str:
+    return reverse(name, kwargs={"org": world.ours.organization.slug, **kwargs})
+
+
+def list_submissions(world: World, page) -> list[tuple[str, dict]]:
+    organization, case = world.ours.organization, data.LIST_CASES[page.key]
+    item = world.ours.items[page.key]
+    return [
+        (data.url("add", organization, page), case.valid),
+        (data.url("edit", organization, page, item.pk), case.edit),
+    ]
+
+
+def settings_forms() -> list[Form]:
+    """Every settings page's form, from the catalogue: new pages are attacked as they come."""
+    forms = [
+        Form(
+            page.key,
+            page.model,
+            tuple(page.form_class.base_fields),
+            lambda world, page=page: list_submissions(world, page),
+        )
+        for page in data.LIST_PAGES
+    ]
+    forms += [
+        Form(
+            page.key,
+            page.model,
+            tuple(page.form_class.base_fields),
+            lambda world, page=page: [
+                (data.url("page", world.ours.organization, page), data.FORM_CASES[page.key].valid)
+            ],
+        )
+        for page in data.FORM_PAGES
+    ]
+    return forms
+
+
+FORMS = [
+    Form(
+        "organization profile",
+        Organization,
+        ("name", "logo"),
+        lambda world: [(our_url(world, "organizations:organization"), {"name": "Sunrise Inc."})],
+    ),
+    Form(
+        "partnership flags",
+        Partnership,
+        ("version", *modes.FLAG_NAMES),
+        lambda world: [
+            (
+                our_url(world, "partnerships:edit", pk=world.ours.partnership.pk),
+                {"version": world.ours.partnership.version, **dict.fromkeys(data.FLEXIBLE, "on")},
+            )
+        ],
+    ),
+    Form(
+        "invitation",
+        Invitation,
+        ("organization_name", "email", *modes.FLAG_NAMES),
+        lambda world: [
+            (
+                our_url(world, "partnerships:invite"),
+                {
+                    "organization_name": "Summit Solar Co.",
+                    "email": "owner@summit.example",
+                    "data_sync_enabled": "on",
+                },
+            )
+        ],
+    ),
+    Form(
+        "partnership request",
+        PartnershipRequest,
+        ("organization", "message", *modes.FLAG_NAMES),
+        lambda world: [
+            (
+                our_url(world, "partnerships:request"),
+                {
+                    "organization": world.others[STRANGER].organization.name,
+                    "message": "Shall we work together?",
+                    "data_sync_enabled": "on",
+                },
+            )
+        ],
+    ),
+    Form(
+        "invitation sign-up",
+        get_user_model(),
+        tuple(InvitationSignupForm.base_fields),
+        lambda world: [
+            (
+                reverse("invitations:accept", args=[world.ours.invitation.token]),
+                {
+                    "username": "summit-owner",
+                    "email": "owner@summit.example",
+                    "password1": "a long Passphrase 42",
+                    "password2": "a long Passphrase 42",
+                },
+            )
+        ],
+        signed_in=False,
+    ),
+    *settings_forms(),
+]
+
+
+@pytest.mark.parametrize("form", FORMS, ids=str)
+@HOSTILE
+@given(change=st.data())
+def test_hostile_field_changes_nothing(world, visitor, untouched, form, change):
+    """Attacks every form's fields one at a time: a valid submission with one field replaced
+    by a hypothesis-generated string, number, list or file, or left out. Never a 500; refused,
+    nothing changes; accepted, what is stored is valid."""
+    url, valid = change.draw(st.sampled_from(form.submissions(world)), label="where")
+    name = change.draw(st.sampled_from(form.fields), label="field")
+    value = change.draw(VALUES, label="value")
+    with undone():
+        response = form.client(visitor).post(url, submitted(valid, {name: value}))
+        assert_handled(response, form.model, untouched)
+
+
+@pytest.mark.parametrize("form", FORMS, ids=str)
+def test_known_killers_in_every_field_change_nothing(world, visitor, untouched, form):
+    """Attacks every form with each known killer in all of its fields at once (the exponent
+    bomb in a monthly profile kept a worker busy for minutes). Never a 500, nothing changes."""
+    for url, valid in form.submissions(world):
+        for killer in KILLERS:
+            with undone():
+                post = submitted(valid, dict.fromkeys(form.fields, killer))
+                response = form.client(visitor).post(url, post)
+                assert_handled(response, form.model, untouched)
+
+
+#: How a checkbox reads a posted value: only what is unambiguous (a missing box is unticked).
+CHECKBOX = {"on": True, "true": True, "": False, "false": False, MISSING: False}
+
+
+@pytest.mark.parametrize(
+    "form", [form for form in FORMS if set(modes.FLAG_NAMES) <= set(form.fields)], ids=str
+)
+@HOSTILE
+@given(
+    flags=st.fixed_dictionaries(
+        {name: st.sampled_from(list(CHECKBOX)) for name in modes.FLAG_NAMES}
+    ),
+    refresh=st.booleans(),
+    htmx=st.booleans(),
+)
+def test_forged_flag_combinations_are_refused(
+    world, visitor, untouched, form, flags, refresh, htmx
+):
+    """Attacks the flag forms (partnership, invitation, request) with every combination of
+    ticks, including the impossible ones a browser never sends (Allow Downstream to Edit
+    without Exclusive and Data Sync), as a plain or htmx submit or a redraw. An impossible
+    combination is refused, not quietly corrected; a redraw saves nothing; whatever is saved
+    carries exactly the flags posted."""
+    ticked = {name: CHECKBOX[value] for name, value in flags.items()}
+    [(url, valid)] = form.submissions(world)
+    unticked = {name: value for name, value in valid.items() if name not in flags}
+    post = submitted(unticked, {**flags, "_refresh": "1" if refresh else MISSING})
+    headers = {"HX-Request": "true"} if htmx else {}
+    with undone():
+        response = visitor.post(url, post, headers=headers)
+        assert response.status_code < 500
+        changed = changed_rows(form.model, untouched)
+        impossible = ticked["allow_downstream_edit"] and not (
+            ticked["is_exclusive"] and ticked["data_sync_enabled"]
+        )
+        if impossible or refresh:
+            assert not changed
+        for row in changed:
+            assert row.flags == ticked
+
+
+@HOSTILE
+@given(offset=st.integers(), htmx=st.booleans())
+@example(offset=0, htmx=False)  # the right version saves
+def test_stale_or_forged_versions_are_refused(world, visitor, untouched, offset, htmx):
+    """Attacks the partnership's edit lock: a flag change posted with any version but the
+    current one (stale, negative, beyond 64 bits) is refused and changes nothing."""
+    partnership = world.ours.partnership
+    post = {"version": partnership.version + offset, **dict.fromkeys(data.FLEXIBLE, "on")}
+    headers = {"HX-Request": "true"} if htmx else {}
+    with undone():
+        response = visitor.post(
+            our_url(world, "partnerships:edit", pk=partnership.pk), post, headers=headers
+        )
+        assert response.status_code < 500
+        saved = Partnership.objects.get(pk=partnership.pk)
+        if offset:
+            assert (saved.version, saved.flags) == (partnership.version, partnership.flags)
+        else:
+            assert (saved.version, saved.mode) == (partnership.version + 1, modes.FLEXIBLE)
+
+
+def image_bytes(image_format: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (240, 160, 20)).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG of a few bytes whose header claims ``width`` by ``height`` pixels."""
+    png = bytearray(image_bytes("PNG"))
+    png[16:24] = struct.pack(">II", width, height)  # the IHDR chunk's width and height…
+    png[29:33] = struct.pack(">I", zlib.crc32(png[12:29]))  # …and its checksum
+    return bytes(png)
+
+
+REAL_IMAGES = [image_bytes(image_format) for image_format in ("PNG", "JPEG", "WEBP")]
+MAGIC = [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"RIFF\x00\x00\x00\x00WEBPVP8 ", b"GIF89a"]
+MAGIC += [b"BM", b"II*\x00", b"MM\x00*", b"\x00\x00\x01\x00", b"%PDF-1.4", b"<svg"]
+
+
+@st.composite
+def damaged_images(draw) -> bytes:
+    """A real image cut short or with a byte changed, or a known header over random bytes."""
+    image = draw(st.sampled_from(REAL_IMAGES))
+    position = draw(st.integers(min_value=0, max_value=len(image) - 1))
+    return draw(
+        st.one_of(
+            st.just(image[:position]),
+            st.integers(0, 255).map(
+                lambda byte: image[:position] + bytes([byte]) + image[position + 1 :]
+            ),
+            st.tuples(st.sampled_from(MAGIC), st.binary()).map(b"".join),
+        )
+    )
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data:UserWarning")  # Pillow, reading damage
+@HOSTILE
+@given(logo=st.one_of(st.binary(), damaged_images()))
+@example(logo=png_claiming(20_000, 20_000))  # a decompression bomb: Pillow refuses it
+@example(logo=png_claiming(10_000, 10_000))  # Pillow only warns about this one
+@example(logo=b"\x00" * (2 * 1024 * 1024 + 1))
+def test_garbage_logos_are_refused(world, visitor, untouched, logo):
+    """Attacks the logo upload with random bytes, damaged real images, real headers over
+    garbage and images that claim a gigapixel. Never a 500; a refused logo changes nothing;
+    an accepted one is an image Pillow reads as PNG, JPEG or WebP."""
+    upload = SimpleUploadedFile("logo.png", logo, content_type="image/png")
+    with undone():
+        response = visitor.post(
+            our_url(world, "organizations:organization"), {"name": "Sunrise Solar", "logo": upload}
+        )
+        assert_handled(response, Organization, untouched)
+        if response.status_code == 302:
+            organization = Organization.objects.get(pk=world.ours.organization.pk)
+            with Image.open(organization.logo) as image:
+                assert image.format in ("PNG", "JPEG", "WEBP")
+
+
+def first_item_url(world: World) -> str:
+    page = data.LIST_PAGES[0]
+    return data.url("archive", world.ours.organization, page, world.ours.items[page.key].pk)
+
+
+#: What each button posts to (it sends nothing but the CSRF token), on our own objects.
+ACTIONS: dict[str, Callable[[World], str]] = {
+    "resync": lambda world: our_url(world, "settings_sync:resync", pk=world.ours.partnership.pk),
+    "resync all": lambda world: our_url(world, "settings_sync:resync-all"),
+    "retry": lambda world: our_url(world, "settings_sync:retry", pk=world.ours.failed_run.pk),
+    "restore": lambda world: our_url(
+        world, "settings_sync:restore", pk=world.upstream_run.pk, change_pk=world.restorable.pk
+    ),
+    "end partnership": lambda world: our_url(
+        world, "partnerships:end", pk=world.ours.partnership.pk
+    ),
+    "withdraw invitation": lambda world: our_url(
+        world, "partnerships:invitation-revoke", pk=world.ours.invitation.pk
+    ),
+    "withdraw request": lambda world: our_url(
+        world, "partnerships:request-withdraw", pk=world.ours.request.pk
+    ),
+    "accept request": lambda world: our_url(
+        world, "partnerships:request-accept", pk=world.received.pk
+    ),
+    "decline request": lambda world: our_url(
+        world, "partnerships:request-decline", pk=world.received.pk
+    ),
+    "delete item": first_item_url,
+}
+#: bodies nobody's browser sends: fields no form has, or bytes under any content type
+JUNK_BODIES = st.one_of(
+    st.dictionaries(st.text(min_size=1), st.one_of(SCALARS, st.lists(SCALARS)), max_size=5),
+    st.tuples(
+        st.sampled_from(
+            [
+                "multipart/form-data; boundary=junk",
+                "multipart/form-data",
+                "application/x-www-form-urlencoded",
+                "application/x-www-form-urlencoded; charset=utf-16",
+                "application/json",
+                "text/plain",
+            ]
+        ),
+        st.binary(),
+    ),
+)
+MALFORMED = ("multipart/form-data; boundary=junk", b"--junk\r\nContent-Disposition: form")
+
+
+def post_junk(client: Client, url: str, body):
+    if isinstance(body, dict):
+        return client.post(url, body)
+    content_type, raw = body
+    return client.generic("POST", url, raw, content_type=content_type)  # the bytes as they are
+
+
+@HOSTILE
+@given(action=st.sampled_from(list(ACTIONS)), body=JUNK_BODIES)
+@example(action="resync", body=MALFORMED)
+@example(action="retry", body=MALFORMED)
+@example(action="restore", body=MALFORMED)
+def test_buttons_survive_junk_bodies(world, visitor, untouched, action, body):
+    """Attacks the buttons (resync, retry, restore, end, withdraw, accept, decline, delete)
+    with junk posted along: fields no form has, hostile values, broken multipart and raw
+    bytes. Never a 500; anything but the button's usual redirect changes nothing."""
+    with undone():
+        response = post_junk(visitor, ACTIONS[action](world), body)
+        assert response.status_code < 500
+        if response.status_code != 302:
+            assert database_state() == untouched
+
+
+#: Pages with a search box, filters, pagination or a predictor (GET forms).
+SEARCHES: dict[str, Callable[[World], str]] = {
+    "partnerships": lambda world: our_url(world, "partnerships:list"),
+    "organization suggestions": lambda world: our_url(world, "partnerships:organization-search"),
+    "sync history": lambda world: our_url(world, "settings_sync:history"),
+    "help predictor": lambda world: reverse("help-sync"),
+    **{
+        page.key: lambda world, page=page: data.url("page", world.ours.organization, page)
+        for page in data.LIST_PAGES
+    },
+}
+#: every query parameter those pages read
+SEARCH_PARAMETERS = ["q", "status", "page", "upstream_page", "organization", "event"]
+SEARCH_PARAMETERS += list(modes.FLAG_NAMES)
+
+
+@HOSTILE
+@given(
+    search=st.sampled_from(list(SEARCHES)),
+    query=st.dictionaries(
+        st.sampled_from(SEARCH_PARAMETERS), st.one_of(SCALARS, st.lists(SCALARS)), min_size=1
+    ),
+    htmx=st.booleans(),
+)
+def test_searches_survive_hostile_queries(world, visitor, search, query, htmx):
+    """Attacks the GET forms (search boxes, filters, page numbers, the sync predictor) with
+    hostile query strings, as a page or an htmx fragment. Never a 500."""
+    headers = {"HX-Request": "true"} if htmx else {}
+    response = visitor.get(SEARCHES[search](world), query, headers=headers)
+    assert response.status_code < 500
+
+
+@pytest.mark.parametrize("search", SEARCHES)
+def test_known_killers_in_every_search(world, visitor, search):
+    """Attacks each GET form with each known killer in every parameter (PostgreSQL refused a
+    search with a NUL byte, SQLite one of 100,000 characters). Never a 500."""
+    for killer in KILLERS:
+        query = dict.fromkeys(SEARCH_PARAMETERS, killer)
+        assert visitor.get(SEARCHES[search](world), query).status_code < 500
