@@ -1012,15 +1012,18 @@ def execute(sync_run: SyncRun) -> SyncRun:
     """Apply a recorded run: atomically, serialised per partner, from the current state.
 
     The run is "running" from the moment a worker takes it; it starts (``started_at``) once it
-    holds its partner, so the history never shows two runs into one partner overlapping.
+    holds its partner, so the history never shows two runs into one partner overlapping. A run
+    delivered twice (a requeued run whose first worker was only slow) is applied once: the
+    second delivery finds it finished, before or after waiting for the partner.
     """
-    sync_run.status = SyncRun.Status.RUNNING
-    sync_run.started_at = None
-    sync_run.error = ""
-    sync_run.save(update_fields=["status", "started_at", "error"])
+    if not _claim([sync_run]):
+        sync_run.refresh_from_db()
+        return sync_run
     try:
         with transaction.atomic():
             _lock_partners([sync_run.partnership_id])
+            if _finished([sync_run]):
+                return _refreshed(sync_run)
             sync_run.started_at = timezone.now()
             partnership = Partnership.objects.select_related("upstream", "downstream").get(
                 pk=sync_run.partnership_id
@@ -1047,14 +1050,13 @@ def execute_many(sync_runs: list[SyncRun]) -> list[SyncRun]:
     """
     if len(sync_runs) < 2:
         return [execute(sync_run) for sync_run in sync_runs]
-    SyncRun.objects.filter(pk__in=[r.pk for r in sync_runs]).update(
-        status=SyncRun.Status.RUNNING, started_at=None, error=""
-    )
-    for sync_run in sync_runs:
-        sync_run.status, sync_run.started_at, sync_run.error = SyncRun.Status.RUNNING, None, ""
+    _claim(sync_runs)
     try:
         with transaction.atomic():
             _lock_partners([sync_run.partnership_id for sync_run in sync_runs])
+            done = _finished(sync_runs)
+            if done:  # some were applied by another delivery: leave those alone
+                raise _Sequential
             started = timezone.now()
             for sync_run in sync_runs:
                 sync_run.started_at = started
@@ -1080,6 +1082,31 @@ def execute_many(sync_runs: list[SyncRun]) -> list[SyncRun]:
             logger.warning("Sync runs applied one by one after: %s", error, exc_info=True)
         return [execute(sync_run) for sync_run in sync_runs]
     return sync_runs
+
+
+def _claim(sync_runs: list[SyncRun]) -> bool:
+    """Mark the runs "running" unless they are finished already (then False, for one run)."""
+    claimed = SyncRun.objects.filter(
+        pk__in=[sync_run.pk for sync_run in sync_runs],
+        status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING],
+    ).update(status=SyncRun.Status.RUNNING, started_at=None, error="")
+    for sync_run in sync_runs:
+        sync_run.status, sync_run.started_at, sync_run.error = SyncRun.Status.RUNNING, None, ""
+    return claimed > 0
+
+
+def _finished(sync_runs: list[SyncRun]) -> set[int]:
+    """Which of the runs another delivery finished while this one waited for their partners."""
+    return set(
+        SyncRun.objects.filter(pk__in=[sync_run.pk for sync_run in sync_runs])
+        .exclude(status=SyncRun.Status.RUNNING)
+        .values_list("pk", flat=True)
+    )
+
+
+def _refreshed(sync_run: SyncRun) -> SyncRun:
+    sync_run.refresh_from_db()
+    return sync_run
 
 
 class _Sequential(Exception):

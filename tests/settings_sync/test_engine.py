@@ -574,6 +574,23 @@ def test_a_fan_out_costs_the_same_queries_for_3_and_40_partners(immediately):
     assert fan_out(3) == fan_out(40)
 
 
+def test_a_run_delivered_twice_is_applied_once(immediately, channel_manager, partner):
+    """A requeued run whose first worker was only slow reaches a second worker: the second
+    delivery finds it finished and neither applies nor records anything again."""
+    partnership = link(immediately, channel_manager, partner, "non_exclusive")
+    source = by_name(channel_manager)["trenching"]
+    Adder.objects.filter(pk=source.pk).update(amount=1400)  # no signal: nothing queued yet
+    sync_run = engine.schedule_record(partnership, "change", categories=["adders"])
+    late_copy = SyncRun.objects.get(pk=sync_run.pk)  # what the second worker loaded
+    assert engine.execute(sync_run).status == "succeeded"
+    changes = list(sync_run.changes.values_list("pk", flat=True))
+    assert late_copy.status == "queued"
+    assert engine.execute(late_copy).status == "succeeded"
+    assert engine.execute_many([late_copy, SyncRun.objects.get(pk=sync_run.pk)])
+    assert list(sync_run.changes.values_list("pk", flat=True)) == changes
+    assert SyncRun.objects.get(pk=sync_run.pk).started_at == sync_run.started_at
+
+
 def test_failed_run_changes_nothing_and_can_be_retried(channel_manager, partner):
     partnership = services.create_partnership(channel_manager, partner, by=None, **FLAGS["strict"])
     rows_before = sorted(
