@@ -766,7 +766,11 @@ def _apply(runs: list[tuple[Plan, SyncRun]]) -> None:
         category = entries[0][0].category
         model = category.model
         manager = getattr(model, "all_objects", model._default_manager)
-        update_fields = entries[0][0].update_fields
+        # Partners may have different outcomes for one category (a fan-out into strict and
+        # merge partners): write every field any of their plans writes.
+        update_fields = tuple(
+            dict.fromkeys(name for entry in entries for name in entry[0].update_fields)
+        )
         # Archive first, so the keys they free can be taken by the updates and creations.
         for batch in ("to_archive", "to_update"):
             unique = list(
@@ -777,9 +781,10 @@ def _apply(runs: list[tuple[Plan, SyncRun]]) -> None:
             for obj in unique:
                 if hasattr(obj, "updated_at"):
                     obj.updated_at = now
-            if batch == "to_update":
-                _free_keys(manager, category, unique)
-            _bulk_write(manager, unique, _changed_fields(unique, update_fields))
+            fields = _changed_fields(unique, update_fields)
+            if batch == "to_update" and (placeholder := _free_keys(manager, category, unique)):
+                fields = list(dict.fromkeys([*fields, placeholder]))  # written back in any case
+            _bulk_write(manager, unique, fields)
         to_create = [obj for entry in entries for obj in entry[0].to_create]
         if to_create:
             model.objects.bulk_create(to_create, batch_size=None)
@@ -836,12 +841,13 @@ def _changed_fields(objects: list, fields: tuple[str, ...]) -> list[str]:
 PLACEHOLDER = "⧗ renaming "
 
 
-def _free_keys(manager, category, objects: list) -> None:
+def _free_keys(manager, category, objects: list) -> str | None:
     """Before one statement renames several items (upstream renames, a swap of two names,
     copies restored under names others leave), move them to placeholder names: a unique
-    index is checked row by row, so the order of the rows must not matter."""
+    index is checked row by row, so the order of the rows must not matter. Returns the field
+    that now holds placeholders (the caller writes it back), or None."""
     if not category.natural_key:
-        return
+        return None
     loaded_key = [objects[0]._meta.get_field(name).attname for name in category.natural_key]
 
     def moves(obj) -> bool:
@@ -854,13 +860,15 @@ def _free_keys(manager, category, objects: list) -> None:
 
     moving = [obj.pk for obj in objects if moves(obj)]
     if len(moving) < 2:
-        return  # one item alone cannot meet itself; others' names the planner checked
+        return None  # one item alone cannot meet itself; others' names the planner checked
     longest = max(
-        category.natural_key, key=lambda name: manager.model._meta.get_field(name).max_length
+        category.natural_key,
+        key=lambda name: manager.model._meta.get_field(name).max_length or 10**9,
     )
     manager.filter(pk__in=moving).update(
         **{longest: Concat(Value(PLACEHOLDER), Cast("pk", models.CharField()))}
     )
+    return longest
 
 
 def _bulk_write(manager, objects: list, fields: list[str]) -> None:
@@ -876,6 +884,8 @@ def _bulk_write(manager, objects: list, fields: list[str]) -> None:
     def values(obj) -> str:
         return json.dumps([getattr(obj, a) for a in attnames], default=str, sort_keys=True)
 
+    if not fields:
+        raise ValueError("Nothing to write.")
     first = values(objects[0])
     if all(values(obj) == first for obj in objects[1:]):
         manager.filter(pk__in=[obj.pk for obj in objects]).update(

@@ -591,6 +591,57 @@ def test_a_run_delivered_twice_is_applied_once(immediately, channel_manager, par
     assert SyncRun.objects.get(pk=sync_run.pk).started_at == sync_run.started_at
 
 
+def partner_of(immediately, upstream, mode):
+    return immediately(
+        services.create_partnership, upstream, OrganizationFactory(), by=None, **FLAGS[mode]
+    )
+
+
+@pytest.mark.parametrize("strict_first", [True, False])
+def test_a_fan_out_into_strict_and_merge_partners_applies_each_outcome(immediately, strict_first):
+    """One batch holds partners with different outcomes for a category (a singleton change:
+    match for strict, none for merge); each partner gets its own, whatever the order."""
+    upstream = OrganizationFactory()
+    modes = ["strict", "flexible"] if strict_first else ["flexible", "strict"]
+    partners = {mode: partner_of(immediately, upstream, mode) for mode in modes}
+    costs = DefaultCosts.objects.get(organization=upstream)
+    costs.module_cost_per_watt = Decimal("0.99")
+    immediately(costs.save)
+    strict = DefaultCosts.objects.get(organization=partners["strict"].downstream)
+    assert strict.module_cost_per_watt == Decimal("0.99")
+    assert last_run(partners["strict"]).counts == {"default_costs": {"updated": 1}}
+    flexible = DefaultCosts.objects.get(organization=partners["flexible"].downstream)
+    assert flexible.module_cost_per_watt != Decimal("0.99")
+
+
+def test_renames_and_restores_fanned_out_leave_no_placeholder(immediately):
+    """Items moved aside for a moment (several renamed or restored in one statement) get
+    their names back, also when the name itself did not change."""
+    upstream = OrganizationFactory()
+    module = Equipment.objects.create(
+        organization=upstream, kind="module", manufacturer="REC", model="Alpha 410", unit_cost=265
+    )
+    trenching, tile_roof = adder(upstream, "Trenching", 1250), adder(upstream, "Tile roof", 1)
+    partnerships = [partner_of(immediately, upstream, "non_exclusive") for _ in range(2)]
+    module.kind = "battery"  # only part of the key changes
+    immediately(module.save)
+
+    def both(method, **kwargs):
+        with transaction.atomic():
+            for item in Adder.all_objects.filter(pk__in=[trenching.pk, tile_roof.pk]):
+                getattr(item, method)(**kwargs)
+
+    immediately(both, "archive", reason="test")
+    immediately(both, "restore")
+    for partnership in partnerships:
+        copy = Equipment.objects.get(organization=partnership.downstream)
+        assert (copy.kind, copy.model) == ("battery", "Alpha 410")
+        names = Adder.objects.filter(organization=partnership.downstream)
+        assert sorted(names.values_list("name", flat=True)) == ["Tile roof", "Trenching"]
+    assert not Adder.all_objects.filter(name__startswith=engine.PLACEHOLDER).exists()
+    assert not Equipment.all_objects.filter(model__startswith=engine.PLACEHOLDER).exists()
+
+
 def test_failed_run_changes_nothing_and_can_be_retried(channel_manager, partner):
     partnership = services.create_partnership(channel_manager, partner, by=None, **FLAGS["strict"])
     rows_before = sorted(
