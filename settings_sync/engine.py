@@ -30,7 +30,7 @@ from organizations.models import Organization
 from partnerships.models import Partnership
 
 from . import policy, registry
-from .items import baseline_name
+from .items import baseline_name, normalise_key_part
 from .models import SyncChange, SyncRun
 
 logger = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def _json_values(obj, fields) -> dict:
 
 
 def _key(obj, natural_key) -> tuple[str, ...]:
-    return tuple(str(getattr(obj, name) or "").strip().casefold() for name in natural_key)
+    return tuple(normalise_key_part(getattr(obj, name)) for name in natural_key)
 
 
 def _label(obj) -> str:
@@ -854,7 +854,7 @@ def _free_keys(manager, category, objects: list) -> str | None:
         loaded = getattr(obj, "_sync_loaded", None)
         if loaded is None:
             return False
-        before = tuple(str(loaded[a] or "").strip().casefold() for a in loaded_key)
+        before = tuple(normalise_key_part(loaded[a]) for a in loaded_key)
         restored = loaded.get("archived_at") is not None and obj.archived_at is None
         return restored or before != _key(obj, category.natural_key)
 
@@ -1027,8 +1027,7 @@ def execute(sync_run: SyncRun) -> SyncRun:
     second delivery finds it finished, before or after waiting for the partner.
     """
     if not _claim([sync_run]):
-        sync_run.refresh_from_db()
-        return sync_run
+        return _refreshed(sync_run)
     try:
         with transaction.atomic():
             _lock_partners([sync_run.partnership_id])
@@ -1064,8 +1063,7 @@ def execute_many(sync_runs: list[SyncRun]) -> list[SyncRun]:
     try:
         with transaction.atomic():
             _lock_partners([sync_run.partnership_id for sync_run in sync_runs])
-            done = _finished(sync_runs)
-            if done:  # some were applied by another delivery: leave those alone
+            if _finished(sync_runs):  # some were applied by another delivery: leave those alone
                 raise _Sequential
             started = timezone.now()
             for sync_run in sync_runs:
@@ -1098,7 +1096,7 @@ def _claim(sync_runs: list[SyncRun]) -> bool:
     """Mark the runs "running" unless they are finished already (then False, for one run)."""
     claimed = SyncRun.objects.filter(
         pk__in=[sync_run.pk for sync_run in sync_runs],
-        status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING],
+        status__in=SyncRun.PENDING,
     ).update(status=SyncRun.Status.RUNNING, started_at=None, error="")
     for sync_run in sync_runs:
         sync_run.status, sync_run.started_at, sync_run.error = SyncRun.Status.RUNNING, None, ""
@@ -1142,9 +1140,9 @@ def requeue_stalled(older_than) -> list[SyncRun]:
 
     cutoff = timezone.now() - older_than
     stalled = list(
-        SyncRun.objects.filter(
-            status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING], created_at__lt=cutoff
-        ).filter(models.Q(started_at__isnull=True) | models.Q(started_at__lt=cutoff))
+        SyncRun.objects.filter(status__in=SyncRun.PENDING, created_at__lt=cutoff).filter(
+            models.Q(started_at__isnull=True) | models.Q(started_at__lt=cutoff)
+        )
     )
     for sync_run in stalled:
         SyncRun.objects.filter(pk=sync_run.pk).update(status=SyncRun.Status.QUEUED)

@@ -45,6 +45,9 @@ class SyncRun(models.Model):
         SKIPPED = "skipped", "Skipped"
         FAILED = "failed", "Failed"
 
+    #: Not finished yet: waiting for a worker, or being applied.
+    PENDING = (Status.QUEUED, Status.RUNNING)
+
     partnership = models.ForeignKey(Partnership, on_delete=models.PROTECT, related_name="sync_runs")
     event = models.CharField(
         max_length=10, choices=[(e, policy.EVENT_LABELS[e]) for e in policy.EVENTS]

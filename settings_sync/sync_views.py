@@ -252,7 +252,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_retry": sync_run.status == SyncRun.Status.FAILED
         and can_edit_organization_settings(request.membership)
         and sync_run.partnership.upstream_id == request.organization.pk,
-        "running": sync_run.status in (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING),
+        "running": sync_run.status in SyncRun.PENDING,
     }
     template = "settings_sync/run.html"
     if request.htmx:

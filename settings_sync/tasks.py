@@ -23,14 +23,12 @@ from .models import SyncRun
 #: several workers share a large fan-out batch by batch.
 FAN_OUT_BATCH = 50
 
-PENDING = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
-
 
 @task()
 def run_sync(run_id: int) -> str:
     """Apply one recorded run (it re-reads the partnership: it works from the state now)."""
     sync_run = SyncRun.objects.select_related("started_by").get(pk=run_id)
-    if sync_run.status not in PENDING:
+    if sync_run.status not in SyncRun.PENDING:
         return sync_run.status  # already done (a duplicate delivery)
     return engine.execute(sync_run).status
 
@@ -40,7 +38,7 @@ def run_sync_batch(run_ids: list[int]) -> dict[str, int]:
     """Apply several recorded runs into different partners together (a fan-out's batch)."""
     pending = list(
         SyncRun.objects.select_related("started_by")
-        .filter(pk__in=run_ids, status__in=PENDING)
+        .filter(pk__in=run_ids, status__in=SyncRun.PENDING)
         .order_by("pk")
     )
     return dict(Counter(sync_run.status for sync_run in engine.execute_many(pending)))
