@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.utils.html import format_html_join
 
 from organizations.admin import ArchivableAdmin, ArchivedListFilter
 
-from . import registry
+from . import registry, services
 from .items import DIVERGED, OWN, SYNCED
 from .models import SyncChange, SyncRun
 from .pages import LOCAL_PAGES
@@ -43,25 +44,16 @@ class SyncedItemAdmin(ArchivableAdmin):
         return str(obj.synced_partnership.upstream) if obj.synced_partnership_id else "—"
 
     def get_readonly_fields(self, request, obj=None):
-        baselines = [f.name for f in self.model._meta.fields if f.name.startswith("baseline_")]
-        return [
-            "synced_partnership",
-            "synced_from",
-            "synced_at",
-            "archived_by_sync",
-            "archived_at",
-            "archived_by",
-            "archive_reason",
-            "updated_at",
-            *baselines,
-        ]
+        return list(self.model.bookkeeping_fields())
 
 
 class SingletonAdmin(admin.ModelAdmin):
     list_filter = ["organization"]
     search_fields = ["organization__name"]
     list_select_related = ["organization", "synced_partnership__upstream"]
-    readonly_fields = ["organization", "synced_partnership", "synced_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["organization", *self.model.bookkeeping_fields()]
 
     def has_add_permission(self, request) -> bool:
         return False  # one row per organization, created with it
@@ -175,11 +167,17 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry selected failed runs")
     def retry_failed(self, request, queryset):
-        from . import engine
-
-        retried = [engine.retry(run, by=request.user) for run in queryset.filter(status="failed")]
-        ok = sum(run.status == SyncRun.Status.SUCCEEDED for run in retried)
-        self.message_user(request, f"Retried {len(retried)} run(s); {ok} succeeded.", messages.INFO)
+        failed = list(queryset.filter(status=SyncRun.Status.FAILED).select_related("partnership"))
+        with transaction.atomic():
+            for sync_run in failed:
+                services.retry_run(sync_run, by=request.user)
+        skipped = queryset.count() - len(failed)
+        self.message_user(
+            request,
+            f"Queued a retry of {len(failed)} failed run(s)"
+            + (f"; {skipped} run(s) had not failed and were left as they are." if skipped else "."),
+            messages.INFO,
+        )
 
 
 @admin.register(SyncChange)

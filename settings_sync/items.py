@@ -10,6 +10,8 @@ made of real columns, the same state is computed in SQL for counts (:meth:`with_
 
 from __future__ import annotations
 
+import enum
+
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Lower, Trim
@@ -23,6 +25,30 @@ SYNCED = "synced"
 DIVERGED = "diverged"
 
 BASELINE_PREFIX = "baseline_"
+
+
+class Fresh(enum.Enum):
+    """Values a fresh copy takes from the run that makes it."""
+
+    PARTNERSHIP = "the partnership copying the item"
+    SOURCE = "the channel manager's item"
+    NOW = "the time of the run"
+
+
+#: Every column the sync keeps beside a copy's own values (the ``baseline_<field>`` columns
+#: aside), with what a fresh copy holds in it. The one list of them: the rules, the bulk
+#: writer, the ``INSERT … SELECT`` copy and the admin all read it, so adding a bookkeeping
+#: column is a change here plus a migration (docs/design.md §8).
+FRESH_COPY: dict[str, object] = {
+    "synced_partnership": Fresh.PARTNERSHIP,
+    "synced_from": Fresh.SOURCE,
+    "synced_at": Fresh.NOW,
+    "archived_at": None,
+    "archived_by": None,
+    "archive_reason": "",
+    "archived_by_sync": False,
+    "updated_at": Fresh.NOW,
+}
 
 
 def baseline_name(field_name: str) -> str:
@@ -162,6 +188,11 @@ class SyncedItem(ArchivableModel):
     def archive_fields(cls) -> list[str]:
         return [*super().archive_fields(), "archived_by_sync"]
 
+    @classmethod
+    def bookkeeping_fields(cls) -> tuple[str, ...]:
+        """The columns only the sync writes: provenance, archive state, baselines."""
+        return (*FRESH_COPY, *(baseline_name(name) for name in cls.SYNCED_FIELDS))
+
     @property
     def sync_state(self) -> str:
         if self.synced_partnership_id is None:
@@ -203,6 +234,11 @@ class SingletonSetting(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.updated_at = timezone.now()
         super().save(*args, **kwargs)
+
+    @classmethod
+    def bookkeeping_fields(cls) -> tuple[str, ...]:
+        """The columns only the sync writes."""
+        return ("synced_partnership", "synced_at", "updated_at")
 
     def synced_values(self) -> dict:
         return {name: getattr(self, name) for name in self.SYNCED_FIELDS}

@@ -24,6 +24,8 @@ class Category(SettingsPage):
     synced_fields: tuple[str, ...] = ()
     #: how an item is named in the sync history (default: its natural key)
     label_fields: tuple[str, ...] = ()
+    #: the values are files on the organization itself (the logo): copied as files of their own
+    copied_as_files: bool = False
     synced: bool = field(default=True, init=False)
 
     def __post_init__(self) -> None:
@@ -175,6 +177,7 @@ _CATEGORIES: list[Category] = [
         model_label="organizations.Organization",
         form_path=None,  # edited with the organization's profile
         synced_fields=("logo",),
+        copied_as_files=True,
         description="The organization's logo; copied once into a newly invited organization.",
     ),
     Category(

@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,10 +21,9 @@ from partnerships.forms import FlagsFormMixin, refreshed_flags
 from partnerships.models import Partnership
 from partnerships.permissions import can_edit_flags
 
-from . import engine, policy, registry, status
+from . import engine, policy, registry, services, status
 from .locks import lock_for
 from .models import SyncBatch, SyncChange, SyncRun
-from .tasks import schedule
 
 # Hooks on partnership pages -----------------------------------------------------------------
 
@@ -136,8 +134,9 @@ def resync(request: HttpRequest, pk: int) -> HttpResponse:
             "Data Sync on."
         )
     if request.method == "POST":
-        with transaction.atomic():
-            sync_run = schedule(partnership, policy.RESYNC, by=request.user, trigger="Resync now")
+        (sync_run,) = services.resync_partnerships(
+            [partnership], by=request.user, trigger="Resync now"
+        )
         return redirect("settings_sync:run", org=request.organization.slug, pk=sync_run.pk)
     plan = engine.preview(partnership, policy.RESYNC)
     return render(
@@ -147,32 +146,21 @@ def resync(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _resyncable(organization: Organization):
-    return Partnership.objects.active().filter(upstream=organization, data_sync_enabled=True)
-
-
 @organization_view
 @require_http_methods(["GET", "POST"])
 def resync_all(request: HttpRequest) -> HttpResponse:
     if not can_edit_organization_settings(request.membership):
         raise PermissionDenied("Only an admin can resync partners.")
-    partnerships = _resyncable(request.organization).select_related("upstream")
     if request.method == "POST":
-        with transaction.atomic():
-            batch = SyncBatch.objects.create(
-                organization=request.organization, created_by=request.user
-            )
-            for partnership in partnerships:
-                sync_run = schedule(
-                    partnership, policy.RESYNC, by=request.user, trigger="Resync all partners"
-                )
-                sync_run.batch = batch
-                sync_run.save(update_fields=["batch"])
+        batch = services.resync_all_partners(request.organization, by=request.user)
         return redirect("settings_sync:batch", org=request.organization.slug, pk=batch.pk)
     return render(
         request,
         "settings_sync/resync_all.html",
-        {"tab": "partnerships", "count": partnerships.count()},
+        {
+            "tab": "partnerships",
+            "count": services.resyncable_partnerships(request.organization).count(),
+        },
     )
 
 
@@ -297,11 +285,8 @@ def retry_run(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if not can_edit_organization_settings(request.membership):
         raise PermissionDenied("Only an admin can retry a sync.")
-    retried = engine.retry(sync_run, by=request.user)
-    if retried.status == SyncRun.Status.SUCCEEDED:
-        messages.success(request, "The sync was retried and succeeded.")
-    else:
-        messages.error(request, "The sync failed again; its error is shown below.")
+    retried = services.retry_run(sync_run, by=request.user)
+    messages.info(request, "The sync is being retried; this page follows it until it ends.")
     return redirect("settings_sync:run", org=request.organization.slug, pk=retried.pk)
 
 

@@ -62,8 +62,20 @@ def schedule(
         mode_before=mode_before,
         categories=categories,
     )
-    transaction.on_commit(lambda: run_sync.enqueue(sync_run.pk))
+    enqueue_on_commit([sync_run])
     return sync_run
+
+
+def enqueue_on_commit(sync_runs: list[SyncRun]) -> None:
+    """Once the current transaction commits, enqueue the recorded runs: one task for a single
+    run, tasks of ``FAN_OUT_BATCH`` runs (applied together) for many."""
+    if len(sync_runs) == 1:
+        run_id = sync_runs[0].pk
+        transaction.on_commit(lambda: run_sync.enqueue(run_id))
+        return
+    for start in range(0, len(sync_runs), FAN_OUT_BATCH):
+        batch = [sync_run.pk for sync_run in sync_runs[start : start + FAN_OUT_BATCH]]
+        transaction.on_commit(partial(run_sync_batch.enqueue, batch))
 
 
 def schedule_upstream_change(organization_id: int, category_key: str, label: str) -> None:
@@ -97,9 +109,7 @@ def schedule_upstream_change(organization_id: int, category_key: str, label: str
                 )
                 for partnership in partnerships
             )
-            for start in range(0, len(runs), FAN_OUT_BATCH):
-                batch = [sync_run.pk for sync_run in runs[start : start + FAN_OUT_BATCH]]
-                transaction.on_commit(partial(run_sync_batch.enqueue, batch))
+            enqueue_on_commit(runs)
 
     transaction.on_commit(fan_out)
 
@@ -116,3 +126,11 @@ def _fanned_out() -> dict:
     if not hasattr(_local, "fanned_out"):
         _local.fanned_out = {}
     return _local.fanned_out
+
+
+def requeue_stalled(older_than) -> list[SyncRun]:
+    """Queue again the runs whose worker died (see :func:`engine.runs.requeue_stalled`)."""
+    stalled = engine.runs.requeue_stalled(older_than)
+    for sync_run in stalled:
+        run_sync.enqueue(sync_run.pk)
+    return stalled

@@ -205,7 +205,9 @@ class TestHistoryAndRuns:
         assert "was not restored" in response.content.decode()
         assert Adder.objects.filter(organization=sunrise, name="Tree removal").count() == 1
 
-    def test_failed_run_shows_error_and_retry(self, client, helios_admin, helios, sunrise):
+    def test_failed_run_shows_error_and_retry(
+        self, client, helios_admin, helios, sunrise, django_capture_on_commit_callbacks
+    ):
         partnership = services.create_partnership(helios, sunrise, by=None, **STRICT)
 
         def fail(execute, sql, params, many, context):
@@ -220,10 +222,16 @@ class TestHistoryAndRuns:
         assert "This sync failed; nothing was changed." in content
         assert "disk full" in content
         assert ">Retry</button>" in content
-        response = client.post(reverse("settings_sync:retry", args=[helios.slug, failed.pk]))
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = client.post(reverse("settings_sync:retry", args=[helios.slug, failed.pk]))
+        assert len(callbacks) == 1  # enqueued once the request committed, not run inside it
         retried = SyncRun.objects.get(retry_of=failed)
         assert response["Location"].endswith(f"/sync/runs/{retried.pk}/")
         assert retried.status == "succeeded"
+        runs = SyncRun.objects.count()
+        again = client.post(reverse("settings_sync:retry", args=[helios.slug, retried.pk]))
+        assert again.status_code == 404  # only a failed run can be retried
+        assert SyncRun.objects.count() == runs
 
     def test_other_organizations_runs_are_not_found(self, client, helios, sunrise):
         partnership = linked(helios, sunrise, **STRICT)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from settings_sync.engine import requeue_stalled
+from settings_sync.tasks import requeue_stalled
 
 
 class Command(BaseCommand):

@@ -1,0 +1,59 @@
+"""The sync engine: plan what a partnership's event does to its partner, then apply it.
+
+``preview(partnership, event)`` builds a :class:`Plan` without writing anything;
+``run(partnership, event)`` builds the same plan under a lock on the partner organization
+and applies it in one transaction, recording a :class:`~settings_sync.models.SyncRun` and its
+:class:`~settings_sync.models.SyncChange` rows. What happens to each category comes from
+:func:`settings_sync.policy.outcome`; how each item is treated follows docs/design.md §5.
+
+The package is named after the steps of a run (docs/design.md §8):
+
+* :mod:`.plan` — what a run will do (``Plan``, ``CategoryPlan``, ``Change``);
+* :mod:`.planning` — building a plan for an event; :mod:`.reads` — the rows it plans against;
+* :mod:`.item_rules` and :mod:`.value_rules` — the rules per kind of category;
+* :mod:`.writes` — applying plans in bulk; :mod:`.runs` — the life of a recorded run.
+
+Every category is read with two queries (the channel manager's items, all of the partner's
+items) and written in bulk, so a run costs a constant number of queries per category
+whatever the number of items.
+"""
+
+from __future__ import annotations
+
+from partnerships.models import Partnership
+
+from .plan import WRITING_ACTIONS, Change, Plan
+from .planning import build
+from .runs import execute, execute_many, record_retry, retry, run, schedule_record
+from .writes import PLACEHOLDER
+
+
+def preview(
+    partnership: Partnership,
+    event: str,
+    *,
+    mode_before: str | None = None,
+    categories: list[str] | None = None,
+) -> Plan:
+    """What ``event`` would do to the partner now, category by category. Writes nothing.
+
+    ``partnership`` may be unsaved or carry flags being edited; its ``downstream`` may be an
+    organization that does not exist yet (an invitation: everything would be created).
+    For ``unlink``, ``mode_before`` is the mode sync had (default: the stored one).
+    """
+    return build(partnership, event, mode_before=mode_before, categories=categories)
+
+
+__all__ = [
+    "PLACEHOLDER",
+    "WRITING_ACTIONS",
+    "Change",
+    "Plan",
+    "execute",
+    "execute_many",
+    "preview",
+    "record_retry",
+    "retry",
+    "run",
+    "schedule_record",
+]

@@ -1,0 +1,129 @@
+"""What a run will do: the plan of one event for one partner, category by category.
+
+A :class:`Plan` is what ``preview`` shows and what ``run`` applies: the same object, built by
+the same code (docs/design.md §7). Nothing here reads or writes the database.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import models
+
+from partnerships.models import Partnership
+
+from .. import registry
+from ..models import SyncChange
+
+CREATED = SyncChange.Action.CREATED
+UPDATED = SyncChange.Action.UPDATED
+ADOPTED = SyncChange.Action.ADOPTED
+RESTORED = SyncChange.Action.RESTORED
+KEPT_LOCAL = SyncChange.Action.KEPT_LOCAL
+ARCHIVED = SyncChange.Action.ARCHIVED
+DETACHED = SyncChange.Action.DETACHED
+CONFLICT = SyncChange.Action.CONFLICT
+
+#: Actions that write to the partner's data (the others only report).
+WRITING_ACTIONS = {CREATED, UPDATED, ADOPTED, RESTORED, ARCHIVED, DETACHED}
+
+
+@dataclass
+class Change:
+    category: str
+    action: str
+    label: str
+    item: Any = None  # the partner's item (unsaved for "created")
+    upstream: Any = None  # the channel manager's item
+    before: dict | None = None
+    after: dict | None = None
+    note: str = ""
+    #: the partner's own item (not a copy) is archived or overwritten
+    affects_own: bool = False
+    #: a value the partner edited is replaced by the channel manager's
+    overwrites_local: bool = False
+
+
+@dataclass
+class CategoryPlan:
+    category: registry.Category
+    outcome: str
+    changes: list[Change] = field(default_factory=list)
+    to_create: list[models.Model] = field(default_factory=list)
+    to_archive: list[models.Model] = field(default_factory=list)  # written first: frees keys
+    to_update: list[models.Model] = field(default_factory=list)
+    update_fields: tuple[str, ...] = ()
+    files: list[tuple[Any, str, Any]] = field(default_factory=list)  # (obj, field, source file)
+    #: into a partner with nothing in this category: every upstream item is copied by one
+    #: INSERT … SELECT (and its history by another), without loading the items
+    bulk_copies: int = 0
+
+    def add(self, action: str, label: str, **kwargs) -> Change:
+        change = Change(self.category.key, action, label, **kwargs)
+        self.changes.append(change)
+        return change
+
+    def counts(self) -> dict[str, int]:
+        counts = Counter(change.action for change in self.changes)
+        if self.bulk_copies:
+            counts[CREATED] += self.bulk_copies
+        return dict(counts)
+
+
+@dataclass
+class Plan:
+    partnership: Partnership
+    event: str
+    mode: str
+    categories: list[CategoryPlan] = field(default_factory=list)
+    skipped: str = ""
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Category key → {action: count}, for every category the event concerns."""
+        return {plan.category.key: plan.counts() for plan in self.categories}
+
+    def outcomes(self) -> dict[str, str]:
+        return {plan.category.key: plan.outcome for plan in self.categories}
+
+    @property
+    def changes(self) -> list[Change]:
+        return [change for plan in self.categories for change in plan.changes]
+
+    def count(self, action: str) -> int:
+        return sum(counts.get(action, 0) for counts in self.summary().values())
+
+    def callouts(self) -> list[str]:
+        """Plain sentences for what a channel manager must not miss: archives, overwrites."""
+        sentences = []
+        for category_plan in self.categories:
+            label = category_plan.category.label.lower()
+            own_archived = sum(
+                1 for c in category_plan.changes if c.action == ARCHIVED and c.affects_own
+            )
+            copies_archived = sum(
+                1 for c in category_plan.changes if c.action == ARCHIVED and not c.affects_own
+            )
+            overwritten = sum(1 for c in category_plan.changes if c.overwrites_local)
+            partner = self.partnership.downstream
+            if own_archived:
+                sentences.append(f"{own_archived} of {partner}'s own {label} will be archived.")
+            if copies_archived:
+                sentences.append(f"{copies_archived} synced {label} will be archived.")
+            if overwritten:
+                sentences.append(
+                    f"{overwritten} of {partner}'s {label} edited locally will be overwritten."
+                    if category_plan.category.is_collection
+                    else f"{partner}'s {label} will be overwritten."
+                )
+        return sentences
+
+    @property
+    def writes_anything(self) -> bool:
+        return any(
+            action in WRITING_ACTIONS
+            for counts in self.summary().values()
+            for action, count in counts.items()
+            if count
+        )

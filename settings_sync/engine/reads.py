@@ -1,0 +1,120 @@
+"""What planning reads, read once for every partner planned together.
+
+One run reads each category with two queries (the channel manager's items, the partner's
+items); a batch of runs from one fan-out reads the same two queries for all its partners
+(docs/design.md §10).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from partnerships.models import Partnership
+
+from ..items import normalise_key_part
+
+
+def values_of(obj, fields) -> dict:
+    return {name: getattr(obj, name) for name in fields}
+
+
+def key_of(obj, natural_key) -> tuple[str, ...]:
+    return tuple(normalise_key_part(getattr(obj, name)) for name in natural_key)
+
+
+def label_of(obj) -> str:
+    return str(obj)[:300]
+
+
+def remember(obj):
+    """Keep the values an object was loaded with, to write back only what the plan changed."""
+    obj._sync_loaded = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+    return obj
+
+
+class Reads:
+    """The rows the runs of one batch plan against, each category read once for all of them."""
+
+    def __init__(self, partnerships: list[Partnership]) -> None:
+        self.downstream_ids = sorted(
+            {p.downstream_id for p in partnerships if p.downstream_id is not None}
+        )
+        self._upstream: dict[tuple[type, int], list] = {}
+        self._downstream: dict[type, dict[int, list]] = {}
+        self._singletons: dict[type, dict[int, Any]] = {}
+        self._upstream_names: dict[int, dict[int, str]] | None = None
+        self.now = timezone.now()  # one clock for the batch: its copies share their values
+
+    def upstream_items(self, model, upstream_id: int) -> list:
+        """The channel manager's live items, oldest first (shared, never written)."""
+        key = (model, upstream_id)
+        if key not in self._upstream:
+            self._upstream[key] = list(
+                model.objects.filter(organization_id=upstream_id).order_by("pk")
+            )
+        return self._upstream[key]
+
+    def upstream_count(self, model, upstream_id: int) -> int:
+        if (model, upstream_id) in self._upstream:
+            return len(self._upstream[model, upstream_id])
+        return model.objects.filter(organization_id=upstream_id).count()
+
+    def downstream_items(self, model, downstream_id: int) -> list:
+        """Every item of the partner, archived ones included, as loaded (see ``remember``)."""
+        if model not in self._downstream:
+            by_organization: dict[int, list] = {pk: [] for pk in self.downstream_ids}
+            for item in model.all_objects.filter(organization_id__in=self.downstream_ids):
+                by_organization[item.organization_id].append(remember(item))
+            self._downstream[model] = by_organization
+        return self._downstream[model].get(downstream_id, [])
+
+    def singleton(self, model, organization_id: int):
+        """The organization's row of a singleton category (None if it has none yet)."""
+        if model not in self._singletons:
+            self._singletons[model] = {
+                row.organization_id: row
+                for row in model.objects.filter(organization_id__in=self.downstream_ids)
+            }
+        rows = self._singletons[model]
+        if organization_id not in rows and organization_id not in self.downstream_ids:
+            rows[organization_id] = model.objects.filter(organization_id=organization_id).first()
+        return rows.get(organization_id)
+
+    def upstream_name(self, downstream_id: int, partnership_id: int) -> str:
+        """The channel manager behind another partnership of the partner (conflict notes)."""
+        if self._upstream_names is None:
+            self._upstream_names = {}
+            for downstream, pk, name in Partnership.objects.filter(
+                downstream_id__in=self.downstream_ids
+            ).values_list("downstream_id", "pk", "upstream__name"):
+                self._upstream_names.setdefault(downstream, {})[pk] = name
+        names = self._upstream_names.get(downstream_id, {})
+        return names.get(partnership_id, "another channel manager")
+
+
+class RunContext:
+    """One partnership's event as the rules see it: who copies into whom, in which mode."""
+
+    def __init__(
+        self, partnership: Partnership, event: str, mode: str, *, by=None, reads=None
+    ) -> None:
+        self.partnership = partnership
+        self.upstream = partnership.upstream
+        self.downstream = partnership.downstream
+        self.event = event
+        self.mode = mode
+        self.by = by
+        self.reads = reads or Reads([partnership])
+        self.now = self.reads.now
+        # An unsaved partnership (a preview of one not created yet) has no copies.
+        self.partnership_pk = partnership.pk
+
+    @property
+    def downstream_exists(self) -> bool:
+        return self.downstream is not None and self.downstream.pk is not None
+
+    def is_ours(self, item) -> bool:
+        """The item was copied (or last overwritten) through this partnership."""
+        return self.partnership_pk is not None and item.synced_partnership_id == self.partnership_pk

@@ -1,0 +1,114 @@
+"""The rules for single values: a singleton's fields are overwritten as a whole (match), and
+invite-only data is copied once into a new organization (docs/design.md §5)."""
+
+from __future__ import annotations
+
+from .. import policy
+from .plan import ARCHIVED, CREATED, UPDATED, CategoryPlan
+from .reads import RunContext, key_of, label_of, values_of
+
+
+class ValueRules(RunContext):
+    """Plans one singleton or invite-only category of one partnership's event."""
+
+    def plan(self, plan: CategoryPlan) -> None:
+        if plan.category.is_singleton:
+            self._singleton(plan)
+        else:
+            self._invite_only(plan)
+
+    def _singleton(self, plan: CategoryPlan) -> None:
+        model = plan.category.model
+        fields = plan.category.synced_fields
+        plan.update_fields = (*fields, *model.bookkeeping_fields())
+        row = self.reads.singleton(model, self.downstream.pk) if self.downstream_exists else None
+        if row is None:
+            row = model(organization=self.downstream)  # defaults: what a new organization gets
+        if plan.outcome == policy.DETACH:
+            if self.is_ours(row) and row.pk:
+                row.synced_partnership = None
+                plan.to_update.append(row)
+            return
+        source = self.reads.singleton(model, self.upstream.pk) or model(organization=self.upstream)
+        old, new = values_of(row, fields), values_of(source, fields)
+        for name in fields:
+            setattr(row, name, getattr(source, name))
+        row.synced_partnership = self.partnership if self.partnership_pk else None
+        row.synced_at = self.now
+        if row.pk:
+            plan.to_update.append(row)
+        else:
+            plan.to_create.append(row)
+        if old != new:
+            plan.add(
+                UPDATED,
+                plan.category.label,
+                item=row,
+                before=old,
+                after=new,
+                overwrites_local=True,
+            )
+
+    # Invite-only data ---------------------------------------------------------------
+
+    def _invite_only(self, plan: CategoryPlan) -> None:
+        if plan.outcome == policy.DETACH:
+            return  # copied once; it already belongs to the partner
+        if plan.category.copied_as_files:
+            self._organization_fields(plan)
+        else:
+            self._own_copies(plan)
+
+    def _organization_fields(self, plan: CategoryPlan) -> None:
+        """Fields of the organization itself (the logo): copied as files of their own."""
+        for name in plan.category.synced_fields:
+            source = getattr(self.upstream, name)
+            current = getattr(self.downstream, name) if self.downstream is not None else None
+            if not source:
+                continue
+            before = current.name if current else None
+            plan.add(
+                UPDATED if current else CREATED,
+                f"{plan.category.label} of {self.upstream}",
+                item=self.downstream,
+                before={name: before},
+                after={name: source.name},
+            )
+            if self.downstream_exists:
+                plan.files.append((self.downstream, name, source))
+
+    def _own_copies(self, plan: CategoryPlan) -> None:
+        """Items copied once as the partner's own (licenses): no provenance afterwards."""
+        category = plan.category
+        model = category.model
+        fields = category.synced_fields
+        plan.update_fields = (*fields, *model.archive_fields())
+        existing = {}
+        if self.downstream_exists:
+            existing = {
+                key_of(item, category.natural_key): item
+                for item in model.objects.filter(organization=self.downstream)
+            }
+        for source in model.objects.filter(organization=self.upstream).order_by("pk"):
+            item = existing.pop(key_of(source, category.natural_key), None)
+            if item is None:
+                plan.to_create.append(
+                    model(organization=self.downstream, **values_of(source, fields))
+                )
+                plan.add(
+                    CREATED, label_of(source), upstream=source, after=values_of(source, fields)
+                )
+            elif values_of(item, fields) != values_of(source, fields):
+                old = values_of(item, fields)
+                for name in fields:
+                    setattr(item, name, getattr(source, name))
+                plan.to_update.append(item)
+                plan.add(
+                    UPDATED, label_of(item), item=item, before=old, after=values_of(item, fields)
+                )
+        for item in existing.values():
+            item.archived_at = self.now
+            item.archived_by = self.by
+            item.archive_reason = f"Archived by sync: not among {self.upstream}'s settings."
+            plan.to_archive.append(item)
+            plan.add(ARCHIVED, label_of(item), item=item, before=values_of(item, fields))

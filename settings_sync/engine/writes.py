@@ -1,0 +1,242 @@
+"""Writing plans: every category of every run of a batch in a few bulk statements.
+
+Archives are written first (they free natural keys), then updates, then creations; a partner
+with nothing in a category gets every upstream item by one ``INSERT … SELECT``; the history of
+all the runs is one insert (docs/design.md §7, §10).
+
+Sync writes never call ``save()`` on a partner's items, so no model signal fires for them: a
+receiver of the partner's own edits (which starts that partner's fan-out) never sees the sync's
+writes. Travelling further down a network is an explicit step of a run, not a side effect
+(docs/design.md §8). ``tests/settings_sync/test_writes.py`` holds this.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.files.base import ContentFile
+from django.db import connection, models
+from django.db.models import F, Value
+from django.db.models.functions import Cast, Concat, JSONObject, Trim
+from django.utils import timezone
+
+from partnerships.models import Partnership
+
+from ..items import FRESH_COPY, Fresh, baseline_name, normalise_key_part
+from ..models import SyncChange, SyncRun
+from .plan import CREATED, CategoryPlan, Plan
+from .reads import key_of
+
+
+def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
+    """Write the plans of one or several runs (into different partners), category by
+    category: one bulk statement per category and kind of write, whatever the number of runs."""
+    now = timezone.now()
+    by_category: dict[str, list[tuple[CategoryPlan, Plan, SyncRun]]] = {}
+    for plan, sync_run in runs:
+        for category_plan in plan.categories:
+            by_category.setdefault(category_plan.category.key, []).append(
+                (category_plan, plan, sync_run)
+            )
+    for entries in by_category.values():
+        category = entries[0][0].category
+        model = category.model
+        manager = getattr(model, "all_objects", model._default_manager)
+        # Partners may have different outcomes for one category (a fan-out into strict and
+        # merge partners): write every field any of their plans writes.
+        update_fields = tuple(
+            dict.fromkeys(name for entry in entries for name in entry[0].update_fields)
+        )
+        # Archive first, so the keys they free can be taken by the updates and creations.
+        for batch in ("to_archive", "to_update"):
+            unique = list(
+                {id(obj): obj for entry in entries for obj in getattr(entry[0], batch)}.values()
+            )
+            if not unique or category.copied_as_files:
+                continue
+            for obj in unique:
+                if hasattr(obj, "updated_at"):
+                    obj.updated_at = now
+            fields = changed_fields(unique, update_fields)
+            if batch == "to_update" and (placeholder := free_keys(manager, category, unique)):
+                fields = list(dict.fromkeys([*fields, placeholder]))  # written back in any case
+            bulk_write(manager, unique, fields)
+        to_create = [obj for entry in entries for obj in entry[0].to_create]
+        if to_create:
+            model.objects.bulk_create(to_create, batch_size=None)
+        for category_plan, plan, sync_run in entries:
+            if category_plan.bulk_copies:
+                copy_in_sql(category, plan.partnership, sync_run, now)
+            for obj, name, source in category_plan.files:
+                copy_file(obj, name, source)
+    # The history of all the runs is one insert, so the count stays constant.
+    history = [
+        SyncChange(
+            run=sync_run,
+            category=change.category,
+            action=change.action,
+            item_id=getattr(change.item, "pk", None),
+            upstream_item_id=getattr(change.upstream, "pk", None),
+            label=change.label,
+            before=change.before,
+            after=change.after,
+            note=change.note[:300],
+        )
+        for plan, sync_run in runs
+        for change in plan.changes
+    ]
+    if history:
+        SyncChange.objects.bulk_create(history, batch_size=None)
+
+
+def changed_fields(objects: list, fields: tuple[str, ...]) -> list[str]:
+    """The fields (of ``fields``) that differ from what any of ``objects`` was loaded with."""
+    changed = []
+    for name in fields:
+        attname = objects[0]._meta.get_field(name).attname
+        for obj in objects:
+            loaded = getattr(obj, "_sync_loaded", None)
+            if loaded is None or loaded.get(attname) != getattr(obj, attname):
+                changed.append(name)
+                break
+    return changed or list(fields[:1])
+
+
+#: Marks the names items hold for a moment while a run renames several of them at once.
+PLACEHOLDER = "⧗ renaming "
+
+
+def free_keys(manager, category, objects: list) -> str | None:
+    """Before one statement renames several items (upstream renames, a swap of two names,
+    copies restored under names others leave), move them to placeholder names: a unique
+    index is checked row by row, so the order of the rows must not matter. Returns the field
+    that now holds placeholders (the caller writes it back), or None."""
+    if not category.natural_key:
+        return None
+    loaded_key = [objects[0]._meta.get_field(name).attname for name in category.natural_key]
+
+    def moves(obj) -> bool:
+        loaded = getattr(obj, "_sync_loaded", None)
+        if loaded is None:
+            return False
+        before = tuple(normalise_key_part(loaded[a]) for a in loaded_key)
+        restored = loaded.get("archived_at") is not None and obj.archived_at is None
+        return restored or before != key_of(obj, category.natural_key)
+
+    moving = [obj.pk for obj in objects if moves(obj)]
+    if len(moving) < 2:
+        return None  # one item alone cannot meet itself; others' names the planner checked
+    longest = max(
+        category.natural_key,
+        key=lambda name: manager.model._meta.get_field(name).max_length or 10**9,
+    )
+    manager.filter(pk__in=moving).update(
+        **{longest: Concat(Value(PLACEHOLDER), Cast("pk", models.CharField()))}
+    )
+    return longest
+
+
+def bulk_write(manager, objects: list, fields: list[str]) -> None:
+    """Write ``fields`` of ``objects`` in one statement.
+
+    When every object gets the same values (one upstream change fanned out to many partners)
+    that is a plain ``UPDATE … WHERE id IN (…)``; otherwise a ``bulk_update``, whose
+    ``CASE WHEN`` per object and field costs far more to build.
+    """
+    model = objects[0]._meta.model
+    attnames = [model._meta.get_field(name).attname for name in fields]
+
+    def values(obj) -> str:
+        return json.dumps([getattr(obj, a) for a in attnames], default=str, sort_keys=True)
+
+    if not fields:
+        raise ValueError("Nothing to write.")
+    first = values(objects[0])
+    if all(values(obj) == first for obj in objects[1:]):
+        manager.filter(pk__in=[obj.pk for obj in objects]).update(
+            **{attname: getattr(objects[0], attname) for attname in attnames}
+        )
+    else:
+        manager.bulk_update(objects, fields, batch_size=None)
+
+
+def insert_select(model, columns: list[str], queryset) -> None:
+    """INSERT INTO model (columns) SELECT … — the SELECT compiled from an ORM queryset."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} "
+            f"({', '.join(connection.ops.quote_name(c) for c in columns)}) {sql}",
+            params,
+        )
+
+
+def copy_in_sql(category, partnership: Partnership, sync_run: SyncRun, now) -> None:
+    """Copy every upstream item into a partner that has none, and record it, in two
+    statements: the rows never pass through Python (the physical limit of a copy)."""
+    model = category.model
+    fields = category.synced_fields
+    fresh = {
+        Fresh.PARTNERSHIP: Value(partnership.pk, output_field=models.BigIntegerField()),
+        Fresh.SOURCE: F("pk"),
+        Fresh.NOW: Value(now, output_field=models.DateTimeField()),
+    }
+    expressions = {
+        "organization_id": Value(partnership.downstream_id, output_field=models.BigIntegerField()),
+        **{
+            model._meta.get_field(name).column: fresh[value]
+            if isinstance(value, Fresh)
+            else _typed(value, model._meta.get_field(name))
+            for name, value in FRESH_COPY.items()
+        },
+        **{model._meta.get_field(name).column: F(name) for name in fields},
+        **{model._meta.get_field(baseline_name(name)).column: F(name) for name in fields},
+    }
+    aliases = {f"copy_{n}": expression for n, expression in enumerate(expressions.values())}
+    source = (
+        model.objects.filter(organization_id=partnership.upstream_id)
+        .order_by()
+        .annotate(**aliases)
+        .values_list(*aliases)
+    )
+    insert_select(model, list(expressions), source)
+
+    label_parts = []
+    for name in category.label_fields:
+        label_parts += [Cast(name, models.CharField()), Value(" ")]
+    history = {
+        "run_id": Value(sync_run.pk, output_field=models.BigIntegerField()),
+        "category": Value(category.key, output_field=models.CharField()),
+        "action": Value(CREATED, output_field=models.CharField()),
+        "item_id": F("pk"),
+        "upstream_item_id": F("synced_from_id"),
+        "label": Trim(Concat(*label_parts, output_field=models.CharField()))
+        if len(label_parts) > 2
+        else Cast(category.label_fields[0], models.CharField()),
+        "after": JSONObject(**{name: name for name in fields}),
+        "note": Value("", output_field=models.CharField()),
+    }
+    aliases = {f"change_{n}": expression for n, expression in enumerate(history.values())}
+    created = (
+        model.all_objects.filter(
+            organization_id=partnership.downstream_id, synced_partnership_id=partnership.pk
+        )
+        .order_by()
+        .annotate(**aliases)
+        .values_list(*aliases)
+    )
+    insert_select(SyncChange, list(history), created)
+
+
+def _typed(value, field) -> Value:
+    return Value(value, output_field=models.BigIntegerField() if field.is_relation else field)
+
+
+def copy_file(obj, name: str, source) -> None:
+    """Give ``obj`` a file of its own with the content of ``source`` (no ``save()``, so no
+    signal: the column is written by an ``UPDATE``)."""
+    with source.open("rb") as handle:
+        content = handle.read()
+    field_file = getattr(obj, name)
+    field_file.save(source.name.rsplit("/", 1)[-1], ContentFile(content), save=False)
+    type(obj)._default_manager.filter(pk=obj.pk).update(**{name: field_file.name})
