@@ -681,8 +681,8 @@ def test_upstream_item_removed_while_a_run_is_in_flight(transactional_db, subtes
     partner's Trenching copy; meanwhile the channel manager deletes or archives the item the
     run is creating or updating. Once released, the run and the follow-up change run the
     removal triggers must leave no live copy of the item, hard-delete nothing downstream and
-    fail no run; an archived item restored upstream comes back (rule 7). (Subtests, not
-    parameters: one database flush for the four races.)"""
+    fail no run; an archived item restored upstream comes back (docs/design.md, rule M7).
+    (Subtests, not parameters: one database flush for the four races.)"""
     for name in ["Critter guard", "Trenching"]:  # the item the run creates / updates
         for removal in ["delete", "archive"]:
             with subtests.test(item=name, removal=removal):
