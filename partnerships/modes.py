@@ -1,4 +1,4 @@
-"""The three partnership flags and the four modes they give (SPEC 2.1).
+"""The three partnership flags and the four modes they give (docs/design.md §2).
 
 Pure functions, shared by the models, the forms, the services and (later) the sync policy.
 """

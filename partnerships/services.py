@@ -1,6 +1,6 @@
 """Partnership workflows: invite, request, accept, create, change flags, end.
 
-Every function enforces the domain's invariants (SPEC 2.1) under row locks and raises
+Every function enforces the domain's invariants (docs/design.md §1.5) under row locks and raises
 ``ValidationError`` with a message a channel manager understands. *Who* may call them is
 decided by the views and the admin. Domain events are announced on commit
 (:mod:`partnerships.signals`).
@@ -42,7 +42,7 @@ def check_partnership_rules(
     is_exclusive: bool,
     exclude_pk: int | None = None,
 ) -> None:
-    """The rules a new or changed active partnership must keep (SPEC 2.1).
+    """The rules a new or changed active partnership must keep (docs/design.md §1.5).
 
     No self-partnership; one active partnership per pair; an exclusive partner has no other
     active channel manager; no cycle of any length (upstream must not be downstream of

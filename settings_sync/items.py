@@ -149,7 +149,7 @@ class SyncedItem(ArchivableModel):
         help_text="The partnership this item was copied through (empty for own items).",
     )
     # SET_NULL: a copy whose upstream item was hard-deleted keeps its partnership, so the
-    # next sync can archive or detach it (SPEC 4.1, rule 4). No database constraint: every
+    # next sync can archive or detach it (docs/design.md, rule M4). No database constraint: every
     # commit of a sync would otherwise lock each upstream row its copies point at (FOR KEY
     # SHARE), which dominated a fan-out; a dangling id is harmless, since the engine treats
     # any copy whose upstream item it cannot find as deleted upstream.

@@ -1,5 +1,5 @@
 """Which settings an organization may not change: in a strict partnership, the synced
-categories belong to the channel manager (SPEC 4.2)."""
+categories belong to the channel manager (docs/design.md §6)."""
 
 from __future__ import annotations
 

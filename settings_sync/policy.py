@@ -1,4 +1,5 @@
-"""The sync policy of SPEC 4, as data: what each event does to each kind of data in each mode.
+"""The sync policy of docs/design.md §4.2, as data: what each event does to each kind of data
+in each mode.
 
 The engine, the help page and the tests read this table; nothing else decides outcomes.
 Imports nothing from the rest of the project.
@@ -91,7 +92,7 @@ def outcome(mode: str, event: str, kind: str) -> str:
 
 
 def event_for_mode_change(old_mode: str, new_mode: str) -> str | None:
-    """The event a change of flags raises (SPEC 4, "which event a partnership change raises")."""
+    """The event a change of flags raises (docs/design.md §4.3)."""
     if old_mode == new_mode:
         return None
     if new_mode == OFF:

@@ -1,4 +1,4 @@
-"""The catalogue of synced settings: one entry per category (SPEC 3).
+"""The catalogue of synced settings: one entry per category (docs/design.md §3.4).
 
 Views, the admin, the demo data, the sync engine and the help page all read this registry;
 no category is special-cased elsewhere. Adding a category is one entry here plus its model

@@ -1,4 +1,4 @@
-"""Abuse of the app's URLs and forms (SPEC 6; issue "Scale and robustness").
+"""Abuse of the app's URLs and forms (docs/design.md §9; issue "Scale and robustness").
 
 * Another organization's ids: every organization-scoped URL answers 404 to a signed-in admin of
   another organization, whether the URL names that organization or the admin's own with

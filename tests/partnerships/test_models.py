@@ -1,4 +1,5 @@
-"""The database itself refuses what a constraint can express (SPEC 2.1), on every backend."""
+"""The database itself refuses what a constraint can express (docs/design.md §1.5, §2.1),
+on every backend."""
 
 from __future__ import annotations
 

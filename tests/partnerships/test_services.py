@@ -1,4 +1,5 @@
-"""SPEC 2.1 through the services: every rule, every flow, and the events they announce."""
+"""docs/design.md §1.5 and §2.1 through the services: every rule, every flow, and the events
+they announce."""
 
 from __future__ import annotations
 

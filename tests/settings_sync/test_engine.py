@@ -1,5 +1,6 @@
-"""The sync engine end to end: every cell of the SPEC 4 table through the services, item by
-item; the item-level rules of SPEC 4.1; preview against run; query counts; failures."""
+"""The sync engine end to end: every cell of the policy table (docs/design.md §4.2) through the
+services, item by item; the item rules of docs/design.md §5; preview against run; query counts;
+failures."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Random sequences of upstream edits, partner edits, flag changes and ends, through the real
-triggers (on commit, immediate task backend); after every step the SPEC 4 guarantees hold."""
+triggers (on commit, immediate task backend); after every step the guarantees of
+docs/design.md §4 and §5 hold."""
 
 from __future__ import annotations
 

@@ -352,7 +352,7 @@ def adders_of(organization) -> list[tuple]:
 
 def assert_mirrors_upstream(partnership: Partnership) -> None:
     """Every live upstream adder has exactly one live copy with its values, and no live copy
-    points at an upstream item that is gone (SPEC 4.1)."""
+    points at an upstream item that is gone (docs/design.md §5.3, rule M4)."""
     upstream = {item.pk: item for item in Adder.objects.filter(organization=partnership.upstream)}
     copies = Adder.objects.filter(
         organization=partnership.downstream, synced_partnership=partnership
@@ -439,8 +439,8 @@ PARTNERS = 54
 
 def test_fan_out_drained_by_two_worker_processes(db_workers, task_queue):
     """Attacks: one upstream change fanned out to many partners and drained by several
-    `db_worker` processes at once (SPEC 4.3, 7). Two changes each fan out a run per partner.
-    The test holds a lock on one partner's copy, so the work holding that partner stalls
+    `db_worker` processes at once (docs/design.md §7.3, §10). Two changes each fan out a run per
+    partner. The test holds a lock on one partner's copy, so the work holding that partner stalls
     mid-apply: the other worker must then do all the rest and, finally, start that partner's
     other run while the first still holds it. Fails if two runs into one partner interleave
     (a copy would be updated twice, from the same stale value), if a task runs twice or a run
@@ -511,8 +511,8 @@ def test_fan_out_drained_by_two_worker_processes(db_workers, task_queue):
 
 
 def test_recorded_runs_into_one_partner_do_not_overlap_in_time(transactional_db):
-    """Attacks: the sync history's start/end of two runs into one partner (SPEC 4.3: runs
-    never interleave; every run records its start and end). The first run is held mid-apply
+    """Attacks: the sync history's start/end of two runs into one partner (docs/design.md §7.3, rule
+    R5: runs never interleave; every run records its start and end). The first run is held mid-apply
     by the test's lock on a copy; the second waits for the partner meanwhile."""
     helios = channel_manager("Helios Energy Partners")
     partnership = partner_of(helios, "non_exclusive")
@@ -564,9 +564,9 @@ def test_worker_killed_mid_run_changes_nothing_and_requeue_completes_it(
     flexible_partner, db_workers, task_queue
 ):
     """Attacks: one run applies wholly or not at all, even when its worker process dies
-    (SPEC 4.3), and `sync_requeue` recovers the run. The mode switch matches every category;
-    the run is held on the partner's proposal expiration (a late category) after it has
-    already written the partner's adders, and the worker is SIGKILLed there. Fails if
+    (docs/design.md §7.3, rules R4 and R10), and `sync_requeue` recovers the run. The mode switch
+    matches every category; the run is held on the partner's proposal expiration (a late category)
+    after it has already written the partner's adders, and the worker is SIGKILLed there. Fails if
     anything the run wrote before that point survives (committed per category or per
     statement), if the run is recorded as finished, or if requeue + a worker cannot finish
     it."""
@@ -639,10 +639,11 @@ def test_connection_dropped_mid_run_is_recorded_failed_and_retry_succeeds(
     flexible_partner, db_workers, task_queue
 ):
     """Attacks: a failed run is marked failed with its error, the data stays as before, and
-    it can be retried (SPEC 4.3), when the failure is the database connection itself. The run
-    is held as in the killed-worker test and its backend ended with pg_terminate_backend.
-    Fails if the failure is not recorded (the run left "running"), if anything was applied,
-    or if the retry does not complete the sync; also if the worker process dies of it."""
+    it can be retried (docs/design.md §7.3, rule R9), when the failure is the database connection
+    itself. The run is held as in the killed-worker test and its backend ended with
+    pg_terminate_backend. Fails if the failure is not recorded (the run left "running"), if
+    anything was applied, or if the retry does not complete the sync; also if the worker process
+    dies of it."""
     partnership = flexible_partner
     partner = partnership.downstream
     before = snapshot(partner)
@@ -675,13 +676,13 @@ def test_connection_dropped_mid_run_is_recorded_failed_and_retry_succeeds(
 
 
 def test_upstream_item_removed_while_a_run_is_in_flight(transactional_db, subtests):
-    """Attacks: SPEC 4.1 under a race. A change run (adding "Critter guard", changing
+    """Attacks: docs/design.md §5.3 under a race. A change run (adding "Critter guard", changing
     "Trenching") has read the upstream items and waits, mid-apply, for the test's lock on the
     partner's Trenching copy; meanwhile the channel manager deletes or archives the item the
     run is creating or updating. Once released, the run and the follow-up change run the
     removal triggers must leave no live copy of the item, hard-delete nothing downstream and
-    fail no run; an archived item restored upstream comes back (rule 7). (Subtests, not
-    parameters: one database flush for the four races.)"""
+    fail no run; an archived item restored upstream comes back (docs/design.md, rule M7).
+    (Subtests, not parameters: one database flush for the four races.)"""
     for name in ["Critter guard", "Trenching"]:  # the item the run creates / updates
         for removal in ["delete", "archive"]:
             with subtests.test(item=name, removal=removal):
@@ -757,9 +758,9 @@ def save_through_view(partnership, user, flags, version) -> tuple[bool, str]:
 
 @pytest.mark.parametrize("save", [save_through_service, save_through_view], ids=["service", "view"])
 def test_two_admins_save_flags_at_the_same_moment(transactional_db, save):
-    """Attacks: the "changed meanwhile" check (SPEC 6) under a real race. Two admins opened
-    the flags at the same version and save different modes at the same moment (a barrier,
-    and a lock on the partnership row so both saves are in flight before either commits).
+    """Attacks: the "changed meanwhile" check (docs/design.md §1.5, rule D10) under a real race. Two
+    admins opened the flags at the same version and save different modes at the same moment (a
+    barrier, and a lock on the partnership row so both saves are in flight before either commits).
     Fails if both saves win (a lost update), if the loser's refusal is not the stale-edit
     message, or if the loser's mode change starts a sync."""
     helios = channel_manager("Helios Energy Partners")

@@ -1,4 +1,4 @@
-"""Locking (SPEC 4.2): a strict partnership makes the downstream's synced categories
+"""Locking (docs/design.md §6): a strict partnership makes the downstream's synced categories
 read-only — pages say "Managed by <channel manager>", show no edit controls and refuse forged
 changes with 403, changing nothing. Invite-only and never-synced settings stay editable, and
 every other mode edits freely."""

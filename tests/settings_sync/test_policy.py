@@ -1,4 +1,4 @@
-"""The policy table (SPEC 4) cell by cell, written out independently of the code."""
+"""The policy table (docs/design.md §4.2) cell by cell, written out independently of the code."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from settings_sync import policy, registry
 
-# kind, event → (non_exclusive, flexible, strict), copied from SPEC 4.
-SPEC_TABLE = {
+# kind, event → (non_exclusive, flexible, strict), copied from docs/design.md §4.2.
+POLICY_TABLE = {
     ("collection", "invite"): ("match", "match", "match"),
     ("singleton", "invite"): ("match", "match", "match"),
     ("invite_only", "invite"): ("match", "match", "match"),
@@ -29,9 +29,9 @@ SPEC_TABLE = {
 MODES = ("non_exclusive", "flexible", "strict")
 
 
-@pytest.mark.parametrize(("kind", "event"), SPEC_TABLE)
+@pytest.mark.parametrize(("kind", "event"), POLICY_TABLE)
 def test_every_cell(kind, event):
-    expected = SPEC_TABLE[(kind, event)]
+    expected = POLICY_TABLE[(kind, event)]
     assert tuple(policy.outcome(mode, event, kind) for mode in MODES) == expected
 
 
@@ -41,7 +41,7 @@ def test_off_is_always_none(event, kind):
 
 
 def test_every_combination_is_covered():
-    assert set(SPEC_TABLE) == set(itertools.product(policy.KINDS, policy.EVENTS))
+    assert set(POLICY_TABLE) == set(itertools.product(policy.KINDS, policy.EVENTS))
 
 
 def test_unknown_values_are_refused():

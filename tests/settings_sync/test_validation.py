@@ -1,5 +1,5 @@
-"""Bad input on the settings pages (SPEC 6): refused with status 400, the field's message
-beside the field, and nothing changed — for adds, edits and singleton forms alike. Duplicate
+"""Bad input on the settings pages (docs/design.md §9.5): refused with status 400, the field's
+message beside the field, and nothing changed — for adds, edits and singleton forms alike. Duplicate
 natural keys are found case-insensitively after trimming, by the form and by the database."""
 
 from __future__ import annotations

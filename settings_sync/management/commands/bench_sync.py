@@ -1,4 +1,4 @@
-"""Measure the sync against the targets of SPEC 7, in the configured database.
+"""Measure the sync against the targets of docs/design.md §10, in the configured database.
 
 Builds its own data (organizations named "Bench …", removed afterwards), prints one line per
 figure, and exits non-zero when a target is missed. Scale flags make it small enough for CI.
@@ -57,8 +57,8 @@ def timer():
 
 class Command(BaseCommand):
     help = (
-        "Benchmark the sync against SPEC 7 (invitation, fan-out, full resync against a raw "
-        "SQL copy, queries per run). Use PostgreSQL for the reported figures; "
+        "Benchmark the sync against docs/design.md §10 (invitation, fan-out, full resync "
+        "against a raw SQL copy, queries per run). Use PostgreSQL for the reported figures; "
         "--partners/--items scale it down (CI runs it small as a smoke test)."
     )
 

@@ -1,4 +1,4 @@
-"""Every organization that existed before this app gets its singleton rows (SPEC 3)."""
+"""Every organization that existed before this app gets its singleton rows (docs/design.md §3.1)."""
 
 from django.db import migrations
 
