@@ -165,7 +165,7 @@ class SyncRunAdmin(admin.ModelAdmin):
             ),
         )
 
-    @admin.action(description="Retry selected failed runs")
+    @admin.action(description="Retry selected failed runs", permissions=["change"])
     def retry_failed(self, request, queryset):
         failed = list(queryset.filter(status=SyncRun.Status.FAILED).select_related("partnership"))
         with transaction.atomic():

@@ -6,7 +6,8 @@ from . import policy, registry
 
 
 def create_singletons(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
-    """Every organization has exactly one row of each singleton from the start (SPEC 3)."""
+    """Every organization has exactly one row of each singleton from the start
+    (docs/design.md §3.1)."""
     if not created or raw:
         return
     for category in registry.all():

@@ -60,3 +60,52 @@ def make_partnership(upstream=None, downstream=None, *, by=None, **flags):
     return create_partnership(
         upstream or OrganizationFactory(), downstream or OrganizationFactory(), by=by, **flags
     )
+
+
+class AdderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "project.Adder"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Adder {n}")
+    pricing = "fixed"
+    amount = 100
+
+
+class EquipmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "project.Equipment"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    kind = "module"
+    manufacturer = "REC"
+    model = factory.Sequence(lambda n: f"Alpha {400 + n}")
+    unit_cost = 265
+
+
+class PersonaFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "usage.Persona"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Household {n}")
+    annual_kwh = 9000
+
+
+class RateEscalationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "usage.RateEscalation"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    utility_name = factory.Sequence(lambda n: f"Utility {n}")
+    annual_escalation_percent = 3
+
+
+class ComparableValueFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "proposal.ComparableValue"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    label = factory.Sequence(lambda n: f"Comparable {n}")
+    unit = "trees"
+    factor_per_mwh = 16

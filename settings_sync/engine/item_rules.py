@@ -1,5 +1,5 @@
 """The item rules of a collection category: what merge, match and detach do to each of the
-partner's items (docs/design.md §5, rules M1 to M7 and X1 to X4).
+partner's items (docs/design.md §5, rules M1 to M7 and X1 to X7).
 
 Everything is decided in memory from the rows :class:`~.reads.Reads` loaded; the plan lists
 what to create, update and archive, and :mod:`.writes` writes it in bulk.
@@ -237,8 +237,9 @@ class CollectionRules(RunContext):
         item.archived_by_sync = False
 
     def _restore_or_keep(self, plan: CategoryPlan, source, copy, *, match: bool) -> None:
-        """Rule 7: a copy the partner deleted stays deleted in merge; one the sync archived
-        (its upstream item was archived) comes back when the upstream item does."""
+        """A copy the partner deleted stays deleted in merge; one the sync archived (its
+        upstream item was archived) comes back when the upstream item does (docs/design.md,
+        rule M7)."""
         fields = plan.category.synced_fields
         if not (copy.archived_by_sync or match):
             plan.add(

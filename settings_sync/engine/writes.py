@@ -176,22 +176,7 @@ def copy_in_sql(category, partnership: Partnership, sync_run: SyncRun, now) -> N
     statements: the rows never pass through Python (the physical limit of a copy)."""
     model = category.model
     fields = category.synced_fields
-    fresh = {
-        Fresh.PARTNERSHIP: Value(partnership.pk, output_field=models.BigIntegerField()),
-        Fresh.SOURCE: F("pk"),
-        Fresh.NOW: Value(now, output_field=models.DateTimeField()),
-    }
-    expressions = {
-        "organization_id": Value(partnership.downstream_id, output_field=models.BigIntegerField()),
-        **{
-            model._meta.get_field(name).column: fresh[value]
-            if isinstance(value, Fresh)
-            else _typed(value, model._meta.get_field(name))
-            for name, value in FRESH_COPY.items()
-        },
-        **{model._meta.get_field(name).column: F(name) for name in fields},
-        **{model._meta.get_field(baseline_name(name)).column: F(name) for name in fields},
-    }
+    expressions = copy_columns(category, partnership, now)
     aliases = {f"copy_{n}": expression for n, expression in enumerate(expressions.values())}
     source = (
         model.objects.filter(organization_id=partnership.upstream_id)
@@ -226,6 +211,29 @@ def copy_in_sql(category, partnership: Partnership, sync_run: SyncRun, now) -> N
         .values_list(*aliases)
     )
     insert_select(SyncChange, list(history), created)
+
+
+def copy_columns(category, partnership: Partnership, now) -> dict[str, models.Expression]:
+    """Column → the value a fresh copy of an upstream row holds in it (``F`` of the upstream
+    row, or a constant of this run): every column of the table but its primary key."""
+    model = category.model
+    fields = category.synced_fields
+    fresh = {
+        Fresh.PARTNERSHIP: Value(partnership.pk, output_field=models.BigIntegerField()),
+        Fresh.SOURCE: F("pk"),
+        Fresh.NOW: Value(now, output_field=models.DateTimeField()),
+    }
+    return {
+        "organization_id": Value(partnership.downstream_id, output_field=models.BigIntegerField()),
+        **{
+            model._meta.get_field(name).column: fresh[value]
+            if isinstance(value, Fresh)
+            else _typed(value, model._meta.get_field(name))
+            for name, value in FRESH_COPY.items()
+        },
+        **{model._meta.get_field(name).column: F(name) for name in fields},
+        **{model._meta.get_field(baseline_name(name)).column: F(name) for name in fields},
+    }
 
 
 def _typed(value, field) -> Value:

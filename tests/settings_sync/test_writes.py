@@ -1,0 +1,168 @@
+"""The bulk writer: what it writes for a copy, and what it never does (fire model signals).
+
+docs/design.md §8.4 (one list of bookkeeping columns) and §8.6 (sync writes fire no signals).
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.base import ContentFile
+from django.db.models import signals
+from PIL import Image
+
+from organizations.models import Organization
+from partnerships import services
+from settings_sync import engine, registry
+from settings_sync.engine import writes
+from settings_sync.project.models import Adder, DefaultCosts
+from tests.factories import (
+    AdderFactory,
+    EquipmentFactory,
+    LicenseFactory,
+    OrganizationFactory,
+    PersonaFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+STRICT = {"is_exclusive": True, "data_sync_enabled": True}
+FLEXIBLE = {**STRICT, "allow_downstream_edit": True}
+SYNCED_MODELS = [category.model for category in registry.all()]
+
+
+def png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (0, 120, 250)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def run_on_commit(django_capture_on_commit_callbacks, function, *args, **kwargs):
+    with django_capture_on_commit_callbacks(execute=True):
+        return function(*args, **kwargs)
+
+
+@pytest.fixture
+def channel_manager():
+    helios = OrganizationFactory(name="Helios Energy Partners")
+    AdderFactory(organization=helios, name="Trenching")
+    AdderFactory(organization=helios, name="Tile roof")
+    EquipmentFactory(organization=helios)
+    PersonaFactory(organization=helios)
+    DefaultCosts.objects.filter(organization=helios).update(module_cost_per_watt=1)
+    LicenseFactory(organization=helios)
+    helios.logo.save("helios.png", ContentFile(png()))
+    return helios
+
+
+class SignalRecorder:
+    """Every model signal sent for a row of ``organization`` (its items, or itself)."""
+
+    KINDS = (signals.pre_save, signals.post_save, signals.pre_delete, signals.post_delete)
+
+    def __init__(self) -> None:
+        self.organization_ids: set[int] = set()
+        self.received: list[tuple[str, str]] = []
+
+    def __call__(self, sender, instance, **kwargs) -> None:
+        owner = instance.pk if sender is Organization else instance.organization_id
+        if owner in self.organization_ids:
+            self.received.append((sender.__name__, str(instance)))
+
+    def __enter__(self) -> SignalRecorder:
+        for model in SYNCED_MODELS:
+            for signal in self.KINDS:
+                signal.connect(self, sender=model, weak=False, dispatch_uid=f"rec-{id(signal)}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for model in SYNCED_MODELS:
+            for signal in self.KINDS:
+                signal.disconnect(sender=model, dispatch_uid=f"rec-{id(signal)}")
+
+
+def test_sync_writes_into_a_partner_fire_no_model_signal(
+    channel_manager, django_capture_on_commit_callbacks
+):
+    """Every kind of write a run makes: copies by INSERT … SELECT and one by one, updates,
+    adoption, archives (match), detach (unlink), singletons, the invite-only logo and
+    licenses. Not one signal of the partner's rows: a receiver of the partner's own edits
+    (which would start the partner's own fan-out) never hears of a sync."""
+    invitation = services.invite_organization(
+        channel_manager,
+        name="Summit Solar",
+        email="owner@summit.example",
+        invited_by=None,
+        **STRICT,
+    )
+    partner = OrganizationFactory(name="Sunrise Solar")
+    AdderFactory(organization=partner, name="TILE ROOF ")  # adopted in merge, overwritten in match
+    AdderFactory(organization=partner, name="Tree removal")  # archived by match
+    with SignalRecorder() as recorder:
+        # The invitation's own rows (the organization, its singletons) are made by `save()`
+        # when it is accepted; the sync starts once that commits.
+        with django_capture_on_commit_callbacks() as accepted:
+            summit = services.accept_invitation(invitation, UserFactory()).downstream
+        recorder.organization_ids = {summit.pk, partner.pk}
+        run_on_commit(django_capture_on_commit_callbacks, lambda: [c() for c in accepted])
+        engine.run(summit.upstream_partnerships.get(), "resync")
+        partnership = run_on_commit(
+            django_capture_on_commit_callbacks,
+            services.create_partnership,
+            channel_manager,
+            partner,
+            by=None,
+            **FLEXIBLE,
+        )
+        Adder.objects.filter(organization=channel_manager, name="Trenching").update(amount=7)
+        engine.run(partnership, "change", categories=["adders"])  # update of a synced copy
+        engine.run(partnership, "link", categories=["adders"])
+        run_on_commit(
+            django_capture_on_commit_callbacks,
+            services.update_flags,
+            partnership,
+            by=None,
+            **STRICT,
+        )  # match: archives, overwrites, singletons
+        run_on_commit(
+            django_capture_on_commit_callbacks, services.end_partnership, partnership, by=None
+        )  # detach
+    assert Adder.all_objects.filter(organization=partner, archived_by_sync=True).exists()
+    assert Adder.objects.filter(organization=summit, synced_partnership__isnull=False).exists()
+    summit.refresh_from_db()
+    assert summit.logo
+    assert recorder.received == []
+
+
+def test_the_recorder_hears_a_save(channel_manager):
+    """The guard above can fail: a `save()` of a partner's item is heard."""
+    partner = OrganizationFactory()
+    with SignalRecorder() as recorder:
+        recorder.organization_ids = {partner.pk}
+        AdderFactory(organization=partner)
+        partner.save()
+    assert [model for model, _ in recorder.received] == [
+        "Adder",
+        "Adder",
+        "Organization",
+        "Organization",
+    ]
+
+
+@pytest.mark.parametrize(
+    "category", [c for c in registry.all() if c.is_collection], ids=lambda c: c.key
+)
+def test_the_writer_knows_every_column_of_a_copy(category):
+    """The one list of bookkeeping columns covers the model: the fields a run writes back
+    and the columns the INSERT … SELECT copy fills are every column of the table."""
+    model = category.model
+    every_field = {field.name for field in model._meta.concrete_fields}
+    written = {"id", "organization", *category.synced_fields, *model.bookkeeping_fields()}
+    assert written == every_field
+
+    upstream, partner = OrganizationFactory(), OrganizationFactory()
+    partnership = services.create_partnership(upstream, partner, by=None, **STRICT)
+    copied = writes.copy_columns(category, partnership, now=None)
+    assert set(copied) == {field.column for field in model._meta.concrete_fields} - {"id"}
