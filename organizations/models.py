@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Lower, Trim
 from django.urls import reverse
 from django.utils.text import slugify
 
-from .archiving import ArchivableModel
+from .archiving import ArchivableModel, LiveManager
+from .natural_keys import NaturalKeyModel, NaturalKeyQuerySet, unique_natural_key
 from .validators import validate_logo
 
 
@@ -85,7 +85,9 @@ class Membership(models.Model):
         return self.role == self.Role.ADMIN
 
 
-class License(ArchivableModel):
+class License(NaturalKeyModel, ArchivableModel):
+    NATURAL_KEY = ("jurisdiction", "number")
+
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="licenses"
     )
@@ -94,19 +96,16 @@ class License(ArchivableModel):
     jurisdiction = models.CharField(max_length=100, help_text="State or authority, e.g. California")
     expires_on = models.DateField(null=True, blank=True)
 
+    objects = LiveManager.from_queryset(NaturalKeyQuerySet)()
+    all_objects = models.Manager.from_queryset(NaturalKeyQuerySet)()
+
     class Meta(ArchivableModel.Meta):
         ordering = ["jurisdiction", "number"]
         constraints = [
-            models.UniqueConstraint(
-                "organization",
-                Lower(Trim("jurisdiction")),
-                Lower(Trim("number")),
-                condition=models.Q(archived_at__isnull=True),
-                name="license_unique_jurisdiction_number",
-                violation_error_code="duplicate",
-                violation_error_message=(
-                    "This organization already has a license with this number in this jurisdiction."
-                ),
+            unique_natural_key(
+                "license_unique_jurisdiction_number",
+                message="This organization already has a license with this number in this "
+                "jurisdiction.",
             ),
         ]
 

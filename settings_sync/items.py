@@ -14,11 +14,11 @@ import enum
 
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
-from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
 from organizations.archiving import ArchivableModel, LiveManager
 from organizations.models import Organization
+from organizations.natural_keys import NaturalKeyModel, NaturalKeyQuerySet, unique_natural_key
 
 OWN = "own"
 SYNCED = "synced"
@@ -32,6 +32,7 @@ class Fresh(enum.Enum):
 
     PARTNERSHIP = "the partnership copying the item"
     SOURCE = "the channel manager's item"
+    KEY = "the natural key of the channel manager's item"
     NOW = "the time of the run"
 
 
@@ -42,6 +43,7 @@ class Fresh(enum.Enum):
 FRESH_COPY: dict[str, object] = {
     "synced_partnership": Fresh.PARTNERSHIP,
     "synced_from": Fresh.SOURCE,
+    "normalised_key": Fresh.KEY,
     "synced_at": Fresh.NOW,
     "archived_at": None,
     "archived_by": None,
@@ -79,23 +81,12 @@ def track_baseline(model: type[models.Model]) -> type[models.Model]:
     return model
 
 
-def natural_key_constraint(model_name: str, *fields: str, message: str) -> models.UniqueConstraint:
-    """Live items of one organization are unique by natural key, trimmed and case-folded."""
-    return models.UniqueConstraint(
-        "organization",
-        *(Lower(Trim(field)) for field in fields),
-        condition=Q(archived_at__isnull=True),
-        name=f"{model_name}_unique_natural_key",
-        violation_error_code="duplicate",
-        violation_error_message=message,
-    )
+def natural_key_constraint(model_name: str, *, message: str) -> models.UniqueConstraint:
+    """Live items of one organization are unique by natural key (docs/design.md §3.3)."""
+    return unique_natural_key(f"{model_name}_unique_natural_key", message=message)
 
 
-def normalise_key_part(value) -> str:
-    return str(value if value is not None else "").strip().casefold()
-
-
-class SyncedItemQuerySet(models.QuerySet):
+class SyncedItemQuerySet(NaturalKeyQuerySet):
     def same_content_q(self) -> Q:
         """Every synced field equals its baseline (NULL equal to NULL)."""
         condition = Q()
@@ -130,11 +121,10 @@ class SyncedLiveManager(LiveManager.from_queryset(SyncedItemQuerySet)):
     pass
 
 
-class SyncedItem(ArchivableModel):
+class SyncedItem(NaturalKeyModel, ArchivableModel):
     """A collection item of one organization, possibly a copy of a channel manager's item."""
 
     SYNCED_FIELDS: tuple[str, ...] = ()
-    NATURAL_KEY: tuple[str, ...] = ()
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="+", db_index=True
@@ -201,10 +191,6 @@ class SyncedItem(ArchivableModel):
             getattr(self, name) == getattr(self, baseline_name(name)) for name in self.SYNCED_FIELDS
         )
         return SYNCED if same else DIVERGED
-
-    @property
-    def natural_key(self) -> tuple[str, ...]:
-        return tuple(normalise_key_part(getattr(self, name)) for name in self.NATURAL_KEY)
 
     def synced_values(self) -> dict:
         return {name: getattr(self, name) for name in self.SYNCED_FIELDS}

@@ -168,6 +168,7 @@ class CollectionRules(RunContext):
         known = {
             Fresh.PARTNERSHIP: self.partnership if self.partnership_pk else None,
             Fresh.SOURCE: source,
+            Fresh.KEY: key_of(source, model.NATURAL_KEY),
             Fresh.NOW: self.now,
         }
         return model(

@@ -11,17 +11,17 @@ from typing import Any
 
 from django.utils import timezone
 
+from organizations.natural_keys import normalise_key
 from partnerships.models import Partnership
-
-from ..items import normalise_key_part
 
 
 def values_of(obj, fields) -> dict:
     return {name: getattr(obj, name) for name in fields}
 
 
-def key_of(obj, natural_key) -> tuple[str, ...]:
-    return tuple(normalise_key_part(getattr(obj, name)) for name in natural_key)
+def key_of(obj, natural_key) -> str:
+    """The item's natural key, normalised exactly as its unique index stores it."""
+    return normalise_key(getattr(obj, name) for name in natural_key)
 
 
 def label_of(obj) -> str:

@@ -20,12 +20,12 @@ from django.db.models import F, Value
 from django.db.models.functions import Cast, Concat, JSONObject, Trim
 from django.utils import timezone
 
+from organizations.natural_keys import NaturalKeyModel
 from partnerships.models import Partnership
 
-from ..items import FRESH_COPY, Fresh, baseline_name, normalise_key_part
+from ..items import FRESH_COPY, Fresh, baseline_name
 from ..models import SyncChange, SyncRun
 from .plan import CREATED, CategoryPlan, Plan
-from .reads import key_of
 
 
 def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
@@ -47,6 +47,9 @@ def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
         update_fields = tuple(
             dict.fromkeys(name for entry in entries for name in entry[0].update_fields)
         )
+        keyed = issubclass(model, NaturalKeyModel)
+        if keyed and update_fields:
+            update_fields = tuple(dict.fromkeys([*update_fields, "normalised_key"]))
         # Archive first, so the keys they free can be taken by the updates and creations.
         for batch in ("to_archive", "to_update"):
             unique = list(
@@ -57,11 +60,15 @@ def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
             for obj in unique:
                 if hasattr(obj, "updated_at"):
                     obj.updated_at = now
+                if keyed:
+                    obj.normalised_key = obj.compute_normalised_key()
             fields = changed_fields(unique, update_fields)
-            if batch == "to_update" and (placeholder := free_keys(manager, category, unique)):
+            if batch == "to_update" and keyed and (placeholder := free_keys(manager, unique)):
                 fields = list(dict.fromkeys([*fields, placeholder]))  # written back in any case
             bulk_write(manager, unique, fields)
         to_create = [obj for entry in entries for obj in entry[0].to_create]
+        for obj in to_create if keyed else ():
+            obj.normalised_key = obj.compute_normalised_key()
         if to_create:
             model.objects.bulk_create(to_create, batch_size=None)
         for category_plan, plan, sync_run in entries:
@@ -102,38 +109,30 @@ def changed_fields(objects: list, fields: tuple[str, ...]) -> list[str]:
     return changed or list(fields[:1])
 
 
-#: Marks the names items hold for a moment while a run renames several of them at once.
+#: Marks the keys items hold for a moment while a run renames several of them at once.
 PLACEHOLDER = "⧗ renaming "
 
 
-def free_keys(manager, category, objects: list) -> str | None:
-    """Before one statement renames several items (upstream renames, a swap of two names,
-    copies restored under names others leave), move them to placeholder names: a unique
-    index is checked row by row, so the order of the rows must not matter. Returns the field
-    that now holds placeholders (the caller writes it back), or None."""
-    if not category.natural_key:
-        return None
-    loaded_key = [objects[0]._meta.get_field(name).attname for name in category.natural_key]
+def free_keys(manager, objects: list) -> str | None:
+    """Before one statement gives several items new natural keys (upstream renames, a swap
+    of two names, copies restored under names others leave), move them to placeholder keys:
+    a unique index is checked row by row, so the order of the rows must not matter. Returns
+    the column that now holds placeholders (the caller writes it back), or None."""
 
     def moves(obj) -> bool:
         loaded = getattr(obj, "_sync_loaded", None)
         if loaded is None:
             return False
-        before = tuple(normalise_key_part(loaded[a]) for a in loaded_key)
         restored = loaded.get("archived_at") is not None and obj.archived_at is None
-        return restored or before != key_of(obj, category.natural_key)
+        return restored or loaded["normalised_key"] != obj.normalised_key
 
     moving = [obj.pk for obj in objects if moves(obj)]
     if len(moving) < 2:
-        return None  # one item alone cannot meet itself; others' names the planner checked
-    longest = max(
-        category.natural_key,
-        key=lambda name: manager.model._meta.get_field(name).max_length or 10**9,
-    )
+        return None  # one item alone cannot meet itself; others' keys the planner checked
     manager.filter(pk__in=moving).update(
-        **{longest: Concat(Value(PLACEHOLDER), Cast("pk", models.CharField()))}
+        normalised_key=Concat(Value(PLACEHOLDER), Cast("pk", models.CharField()))
     )
-    return longest
+    return "normalised_key"
 
 
 def bulk_write(manager, objects: list, fields: list[str]) -> None:
@@ -221,6 +220,7 @@ def copy_columns(category, partnership: Partnership, now) -> dict[str, models.Ex
     fresh = {
         Fresh.PARTNERSHIP: Value(partnership.pk, output_field=models.BigIntegerField()),
         Fresh.SOURCE: F("pk"),
+        Fresh.KEY: F("normalised_key"),
         Fresh.NOW: Value(now, output_field=models.DateTimeField()),
     }
     return {

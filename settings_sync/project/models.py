@@ -55,9 +55,6 @@ class Equipment(SyncedItem):
         constraints = [
             natural_key_constraint(
                 "equipment",
-                "kind",
-                "manufacturer",
-                "model",
                 message="This organization already has this kind, manufacturer and model.",
             ),
             models.CheckConstraint(
@@ -90,7 +87,7 @@ class Adder(SyncedItem):
         ordering = ["name"]
         constraints = [
             natural_key_constraint(
-                "adder", "name", message="This organization already has an adder with this name."
+                "adder", message="This organization already has an adder with this name."
             ),
             models.CheckConstraint(
                 condition=Q(amount__gte=0) & (~Q(pricing="percent") | Q(amount__lte=100)),

@@ -55,7 +55,6 @@ class ComparableValue(SyncedItem):
         constraints = [
             natural_key_constraint(
                 "comparable_value",
-                "label",
                 message="This organization already has a comparable value with this label.",
             ),
             models.CheckConstraint(

@@ -36,7 +36,7 @@ class Persona(SyncedItem):
         ordering = ["name"]
         constraints = [
             natural_key_constraint(
-                "persona", "name", message="This organization already has a persona with this name."
+                "persona", message="This organization already has a persona with this name."
             ),
             models.CheckConstraint(condition=Q(annual_kwh__gt=0), name="persona_usage_positive"),
         ]
@@ -63,7 +63,6 @@ class RateEscalation(SyncedItem):
         constraints = [
             natural_key_constraint(
                 "rate_escalation",
-                "utility_name",
                 message="This organization already has an escalation rate for this utility.",
             ),
             models.CheckConstraint(
