@@ -159,3 +159,22 @@ def test_restoring_an_item_whose_name_is_taken_meanwhile_is_refused():
     AdderFactory(organization=organization, name="STRASSE")
     with pytest.raises(ValidationError):
         old.restore()
+
+
+def test_the_migration_archives_rows_that_become_the_same_item():
+    """Rows the old normalisation told apart but this one does not: the oldest stays, the
+    others are archived with a reason, and nothing is deleted."""
+    from django.utils import timezone
+
+    from organizations.natural_keys import fill_normalised_keys
+
+    organization = OrganizationFactory()
+    first = AdderFactory(organization=organization, name="Straße")
+    second = AdderFactory(organization=organization, name="placeholder")
+    Adder.objects.filter(pk=second.pk).update(name="STRASSE", normalised_key="")
+    fill_normalised_keys(Adder, ("name",), now=timezone.now())
+    first.refresh_from_db()
+    second = Adder.all_objects.get(pk=second.pk)
+    assert (first.is_archived, second.is_archived) == (False, True)
+    assert second.archive_reason == "Archived: another item has the same name."
+    assert second.normalised_key == first.normalised_key == "strasse"
