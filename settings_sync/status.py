@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models.lookups import IsNull
 
 from . import registry
 from .items import baseline_name
@@ -16,20 +17,25 @@ from .models import SyncRun
 class PartnerStatus:
     diverged: int = 0
     missing: int = 0
+    stale: int = 0
     by_category: dict[str, dict[str, int]] = field(default_factory=dict)
     last_run: SyncRun | None = None
 
     @property
     def drift(self) -> int:
-        return self.diverged + self.missing
+        return self.diverged + self.missing + self.stale
 
 
 def statuses(partnerships: list) -> dict[int, PartnerStatus]:
     """Partnership pk → status, for partnerships that may have different channel managers.
 
     Per collection category: one query counting diverged copies per partnership, one counting
-    live copies of live upstream items per partnership, one counting each channel manager's
-    live items. Plus one query for the last runs.
+    live copies of live upstream items per partnership, one counting copies that are out of
+    date, one counting each channel manager's live items. Plus one query for the last runs.
+
+    Drift compares a copy with its own baseline (diverged), the channel manager's items with
+    the partner's copies (missing), and a copy's baseline with its upstream item as it is now
+    (out of date: a change no run has applied yet, such as a lost or pending fan-out).
     """
     result = {partnership.pk: PartnerStatus() for partnership in partnerships}
     if not partnerships:
@@ -49,6 +55,11 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
             .values_list("synced_partnership_id")
             .annotate(n=Count("pk"))
         )
+        stale = dict(
+            copies.exclude(_up_to_date(model))
+            .values_list("synced_partnership_id")
+            .annotate(n=Count("pk"))
+        )
         upstream_counts = dict(
             model.objects.filter(organization_id__in=set(upstream_of.values()))
             .values_list("organization_id")
@@ -59,9 +70,11 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
             status.by_category[category.key] = {
                 "diverged": diverged.get(pk, 0),
                 "missing": missing,
+                "stale": stale.get(pk, 0),
             }
             status.diverged += diverged.get(pk, 0)
             status.missing += missing
+            status.stale += stale.get(pk, 0)
     last_ids = (
         SyncRun.objects.filter(partnership_id=OuterRef("partnership_id"))
         .order_by("-created_at", "-pk")
@@ -70,6 +83,16 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
     for run in SyncRun.objects.filter(partnership_id__in=pks, pk=Subquery(last_ids)):
         result[run.partnership_id].last_run = run
     return result
+
+
+def _up_to_date(model) -> Exists:
+    """The copy's upstream item is live and its values are the copy's baseline: every change
+    the channel manager made has reached the copy (whether the partner kept it or not)."""
+    same = Q()
+    for name in model.SYNCED_FIELDS:
+        base = OuterRef(baseline_name(name))
+        same &= Q(**{name: base}) | Q(Q(**{f"{name}__isnull": True}), IsNull(base, True))
+    return Exists(model.objects.filter(same, pk=OuterRef("synced_from_id")))
 
 
 def diverged_items(partnership) -> list[tuple[registry.Category, list[tuple]]]:

@@ -7,7 +7,6 @@ after the commit; in production `manage.py db_worker` processes run them.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from functools import partial
 
@@ -81,51 +80,58 @@ def enqueue_on_commit(sync_runs: list[SyncRun]) -> None:
 def schedule_upstream_change(organization_id: int, category_key: str, label: str) -> None:
     """A channel manager's setting changed: a ``change`` run for each partner it syncs to.
 
-    Many edits in one transaction (an import, a bulk action) become one run per partner.
+    The runs are recorded in the transaction that makes the change, so a committed change
+    always has its runs (if enqueueing them fails after the commit, ``sync_requeue`` finds
+    them still queued); they are enqueued once it commits (docs/design.md §7.3). Many edits in
+    one transaction (an import, a bulk action) become one run per partner: the runs work from
+    the data as it is when they run, so they see every edit of the transaction.
     """
     key = (organization_id, category_key)
-    registered = _next_sequence()
-
-    def fan_out() -> None:
-        # Runs after the commit. If a fan-out for the same category ran in this thread after
-        # this one was registered, it already saw this change: nothing more to do.
-        done = _fanned_out()
-        if done.get(key, -1) > registered:
-            return
-        done[key] = _next_sequence()
-        partnerships = list(
-            Partnership.objects.active()
-            .filter(upstream_id=organization_id, data_sync_enabled=True)
-            .select_related("upstream")
+    if _recorded_in_this_transaction(key):
+        return
+    partnerships = list(
+        Partnership.objects.active()
+        .filter(upstream_id=organization_id, data_sync_enabled=True)
+        .select_related("upstream")
+    )
+    runs = SyncRun.objects.bulk_create(
+        SyncRun(
+            partnership=partnership,
+            event=policy.CHANGE,
+            mode=partnership.mode,
+            categories=[category_key],
+            trigger=f"{partnership.upstream} changed {label}"[:200],
         )
-        with transaction.atomic():
-            runs = SyncRun.objects.bulk_create(
-                SyncRun(
-                    partnership=partnership,
-                    event=policy.CHANGE,
-                    mode=partnership.mode,
-                    categories=[category_key],
-                    trigger=f"{partnership.upstream} changed {label}"[:200],
-                )
-                for partnership in partnerships
-            )
-            enqueue_on_commit(runs)
-
-    transaction.on_commit(fan_out)
+        for partnership in partnerships
+    )
+    if runs:
+        transaction.on_commit(_ChangeRecorded(key, runs[0].pk))
+        enqueue_on_commit(runs)
 
 
-_local = threading.local()
+class _ChangeRecorded:
+    """Marks, among the on-commit callbacks of the current transaction, that the runs of a
+    category's change are recorded. Django drops the callbacks of a savepoint that is rolled
+    back, and all of them at the end of the transaction, so the mark lives exactly as long as
+    the runs it stands for."""
+
+    def __init__(self, key: tuple[int, str], run_id: int) -> None:
+        self.key = key
+        self.run_id = run_id
+
+    def __call__(self) -> None:
+        pass
 
 
-def _next_sequence() -> int:
-    _local.sequence = getattr(_local, "sequence", 0) + 1
-    return _local.sequence
-
-
-def _fanned_out() -> dict:
-    if not hasattr(_local, "fanned_out"):
-        _local.fanned_out = {}
-    return _local.fanned_out
+def _recorded_in_this_transaction(key: tuple[int, str]) -> bool:
+    # Outside a transaction (autocommit) on_commit runs at once and nothing is pending. The
+    # runs must also still be waiting: a run already under way may have read the data before
+    # this change.
+    pending = transaction.get_connection().run_on_commit
+    marks = [c.run_id for _, c, _ in pending if isinstance(c, _ChangeRecorded) and c.key == key]
+    return (
+        bool(marks) and SyncRun.objects.filter(pk=marks[-1], status=SyncRun.Status.QUEUED).exists()
+    )
 
 
 def requeue_stalled(older_than) -> list[SyncRun]:

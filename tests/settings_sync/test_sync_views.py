@@ -261,11 +261,15 @@ class TestDrift:
         rows = page.split("<tr>")
         sunrise_row = next(row for row in rows if "Sunrise Solar" in row)
         coastal_row = next(row for row in rows if "Coastal Roofing" in row)
-        assert "1 diverged · 1 missing" in sunrise_row
-        assert "0 diverged · 1 missing" in coastal_row
+        # Tile roof was archived without a run (a queryset update): both copies are out of date.
+        assert "1 diverged · 1 missing · 1 out of date" in sunrise_row
+        assert "0 diverged · 1 missing · 1 out of date" in coastal_row
         detail = client.get(reverse("partnerships:detail", args=[helios.slug, partnership.pk]))
         content = detail.content.decode()
-        assert "1 synced item edited locally, 1 missing." in content
+        assert (
+            "1 synced item edited locally, 1 missing, 1 out of date: a change Helios Energy "
+            "Partners made has not reached it yet." in content
+        )
         assert '<td class="table-warning">1.0000</td><td>1250.0000</td>' in content
         assert in_sync.pk
 
