@@ -321,6 +321,18 @@ class TestRequestFlow:
         own = client.get(url("organization-search", channel_manager), {"organization": "helios"})
         assert "<option" not in own.content.decode()
 
+    def test_members_cannot_search_or_request(self, client, channel_manager, partner):
+        """Searching every organization on the platform is for admins, who may ask one to
+        partner; a member reads only, so gets neither the suggestions nor the form."""
+        client.force_login(MembershipFactory(organization=channel_manager, role="member").user)
+        search = client.get(url("organization-search", channel_manager), {"organization": "sunr"})
+        assert search.status_code == 403
+        assert "Sunrise Solar" not in search.content.decode()
+        assert client.get(url("request", channel_manager)).status_code == 403
+        sent = client.post(url("request", channel_manager), {"organization": "sunrise solar"})
+        assert sent.status_code == 403
+        assert not PartnershipRequest.objects.exists()
+
 
 class TestList:
     def test_lists_both_directions_with_badges(self, client, cm_admin, channel_manager, partner):
