@@ -9,6 +9,7 @@ urlpatterns = [
     path("invite/", views.invite, name="invite"),
     path("request/", views.request_partnership, name="request"),
     path("request/organizations/", views.organization_search, name="organization-search"),
+    path("requests/<int:pk>/", views.request_detail, name="request-detail"),
     *[
         path(
             f"requests/<int:pk>/{decision}/",

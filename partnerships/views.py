@@ -23,7 +23,6 @@ from .forms import (
     InvitationSignupForm,
     PartnershipFlagsForm,
     PartnershipRequestForm,
-    organizations_named,
     refreshed_flags,
 )
 from .models import Invitation, Partnership, PartnershipRequest
@@ -308,12 +307,12 @@ def request_partnership(request: HttpRequest) -> HttpResponse:
     template = "partnerships/request.html"
     if request.htmx:
         template += "#form"
-    matches = organizations_named(form["organization"].value(), exclude=upstream)
-    chosen = matches[0] if len(matches) == 1 else None
+    # The organization named in the form has not agreed to anything: the preview is made
+    # without it (what this organization sends), never from what it holds.
     preview = hooks.offer_preview(
         request,
         upstream=upstream,
-        downstream=chosen,
+        downstream=None,
         flags=form.shown_flags(),
         name="",
         invited=False,
@@ -338,6 +337,34 @@ def organization_search(request: HttpRequest) -> HttpResponse:
         )
     return render(
         request, "partnerships/request.html#suggestions", {"organizations": organizations}
+    )
+
+
+@organization_view
+@require_GET
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A request received: what accepting would change here, with Accept and Decline."""
+    _require_manager(request)
+    partnership_request = get_object_or_404(
+        PartnershipRequest.objects.select_related("upstream", "requested_by", "decided_by"),
+        pk=pk,
+        downstream=request.organization,
+    )
+    preview = ""
+    if partnership_request.status == PartnershipRequest.Status.PENDING:
+        # The organization's own admins are looking: the preview reads its settings.
+        preview = hooks.offer_preview(
+            request,
+            upstream=partnership_request.upstream,
+            downstream=request.organization,
+            flags=partnership_request.flags,
+            name="",
+            invited=False,
+        )
+    return render(
+        request,
+        "partnerships/request_detail.html",
+        {"tab": "partnerships", "partnership_request": partnership_request, "preview": preview},
     )
 
 

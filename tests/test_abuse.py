@@ -119,6 +119,7 @@ class Holdings(Terse):
     batch: SyncBatch
     invitation: Invitation
     request: PartnershipRequest
+    received: PartnershipRequest  # a request sent to it
     items: dict[str, models.Model]  # one item per settings list page, by page key
 
 
@@ -148,6 +149,7 @@ def holdings(name: str) -> Holdings:
             organization, name="Summit Solar", email="owner@summit.example", invited_by=admin
         ),
         request=services.request_partnership(organization, OrganizationFactory(), by=admin),
+        received=services.request_partnership(OrganizationFactory(), organization, by=None),
         items=items,
     )
 
@@ -309,6 +311,7 @@ CASES = [
         payload=lambda theirs: {"organization": theirs.request.downstream.slug},
     ),
     Case("partnerships:organization-search", methods=("GET",)),
+    Case("partnerships:request-detail", their("received"), methods=("GET",)),
     *[
         Case(f"partnerships:request-{decision}", their("request"), methods=("POST",))
         for decision in ("accept", "decline", "withdraw")

@@ -280,8 +280,11 @@ class TestRequestFlow:
         client.force_login(partner_admin)
         listing = client.get(url("list", partner)).content.decode()
         assert "Partnership requests waiting for your answer" in listing
-        assert "Accept request from Helios Energy Partners" in listing
+        assert "Review the request from Helios Energy Partners" in listing
         sent = PartnershipRequest.objects.get()
+        review = client.get(url("request-detail", partner, sent.pk)).content.decode()
+        assert "Accept request from Helios Energy Partners" in review
+        assert "Partner may not edit" in review
         response = client.post(url("request-accept", partner, sent.pk))
         partnership = Partnership.objects.get()
         assert response["Location"] == partnership.url_for(partner)
@@ -297,13 +300,18 @@ class TestRequestFlow:
         client.post(url("request-decline", partner, sent.pk))
         assert PartnershipRequest.objects.get().status == "declined"
         assert not Partnership.objects.exists()
+        review = client.get(url("request-detail", partner, sent.pk)).content.decode()
+        assert "This request was declined" in review
+        assert "Accept request" not in review
 
     def test_only_the_addressee_decides(self, client, cm_admin, channel_manager, partner):
         sent = services.request_partnership(channel_manager, partner, by=cm_admin)
         client.force_login(cm_admin)  # the requester cannot accept its own request
         assert client.post(url("request-accept", channel_manager, sent.pk)).status_code == 404
+        assert client.get(url("request-detail", channel_manager, sent.pk)).status_code == 404
         client.force_login(MembershipFactory(organization=partner, role="member").user)
         assert client.post(url("request-accept", partner, sent.pk)).status_code == 403
+        assert client.get(url("request-detail", partner, sent.pk)).status_code == 403
         assert PartnershipRequest.objects.get().status == "pending"
         assert not Partnership.objects.exists()
 
