@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -29,10 +29,28 @@ from .models import Invitation, Partnership, PartnershipRequest, hash_token
 INVITATION_LIFETIME = timedelta(days=14)
 
 
+#: Key of the PostgreSQL advisory lock held while a partnership is added to the network.
+PARTNERSHIP_NETWORK_LOCK = 7_146_003_201
+
+
 def _lock_organizations(*organizations: Organization) -> None:
     """Serialise partnership changes touching these organizations (row locks, pk order)."""
     pks = sorted({organization.pk for organization in organizations})
     list(Organization.objects.select_for_update().filter(pk__in=pks).order_by("pk"))
+
+
+def _lock_partnership_network() -> None:
+    """Serialise additions to the partnership network, until the transaction ends.
+
+    A cycle can close through organizations that neither new partnership touches: with
+    A → B and C → D, adding B → C and D → A at the same moment locks disjoint rows, and each
+    cycle check reads the network without the other's uncommitted link. One lock for the
+    whole network makes the second check see the first link. SQLite needs none: its
+    transactions start by taking the database's write lock (``transaction_mode`` IMMEDIATE).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTNERSHIP_NETWORK_LOCK])
 
 
 def check_partnership_rules(
@@ -109,6 +127,7 @@ def _validated_flags(flags: dict[str, Any]) -> dict[str, bool]:
 def _create(
     upstream: Organization, downstream: Organization, *, by, flags: dict[str, bool]
 ) -> Partnership:
+    _lock_partnership_network()
     check_partnership_rules(upstream, downstream, is_exclusive=flags["is_exclusive"])
     partnership = Partnership(
         upstream=upstream, downstream=downstream, created_by=by, updated_by=by, **flags

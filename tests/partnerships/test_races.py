@@ -1,0 +1,74 @@
+"""Partnership workflows racing each other on PostgreSQL, as two requests at the same moment.
+
+Each race is made certain, never left to timing: the test holds a lock from a connection of
+its own until PostgreSQL shows both contenders waiting, so that both have made their checks
+before either commits (without the fix under test, both then succeed).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+
+from partnerships import services
+from partnerships.models import Partnership
+from tests.factories import OrganizationFactory, make_partnership
+from tests.settings_sync.test_faults import TIMEOUT, in_thread, wait_for, waiting_backends
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@contextmanager
+def partnership_inserts_held() -> Iterator[None]:
+    """Hold a SHARE lock on the partnerships table from a connection of its own until the
+    block exits: reading partnerships goes on, adding one waits."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {Partnership._meta.db_table} IN SHARE MODE")
+                locked.set()
+                release.wait(4 * TIMEOUT)  # a safety net only: the test releases it
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(TIMEOUT), "the partnerships table was not locked"
+        yield
+    finally:
+        release.set()
+        holder.join(TIMEOUT)
+
+
+def test_two_links_closing_a_cycle_at_the_same_moment():
+    """With A → B and C → D, B → C and D → A are created at the same moment. Each alone is
+    fine; together they close the cycle A → B → C → D → A. They touch four different
+    organizations, so their row locks never meet: exactly one must be refused all the same."""
+    a, b, c, d = (OrganizationFactory(name=f"Organization {letter}") for letter in "ABCD")
+    make_partnership(a, b)
+    make_partnership(c, d)
+
+    def link(upstream, downstream) -> str:
+        try:
+            services.create_partnership(upstream, downstream, by=None)
+        except ValidationError as error:
+            return error.code
+        return "created"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        with partnership_inserts_held():
+            links = [in_thread(pool, link, b, c), in_thread(pool, link, d, a)]
+            wait_for(lambda: len(waiting_backends()) >= 2, "both links to be in flight")
+        outcomes = sorted(future.result(TIMEOUT) for future in links)
+
+    assert outcomes == ["created", "cycle"]
+    assert Partnership.objects.active().count() == 3
