@@ -299,9 +299,7 @@ def accept_invitation(invitation: Invitation, user) -> Partnership:
     """Create the invited organization with ``user`` as its admin, and the partnership."""
     locked = Invitation.objects.select_for_update().select_related("upstream").get(pk=invitation.pk)
     _check_usable(locked)
-    organization = Organization.objects.create(
-        name=locked.organization_name, slug=Organization.unique_slug_for(locked.organization_name)
-    )
+    organization = Organization.objects.create(name=locked.organization_name)  # a free slug
     Membership.objects.create(user=user, organization=organization, role=Membership.Role.ADMIN)
     _lock_organizations(locked.upstream, organization)
     partnership = _create(locked.upstream, organization, by=locked.invited_by, flags=locked.flags)

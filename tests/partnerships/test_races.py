@@ -15,11 +15,19 @@ from contextlib import contextmanager
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.test import Client
+from django.urls import reverse
 
+from organizations.models import Organization
 from partnerships import services
 from partnerships.models import Partnership
-from tests.factories import OrganizationFactory, make_partnership
-from tests.settings_sync.test_faults import TIMEOUT, in_thread, wait_for, waiting_backends
+from tests.factories import OrganizationFactory, UserFactory, make_partnership
+from tests.settings_sync.test_faults import (
+    TIMEOUT,
+    in_thread,
+    wait_for,
+    waiting_backends,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -72,3 +80,41 @@ def test_two_links_closing_a_cycle_at_the_same_moment():
 
     assert outcomes == ["created", "cycle"]
     assert Partnership.objects.active().count() == 3
+
+
+def test_two_invitations_of_the_same_name_accepted_at_the_same_moment():
+    """Two channel managers invite "Summit Solar", and both invitations are accepted at the
+    same moment: both organizations are created, under two different slugs, and neither
+    invitee sees an error page."""
+    invitations = [
+        services.invite_organization(
+            OrganizationFactory(),
+            name="Summit Solar",
+            email="owner@summit.example",
+            invited_by=None,
+        )
+        for _ in range(2)
+    ]
+    clients = []
+    for _ in invitations:
+        client = Client(raise_request_exception=False)
+        client.force_login(UserFactory())
+        clients.append(client)
+
+    def accept(client: Client, invitation) -> int:
+        return client.post(reverse("invitations:accept", args=[invitation.token])).status_code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # The first new organization stays uncommitted (its partnership waits) until the
+        # second has chosen its slug too.
+        with partnership_inserts_held():
+            accepts = [
+                in_thread(pool, accept, *pair) for pair in zip(clients, invitations, strict=True)
+            ]
+            wait_for(lambda: len(waiting_backends()) >= 2, "both acceptances to be in flight")
+        statuses = [future.result(TIMEOUT) for future in accepts]
+
+    assert statuses == [302, 302]
+    slugs = sorted(Organization.objects.filter(name="Summit Solar").values_list("slug", flat=True))
+    assert slugs == ["summit-solar", "summit-solar-2"]
+    assert Partnership.objects.active().count() == 2
