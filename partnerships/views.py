@@ -248,11 +248,7 @@ def invite(request: HttpRequest) -> HttpResponse:
             except ValidationError as error:
                 form.add_error(None, error)
             else:
-                messages.success(
-                    request,
-                    f"Invitation sent to {invitation.email}. {invitation.organization_name} "
-                    "appears among your partners once they accept.",
-                )
+                _say_how_the_email_went(request, invitation)
                 return redirect("partnerships:list", org=request.organization.slug)
         status = 200 if request.htmx else 400
     else:
@@ -270,6 +266,25 @@ def invite(request: HttpRequest) -> HttpResponse:
     )
     return render(
         request, template, {"tab": "partnerships", "form": form, "preview": preview}, status=status
+    )
+
+
+def _say_how_the_email_went(request: HttpRequest, invitation: Invitation) -> None:
+    """The email is sent in the background: it may have gone, failed, or still be on its way."""
+    invitation.refresh_from_db(fields=["email_status"])
+    name = invitation.organization_name
+    if invitation.email_status == Invitation.EmailStatus.FAILED:
+        messages.warning(
+            request,
+            f"The invitation to {name} is saved, but its email to {invitation.email} could not "
+            "be sent. Press Resend beside it below to try again.",
+        )
+        return
+    sent = "was sent" if invitation.email_status == Invitation.EmailStatus.SENT else "is on its way"
+    messages.success(
+        request,
+        f"Your invitation to {invitation.email} {sent}. {name} appears among your partners "
+        "once they accept.",
     )
 
 
@@ -408,15 +423,19 @@ def request_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse
 
 @organization_view
 @require_POST
-def invitation_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def invitation_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """The channel manager's admin withdraws an invitation, or sends its email again."""
     _require_manager(request)
     invitation = get_object_or_404(Invitation, pk=pk, upstream=request.organization)
     try:
-        services.revoke_invitation(invitation, by=request.user)
+        if action == "withdraw":
+            services.revoke_invitation(invitation, by=request.user)
+            messages.success(request, f"The invitation to {invitation.email} was withdrawn.")
+        else:
+            resent = services.resend_invitation(invitation, by=request.user)
+            _say_how_the_email_went(request, resent)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"The invitation to {invitation.email} was withdrawn.")
     return redirect("partnerships:list", org=request.organization.slug)
 
 

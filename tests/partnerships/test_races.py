@@ -101,16 +101,16 @@ def test_two_invitations_of_the_same_name_accepted_at_the_same_moment():
         client.force_login(UserFactory())
         clients.append(client)
 
-    def accept(client: Client, invitation) -> int:
-        return client.post(reverse("invitations:accept", args=[invitation.token])).status_code
+    links = [reverse("invitations:accept", args=[each.issue_token()]) for each in invitations]
+
+    def accept(client: Client, link: str) -> int:
+        return client.post(link).status_code
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         # The first new organization stays uncommitted (its partnership waits) until the
         # second has chosen its slug too.
         with partnership_inserts_held():
-            accepts = [
-                in_thread(pool, accept, *pair) for pair in zip(clients, invitations, strict=True)
-            ]
+            accepts = [in_thread(pool, accept, *pair) for pair in zip(clients, links, strict=True)]
             wait_for(lambda: len(waiting_backends()) >= 2, "both acceptances to be in flight")
         statuses = [future.result(TIMEOUT) for future in accepts]
 

@@ -217,13 +217,69 @@ class TestInvitationFlow:
         assert reused.status_code == 410
         assert "already been used" in reused.content.decode()
 
+    def test_mail_server_down_shows_a_resend_button_not_an_error_page(
+        self, client, cm_admin, channel_manager, mail_server, django_capture_on_commit_callbacks
+    ):
+        client.force_login(cm_admin)
+        mail_server(refusals=99)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = self.send(client, channel_manager)
+        assert response.status_code == 302
+        invitation = Invitation.objects.get()
+        assert invitation.email_status == "failed"
+        listing = client.get(response["Location"]).content.decode()
+        assert "Email not sent —" in listing
+        resend = url("invitation-resend", channel_manager, invitation.pk)
+        assert f'action="{resend}"' in listing
+
+        mail_server(refusals=0)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(resend)
+        assert response.status_code == 302
+        listing = client.get(response["Location"]).content.decode()
+        assert "Email not sent" not in listing
+        assert client.get(self.link()).status_code == 200  # the new link works
+
+    @pytest.mark.django_db(transaction=True)
+    def test_the_message_says_whether_the_email_went(
+        self, client, cm_admin, channel_manager, mail_server
+    ):
+        """Committed for real, as in a request: the immediate task backend has tried the
+        email by the time the page answers, and the message says how it went."""
+        client.force_login(cm_admin)
+        mail_server(refusals=99)
+        failed = self.send(client, channel_manager, organization_name="Summit Solar Co.")
+        page = client.get(failed["Location"]).content.decode()
+        assert "its email to owner@summitsolar.example could not be sent" in page
+        mail_server(refusals=0)
+        sent = self.send(client, channel_manager, organization_name="Dawn Solar")
+        page = client.get(sent["Location"]).content.decode()
+        assert "Your invitation to owner@summitsolar.example was sent." in page
+
+    def test_member_cannot_resend(
+        self, client, cm_admin, channel_manager, django_capture_on_commit_callbacks
+    ):
+        invitation = services.invite_organization(
+            channel_manager, name="Summit Solar Co.", email="a@example.com", invited_by=cm_admin
+        )
+        Invitation.objects.filter(pk=invitation.pk).update(email_status="failed")
+        client.force_login(MembershipFactory(organization=channel_manager, role="member").user)
+        listing = client.get(url("list", channel_manager)).content.decode()
+        assert "Email not sent" in listing
+        resend = url("invitation-resend", channel_manager, invitation.pk)
+        assert resend not in listing
+        with django_capture_on_commit_callbacks(execute=True):
+            assert client.post(resend).status_code == 403
+        assert mail.outbox == []
+        assert Invitation.objects.get().email_status == "failed"
+
     def test_signed_in_user_accepts(self, client, cm_admin, channel_manager):
         invitation = services.invite_organization(
             channel_manager, name="Summit Solar Co.", email="a@example.com", invited_by=cm_admin
         )
         invitee = UserFactory()
         client.force_login(invitee)
-        link = reverse("invitations:accept", args=[invitation.token])
+        link = reverse("invitations:accept", args=[invitation.issue_token()])
         assert "Accept and create Summit Solar Co." in client.get(link).content.decode()
         assert client.post(link).status_code == 302
         assert Membership.objects.get(organization__name="Summit Solar Co.").user == invitee
@@ -234,7 +290,7 @@ class TestInvitationFlow:
         )
         users = UserFactory._meta.model.objects.count()
         response = client.post(
-            reverse("invitations:accept", args=[invitation.token]),
+            reverse("invitations:accept", args=[invitation.issue_token()]),
             {"username": "x", "password1": "a long Passphrase 42", "password2": "different"},
         )
         assert response.status_code == 400
