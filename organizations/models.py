@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.urls import reverse
 from django.utils.text import slugify
 
 from .archiving import ArchivableModel, LiveManager
 from .natural_keys import NaturalKeyModel, NaturalKeyQuerySet, unique_natural_key
 from .validators import validate_logo
+
+#: How many times a new organization picks a free slug when others take it meanwhile.
+SLUG_ATTEMPTS = 5
 
 
 class Organization(models.Model):
@@ -25,9 +28,24 @@ class Organization(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
-        if not self.slug:
+        if self.slug:
+            super().save(*args, **kwargs)
+            return
+        # Two organizations of the same name created at the same moment both find the same
+        # slug free; the unique index refuses the second, which picks again once it sees the
+        # first (a savepoint keeps the caller's transaction usable).
+        for attempt in range(1, SLUG_ATTEMPTS + 1):
             self.slug = self.unique_slug_for(self.name)
-        super().save(*args, **kwargs)
+            try:
+                with transaction.atomic():
+                    super().save(*args, **kwargs)
+            except IntegrityError:
+                taken = Organization.objects.filter(slug=self.slug).exists()
+                self.slug = ""
+                if not taken or attempt == SLUG_ATTEMPTS:
+                    raise
+            else:
+                return
 
     def get_absolute_url(self) -> str:
         return reverse("organizations:settings", kwargs={"org": self.slug})

@@ -154,8 +154,16 @@ class InvitationStateFilter(admin.SimpleListFilter):
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
-    list_display = ["organization_name", "email", "upstream", "state", "created_at", "expires_at"]
-    list_filter = [InvitationStateFilter, "data_sync_enabled", "is_exclusive"]
+    list_display = [
+        "organization_name",
+        "email",
+        "upstream",
+        "state",
+        "email_status",
+        "created_at",
+        "expires_at",
+    ]
+    list_filter = [InvitationStateFilter, "email_status", "data_sync_enabled", "is_exclusive"]
     search_fields = ["organization_name", "email", "upstream__name"]
     list_select_related = ["upstream"]
     readonly_fields = [
@@ -165,6 +173,9 @@ class InvitationAdmin(admin.ModelAdmin):
         *modes.FLAG_NAMES,
         "expires_at",
         "status",
+        "email_status",
+        "email_attempts",
+        "email_error",
         "invited_by",
         "created_at",
         "accepted_by",

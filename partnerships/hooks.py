@@ -19,8 +19,9 @@ _list_decorators: list[Callable] = []
 _detail_sections: list[Callable] = []
 #: (request, partnership with edited flags, stored mode) → HTML shown under the flag form.
 _flag_previews: list[Callable] = []
-#: (request, upstream, downstream or None, flags, organization name) → HTML under the
-#: invitation and request forms.
+#: (request, upstream, downstream or None, flags, organization name, invited) → HTML under
+#: the invitation and request forms, and on the page where a request is answered. The
+#: downstream is given only to show its own admins what would change in it.
 _offer_previews: list[Callable] = []
 
 

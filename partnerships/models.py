@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import datetime
 
 from django.conf import settings
@@ -188,13 +189,31 @@ class Invitation(FlagsModel):
         ACCEPTED = "accepted", "Accepted"
         REVOKED = "revoked", "Revoked"
 
+    class EmailStatus(models.TextChoices):
+        SENDING = "sending", "Being sent"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Not sent"
+
     upstream = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="invitations_sent"
     )
     organization_name = models.CharField("organization name", max_length=200)
     email = models.EmailField("admin's email")
-    # Only a hash is stored: the token itself exists in the email alone.
+    # Only a hash is stored: the token itself exists in the email alone (see issue_token).
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    email_status = models.CharField(
+        "email",
+        max_length=10,
+        choices=EmailStatus.choices,
+        default=EmailStatus.SENDING,
+        editable=False,
+    )
+    email_attempts = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="Attempts at sending the latest email."
+    )
+    email_error = models.CharField(
+        max_length=300, blank=True, editable=False, help_text="Why its last attempt failed."
+    )
     expires_at = models.DateTimeField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     invited_by = models.ForeignKey(
@@ -219,10 +238,29 @@ class Invitation(FlagsModel):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [*FlagsModel.Meta.constraints]
+        constraints = [
+            *FlagsModel.Meta.constraints,
+            models.CheckConstraint(
+                condition=Q(email_status__in=["sending", "sent", "failed"]),
+                name="invitation_email_status_valid",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.upstream} invites {self.organization_name} ({self.email})"
+
+    def issue_token(self) -> str:
+        """A new token for the invitation's link; the link of any earlier one stops working.
+
+        Only its hash is kept, so the token is returned once, for the email that carries it:
+        each email sent gets a link of its own.
+        """
+        token = secrets.token_urlsafe(32)
+        self.token_hash = hash_token(token)
+        self.save(update_fields=["token_hash"])
+        return token
+
+    issue_token.alters_data = True
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return (now or timezone.now()) >= self.expires_at

@@ -12,27 +12,41 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import transaction
-from django.template.loader import render_to_string
-from django.urls import reverse
+from django.db import connection, transaction
 from django.utils import timezone
 
 from organizations.models import Membership, Organization
 
-from . import modes, signals
+from . import modes, signals, tasks
 from .models import Invitation, Partnership, PartnershipRequest, hash_token
 
 INVITATION_LIFETIME = timedelta(days=14)
+
+
+#: Key of the PostgreSQL advisory lock held while a partnership is added to the network.
+PARTNERSHIP_NETWORK_LOCK = 7_146_003_201
 
 
 def _lock_organizations(*organizations: Organization) -> None:
     """Serialise partnership changes touching these organizations (row locks, pk order)."""
     pks = sorted({organization.pk for organization in organizations})
     list(Organization.objects.select_for_update().filter(pk__in=pks).order_by("pk"))
+
+
+def _lock_partnership_network() -> None:
+    """Serialise additions to the partnership network, until the transaction ends.
+
+    A cycle can close through organizations that neither new partnership touches: with
+    A → B and C → D, adding B → C and D → A at the same moment locks disjoint rows, and each
+    cycle check reads the network without the other's uncommitted link. One lock for the
+    whole network makes the second check see the first link. SQLite needs none: its
+    transactions start by taking the database's write lock (``transaction_mode`` IMMEDIATE).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTNERSHIP_NETWORK_LOCK])
 
 
 def check_partnership_rules(
@@ -109,6 +123,7 @@ def _validated_flags(flags: dict[str, Any]) -> dict[str, bool]:
 def _create(
     upstream: Organization, downstream: Organization, *, by, flags: dict[str, bool]
 ) -> Partnership:
+    _lock_partnership_network()
     check_partnership_rules(upstream, downstream, is_exclusive=flags["is_exclusive"])
     partnership = Partnership(
         upstream=upstream, downstream=downstream, created_by=by, updated_by=by, **flags
@@ -198,15 +213,12 @@ def end_partnership(partnership: Partnership, *, by) -> Partnership:
 # Invitations ---------------------------------------------------------------------------
 
 
-def invitation_url(token: str) -> str:
-    return settings.SITE_URL.rstrip("/") + reverse("invitations:accept", args=[token])
-
-
 @transaction.atomic
 def invite_organization(
     upstream: Organization, *, name: str, email: str, invited_by, **flags: bool
 ) -> Invitation:
-    """Invite a new organization; its admin gets a single-use link by email (on commit)."""
+    """Invite a new organization; its admin gets a single-use link by email (in the
+    background, once this commits: see :mod:`partnerships.tasks`)."""
     values = _validated_flags(flags)
     name = (name or "").strip()
     email = (email or "").strip()
@@ -219,25 +231,19 @@ def invite_organization(
         errors["email"] = ["Enter a valid email address for the organization's admin."]
     if errors:
         raise ValidationError(errors)
-    token = secrets.token_urlsafe(32)
     invitation = Invitation(
         upstream=upstream,
         organization_name=name,
         email=email,
-        token_hash=hash_token(token),
+        # Nobody holds this token: each email sent carries a token of its own.
+        token_hash=hash_token(secrets.token_urlsafe(32)),
         expires_at=timezone.now() + INVITATION_LIFETIME,
         invited_by=invited_by,
         **values,
     )
     invitation.full_clean()
     invitation.save()
-    invitation.token = token  # only in memory: the email carries it
-    context = {"invitation": invitation, "url": invitation_url(token)}
-    subject = f"{upstream.name} invites {name} to Channel Data Sync"
-    body = render_to_string("partnerships/email/invitation.txt", context)
-    transaction.on_commit(
-        lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email], fail_silently=False)
-    )
+    tasks.send_on_commit(invitation)
     return invitation
 
 
@@ -280,9 +286,7 @@ def accept_invitation(invitation: Invitation, user) -> Partnership:
     """Create the invited organization with ``user`` as its admin, and the partnership."""
     locked = Invitation.objects.select_for_update().select_related("upstream").get(pk=invitation.pk)
     _check_usable(locked)
-    organization = Organization.objects.create(
-        name=locked.organization_name, slug=Organization.unique_slug_for(locked.organization_name)
-    )
+    organization = Organization.objects.create(name=locked.organization_name)  # a free slug
     Membership.objects.create(user=user, organization=organization, role=Membership.Role.ADMIN)
     _lock_organizations(locked.upstream, organization)
     partnership = _create(locked.upstream, organization, by=locked.invited_by, flags=locked.flags)
@@ -304,6 +308,28 @@ def revoke_invitation(invitation: Invitation, *, by) -> Invitation:
         raise ValidationError("Only a pending invitation can be withdrawn.")
     locked.status = Invitation.Status.REVOKED
     locked.save(update_fields=["status"])
+    return locked
+
+
+@transaction.atomic
+def resend_invitation(invitation: Invitation, *, by) -> Invitation:
+    """Send the invitation's email again, with a new link (any earlier link stops working)."""
+    locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if locked.state == "expired":
+        raise ValidationError(
+            f"This invitation expired on {timezone.localtime(locked.expires_at):%B %-d, %Y}; "
+            f"invite {locked.organization_name} again instead.",
+            code="expired",
+        )
+    if locked.status != Invitation.Status.PENDING:
+        raise ValidationError("Only a pending invitation can be sent again.", code="decided")
+    if locked.email_status == Invitation.EmailStatus.SENDING:
+        raise ValidationError("This invitation's email is being sent already.", code="sending")
+    locked.email_status = Invitation.EmailStatus.SENDING
+    locked.email_attempts = 0
+    locked.email_error = ""
+    locked.save(update_fields=["email_status", "email_attempts", "email_error"])
+    tasks.send_on_commit(locked)
     return locked
 
 
@@ -389,6 +415,7 @@ __all__ = [
     "find_invitation",
     "invite_organization",
     "request_partnership",
+    "resend_invitation",
     "revoke_invitation",
     "update_flags",
     "withdraw_request",

@@ -9,6 +9,7 @@ urlpatterns = [
     path("invite/", views.invite, name="invite"),
     path("request/", views.request_partnership, name="request"),
     path("request/organizations/", views.organization_search, name="organization-search"),
+    path("requests/<int:pk>/", views.request_detail, name="request-detail"),
     *[
         path(
             f"requests/<int:pk>/{decision}/",
@@ -18,7 +19,18 @@ urlpatterns = [
         )
         for decision in ("accept", "decline", "withdraw")
     ],
-    path("invitations/<int:pk>/withdraw/", views.invitation_revoke, name="invitation-revoke"),
+    path(
+        "invitations/<int:pk>/withdraw/",
+        views.invitation_act,
+        {"action": "withdraw"},
+        name="invitation-revoke",
+    ),
+    path(
+        "invitations/<int:pk>/resend/",
+        views.invitation_act,
+        {"action": "resend"},
+        name="invitation-resend",
+    ),
     path("<int:pk>/", views.partnership_detail, name="detail"),
     path("<int:pk>/edit/", views.partnership_edit, name="edit"),
     path("<int:pk>/end/", views.partnership_end, name="end"),

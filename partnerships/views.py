@@ -23,7 +23,6 @@ from .forms import (
     InvitationSignupForm,
     PartnershipFlagsForm,
     PartnershipRequestForm,
-    organizations_named,
     refreshed_flags,
 )
 from .models import Invitation, Partnership, PartnershipRequest
@@ -249,11 +248,7 @@ def invite(request: HttpRequest) -> HttpResponse:
             except ValidationError as error:
                 form.add_error(None, error)
             else:
-                messages.success(
-                    request,
-                    f"Invitation sent to {invitation.email}. {invitation.organization_name} "
-                    "appears among your partners once they accept.",
-                )
+                _say_how_the_email_went(request, invitation)
                 return redirect("partnerships:list", org=request.organization.slug)
         status = 200 if request.htmx else 400
     else:
@@ -271,6 +266,25 @@ def invite(request: HttpRequest) -> HttpResponse:
     )
     return render(
         request, template, {"tab": "partnerships", "form": form, "preview": preview}, status=status
+    )
+
+
+def _say_how_the_email_went(request: HttpRequest, invitation: Invitation) -> None:
+    """The email is sent in the background: it may have gone, failed, or still be on its way."""
+    invitation.refresh_from_db(fields=["email_status"])
+    name = invitation.organization_name
+    if invitation.email_status == Invitation.EmailStatus.FAILED:
+        messages.warning(
+            request,
+            f"The invitation to {name} is saved, but its email to {invitation.email} could not "
+            "be sent. Press Resend beside it below to try again.",
+        )
+        return
+    sent = "was sent" if invitation.email_status == Invitation.EmailStatus.SENT else "is on its way"
+    messages.success(
+        request,
+        f"Your invitation to {invitation.email} {sent}. {name} appears among your partners "
+        "once they accept.",
     )
 
 
@@ -308,12 +322,12 @@ def request_partnership(request: HttpRequest) -> HttpResponse:
     template = "partnerships/request.html"
     if request.htmx:
         template += "#form"
-    matches = organizations_named(form["organization"].value(), exclude=upstream)
-    chosen = matches[0] if len(matches) == 1 else None
+    # The organization named in the form has not agreed to anything: the preview is made
+    # without it (what this organization sends), never from what it holds.
     preview = hooks.offer_preview(
         request,
         upstream=upstream,
-        downstream=chosen,
+        downstream=None,
         flags=form.shown_flags(),
         name="",
         invited=False,
@@ -338,6 +352,34 @@ def organization_search(request: HttpRequest) -> HttpResponse:
         )
     return render(
         request, "partnerships/request.html#suggestions", {"organizations": organizations}
+    )
+
+
+@organization_view
+@require_GET
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A request received: what accepting would change here, with Accept and Decline."""
+    _require_manager(request)
+    partnership_request = get_object_or_404(
+        PartnershipRequest.objects.select_related("upstream", "requested_by", "decided_by"),
+        pk=pk,
+        downstream=request.organization,
+    )
+    preview = ""
+    if partnership_request.status == PartnershipRequest.Status.PENDING:
+        # The organization's own admins are looking: the preview reads its settings.
+        preview = hooks.offer_preview(
+            request,
+            upstream=partnership_request.upstream,
+            downstream=request.organization,
+            flags=partnership_request.flags,
+            name="",
+            invited=False,
+        )
+    return render(
+        request,
+        "partnerships/request_detail.html",
+        {"tab": "partnerships", "partnership_request": partnership_request, "preview": preview},
     )
 
 
@@ -381,15 +423,19 @@ def request_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse
 
 @organization_view
 @require_POST
-def invitation_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def invitation_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """The channel manager's admin withdraws an invitation, or sends its email again."""
     _require_manager(request)
     invitation = get_object_or_404(Invitation, pk=pk, upstream=request.organization)
     try:
-        services.revoke_invitation(invitation, by=request.user)
+        if action == "withdraw":
+            services.revoke_invitation(invitation, by=request.user)
+            messages.success(request, f"The invitation to {invitation.email} was withdrawn.")
+        else:
+            resent = services.resend_invitation(invitation, by=request.user)
+            _say_how_the_email_went(request, resent)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"The invitation to {invitation.email} was withdrawn.")
     return redirect("partnerships:list", org=request.organization.slug)
 
 

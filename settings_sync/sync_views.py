@@ -85,24 +85,34 @@ def offer_preview(
     name: str,
     invited: bool,
 ) -> str:
-    """What an invited (new) or requested (existing) organization would receive."""
-    partner = downstream or Organization(name=name or "the new organization")
+    """What an invited (new) or requested (existing) organization would receive.
+
+    ``downstream`` is given only where that organization's own admins look: the page on which
+    they answer a request. A channel manager asking an existing organization sees a plan
+    made against an empty stand-in instead, the same whichever organization it names: it
+    counts what the channel manager sends and nothing of what the other organization holds,
+    which a stranger must not be able to read through the preview.
+    """
+    own_side_only = downstream is None and not invited
+    if downstream is not None:
+        partner = downstream
+    elif invited:
+        partner = Organization(name=name or "the new organization")
+    else:
+        partner = Organization(name="the organization you ask")
     offer = Partnership(upstream=upstream, downstream=partner, **flags)
-    plan = None
-    if offer.data_sync_enabled and (invited or downstream is not None):
-        plan = engine.preview(offer, policy.INVITE if invited else policy.LINK)
+    event = policy.INVITE if invited else policy.LINK
+    plan = engine.preview(offer, event) if offer.data_sync_enabled else None
     return render_to_string(
         "settings_sync/includes/preview.html",
         {
             "plan": plan,
-            "event": policy.INVITE if invited else policy.LINK,
+            "event": event,
             "partner": partner,
+            "heading": "Preview of what you send" if own_side_only else "",
             "intro": "On acceptance, the sync would",
-            "nothing": (
-                "With Data Sync off, nothing is copied."
-                if invited or downstream is not None
-                else "Choose an organization to see what it would receive."
-            ),
+            "own_side_only": own_side_only,
+            "nothing": "With Data Sync off, nothing is copied.",
         },
         request=request,
     )

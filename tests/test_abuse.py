@@ -118,7 +118,9 @@ class Holdings(Terse):
     failed_run: SyncRun
     batch: SyncBatch
     invitation: Invitation
+    invitation_token: str  # the token of its link
     request: PartnershipRequest
+    received: PartnershipRequest  # a request sent to it
     items: dict[str, models.Model]  # one item per settings list page, by page key
 
 
@@ -130,6 +132,9 @@ def holdings(name: str) -> Holdings:
     data.make_item("adders", partner, 1)
     partnership = services.create_partnership(organization, partner, by=admin, **data.STRICT)
     sync_run = engine.run(partnership, policy.LINK, by=admin)
+    invitation = services.invite_organization(
+        organization, name="Summit Solar", email="owner@summit.example", invited_by=admin
+    )
     return Holdings(
         organization=organization,
         admin=admin,
@@ -144,10 +149,10 @@ def holdings(name: str) -> Holdings:
             error="disk full",
         ),
         batch=SyncBatch.objects.create(organization=organization, created_by=admin),
-        invitation=services.invite_organization(
-            organization, name="Summit Solar", email="owner@summit.example", invited_by=admin
-        ),
+        invitation=invitation,
+        invitation_token=invitation.issue_token(),
         request=services.request_partnership(organization, OrganizationFactory(), by=admin),
+        received=services.request_partnership(OrganizationFactory(), organization, by=None),
         items=items,
     )
 
@@ -309,11 +314,13 @@ CASES = [
         payload=lambda theirs: {"organization": theirs.request.downstream.slug},
     ),
     Case("partnerships:organization-search", methods=("GET",)),
+    Case("partnerships:request-detail", their("received"), methods=("GET",)),
     *[
         Case(f"partnerships:request-{decision}", their("request"), methods=("POST",))
         for decision in ("accept", "decline", "withdraw")
     ],
     Case("partnerships:invitation-revoke", their("invitation"), methods=("POST",)),
+    Case("partnerships:invitation-resend", their("invitation"), methods=("POST",)),
     Case("partnerships:detail", their("partnership"), methods=("GET",)),
     Case("partnerships:edit", their("partnership"), payload=flexible_flags),
     Case("partnerships:end", their("partnership")),
@@ -639,7 +646,7 @@ FORMS = [
         tuple(InvitationSignupForm.base_fields),
         lambda world: [
             (
-                reverse("invitations:accept", args=[world.ours.invitation.token]),
+                reverse("invitations:accept", args=[world.ours.invitation_token]),
                 {
                     "username": "summit-owner",
                     "email": "owner@summit.example",
@@ -818,6 +825,9 @@ ACTIONS: dict[str, Callable[[World], str]] = {
     ),
     "withdraw invitation": lambda world: our_url(
         world, "partnerships:invitation-revoke", pk=world.ours.invitation.pk
+    ),
+    "resend invitation": lambda world: our_url(
+        world, "partnerships:invitation-resend", pk=world.ours.invitation.pk
     ),
     "withdraw request": lambda world: our_url(
         world, "partnerships:request-withdraw", pk=world.ours.request.pk

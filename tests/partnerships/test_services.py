@@ -3,15 +3,17 @@ they announce."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from organizations.models import Membership, Organization
-from partnerships import services
+from partnerships import services, tasks
 from partnerships.models import Invitation, Partnership, PartnershipRequest
 from tests.factories import OrganizationFactory, UserFactory, make_partnership
 
@@ -215,6 +217,16 @@ class TestEnd:
             services.end_partnership(partnership, by=None)
 
 
+def emailed_token() -> str:
+    """The token of the link in the latest email."""
+    return re.search(r"/invitations/([^/\s]+)/", mail.outbox[-1].body).group(1)
+
+
+def a_different_token(token: str) -> str:
+    """``token`` with its first character changed: always another token, whatever it was."""
+    return ("y" if token[0] == "x" else "x") + token[1:]
+
+
 class TestInvitations:
     def invite(self, channel_manager, cm_admin, **flags):
         return services.invite_organization(
@@ -234,11 +246,109 @@ class TestInvitations:
         message = mail.outbox[0]
         assert message.to == ["owner@summitsolar.example"]
         assert "Helios Energy Partners invites Summit Solar Co." in message.subject
-        assert f"/invitations/{invitation.token}/" in message.body
+        token = emailed_token()
         # Only a hash of the token is stored.
         stored = Invitation.objects.get(pk=invitation.pk)
-        assert invitation.token not in stored.token_hash
-        assert services.find_invitation(invitation.token) == stored
+        assert token not in stored.token_hash
+        assert services.find_invitation(token) == stored
+        assert (stored.email_status, stored.email_attempts) == ("sent", 1)
+
+    def test_mail_server_down_saves_the_invitation_and_says_so(
+        self, channel_manager, cm_admin, mail_server, django_capture_on_commit_callbacks
+    ):
+        mail_server(refusals=99)
+        with django_capture_on_commit_callbacks(execute=True):
+            invitation = self.invite(channel_manager, cm_admin)
+        invitation.refresh_from_db()
+        assert (invitation.status, invitation.email_status) == ("pending", "failed")
+        assert invitation.email_attempts == tasks.MAX_ATTEMPTS
+        assert "SMTPServerDisconnected" in invitation.email_error
+        assert mail.outbox == []
+
+        mail_server(refusals=0)  # back up: the channel manager sends it again
+        with django_capture_on_commit_callbacks(execute=True):
+            services.resend_invitation(invitation, by=cm_admin)
+        invitation.refresh_from_db()
+        assert (invitation.email_status, invitation.email_attempts) == ("sent", 1)
+        assert invitation.email_error == ""
+        assert services.find_invitation(emailed_token()) == invitation
+
+    def test_a_refused_email_is_tried_again(
+        self, channel_manager, cm_admin, mail_server, django_capture_on_commit_callbacks
+    ):
+        mail_server(refusals=tasks.MAX_ATTEMPTS - 1)
+        with django_capture_on_commit_callbacks(execute=True):
+            invitation = self.invite(channel_manager, cm_admin)
+        invitation.refresh_from_db()
+        assert (invitation.email_status, invitation.email_attempts) == ("sent", tasks.MAX_ATTEMPTS)
+        assert len(mail.outbox) == 1
+        assert services.find_invitation(emailed_token()) == invitation
+
+    def test_in_the_database_queue_the_next_attempt_waits(
+        self,
+        channel_manager,
+        cm_admin,
+        mail_server,
+        database_task_queue,
+        django_capture_on_commit_callbacks,
+    ):
+        """Production's queue: a refused attempt queues the next one for a minute later
+        (a worker would otherwise hammer a server that is down)."""
+        mail_server(refusals=99)
+        with django_capture_on_commit_callbacks(execute=True):
+            invitation = self.invite(channel_manager, cm_admin)
+        first = DBTaskResult.objects.get()
+        assert first.task_path == "partnerships.tasks.send_invitation_email"
+        assert first.args_kwargs == {"args": [invitation.pk], "kwargs": {}}
+        tasks.send_invitation_email.call(invitation.pk)  # as a worker runs it
+        second = DBTaskResult.objects.exclude(pk=first.pk).get()
+        assert second.args_kwargs == {"args": [invitation.pk, 2], "kwargs": {}}
+        wait = second.run_after - timezone.now()
+        assert tasks.FIRST_RETRY_DELAY - timedelta(seconds=30) < wait <= tasks.FIRST_RETRY_DELAY
+        invitation.refresh_from_db()
+        assert (invitation.email_status, invitation.email_attempts) == ("sending", 1)
+
+    def test_resending_replaces_the_link(
+        self, channel_manager, cm_admin, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            invitation = self.invite(channel_manager, cm_admin)
+        first = emailed_token()
+        with django_capture_on_commit_callbacks(execute=True):
+            services.resend_invitation(invitation, by=cm_admin)
+        second = emailed_token()
+        assert len(mail.outbox) == 2
+        assert services.find_invitation(second) == invitation
+        with pytest.raises(ValidationError) as error:
+            services.find_invitation(first)
+        assert error.value.code == "unknown"
+
+    @pytest.mark.parametrize("case", ["sending", "accepted", "revoked", "expired"])
+    def test_resend_refused(
+        self, channel_manager, cm_admin, case, django_capture_on_commit_callbacks
+    ):
+        invitation = self.invite(channel_manager, cm_admin)  # its email not sent yet
+        if case == "accepted":
+            services.accept_invitation(invitation, UserFactory())
+        elif case == "revoked":
+            services.revoke_invitation(invitation, by=cm_admin)
+        elif case == "expired":
+            Invitation.objects.filter(pk=invitation.pk).update(
+                expires_at=timezone.now() - timedelta(seconds=1)
+            )
+        if case != "sending":
+            Invitation.objects.filter(pk=invitation.pk).update(email_status="failed")
+        before = Invitation.objects.values().get(pk=invitation.pk)
+        with django_capture_on_commit_callbacks(execute=True), pytest.raises(ValidationError):
+            services.resend_invitation(invitation, by=cm_admin)
+        assert Invitation.objects.values().get(pk=invitation.pk) == before
+        assert mail.outbox == []
+
+    def test_no_email_for_an_invitation_withdrawn_before_it_went(self, channel_manager, cm_admin):
+        invitation = self.invite(channel_manager, cm_admin)  # its email not sent yet
+        services.revoke_invitation(invitation, by=cm_admin)
+        tasks.send_invitation_email.enqueue(invitation.pk)  # the queued email, run late
+        assert mail.outbox == []
 
     def test_invite_validates_input(self, channel_manager, cm_admin):
         with pytest.raises(ValidationError) as error:
@@ -277,7 +387,7 @@ class TestInvitations:
     @pytest.mark.parametrize("case", ["used", "expired", "revoked", "unknown"])
     def test_bad_tokens_create_nothing(self, channel_manager, cm_admin, case):
         invitation = self.invite(channel_manager, cm_admin)
-        token = invitation.token
+        token = invitation.issue_token()
         if case == "used":
             services.accept_invitation(invitation, UserFactory())
         elif case == "expired":
@@ -287,7 +397,7 @@ class TestInvitations:
         elif case == "revoked":
             services.revoke_invitation(invitation, by=cm_admin)
         else:
-            token = "x" + token[1:]
+            token = a_different_token(token)
         organizations = Organization.objects.count()
         partnerships = Partnership.objects.count()
         with pytest.raises(ValidationError) as error:

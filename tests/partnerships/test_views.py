@@ -217,13 +217,69 @@ class TestInvitationFlow:
         assert reused.status_code == 410
         assert "already been used" in reused.content.decode()
 
+    def test_mail_server_down_shows_a_resend_button_not_an_error_page(
+        self, client, cm_admin, channel_manager, mail_server, django_capture_on_commit_callbacks
+    ):
+        client.force_login(cm_admin)
+        mail_server(refusals=99)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = self.send(client, channel_manager)
+        assert response.status_code == 302
+        invitation = Invitation.objects.get()
+        assert invitation.email_status == "failed"
+        listing = client.get(response["Location"]).content.decode()
+        assert "Email not sent —" in listing
+        resend = url("invitation-resend", channel_manager, invitation.pk)
+        assert f'action="{resend}"' in listing
+
+        mail_server(refusals=0)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(resend)
+        assert response.status_code == 302
+        listing = client.get(response["Location"]).content.decode()
+        assert "Email not sent" not in listing
+        assert client.get(self.link()).status_code == 200  # the new link works
+
+    @pytest.mark.django_db(transaction=True)
+    def test_the_message_says_whether_the_email_went(
+        self, client, cm_admin, channel_manager, mail_server
+    ):
+        """Committed for real, as in a request: the immediate task backend has tried the
+        email by the time the page answers, and the message says how it went."""
+        client.force_login(cm_admin)
+        mail_server(refusals=99)
+        failed = self.send(client, channel_manager, organization_name="Summit Solar Co.")
+        page = client.get(failed["Location"]).content.decode()
+        assert "its email to owner@summitsolar.example could not be sent" in page
+        mail_server(refusals=0)
+        sent = self.send(client, channel_manager, organization_name="Dawn Solar")
+        page = client.get(sent["Location"]).content.decode()
+        assert "Your invitation to owner@summitsolar.example was sent." in page
+
+    def test_member_cannot_resend(
+        self, client, cm_admin, channel_manager, django_capture_on_commit_callbacks
+    ):
+        invitation = services.invite_organization(
+            channel_manager, name="Summit Solar Co.", email="a@example.com", invited_by=cm_admin
+        )
+        Invitation.objects.filter(pk=invitation.pk).update(email_status="failed")
+        client.force_login(MembershipFactory(organization=channel_manager, role="member").user)
+        listing = client.get(url("list", channel_manager)).content.decode()
+        assert "Email not sent" in listing
+        resend = url("invitation-resend", channel_manager, invitation.pk)
+        assert resend not in listing
+        with django_capture_on_commit_callbacks(execute=True):
+            assert client.post(resend).status_code == 403
+        assert mail.outbox == []
+        assert Invitation.objects.get().email_status == "failed"
+
     def test_signed_in_user_accepts(self, client, cm_admin, channel_manager):
         invitation = services.invite_organization(
             channel_manager, name="Summit Solar Co.", email="a@example.com", invited_by=cm_admin
         )
         invitee = UserFactory()
         client.force_login(invitee)
-        link = reverse("invitations:accept", args=[invitation.token])
+        link = reverse("invitations:accept", args=[invitation.issue_token()])
         assert "Accept and create Summit Solar Co." in client.get(link).content.decode()
         assert client.post(link).status_code == 302
         assert Membership.objects.get(organization__name="Summit Solar Co.").user == invitee
@@ -234,7 +290,7 @@ class TestInvitationFlow:
         )
         users = UserFactory._meta.model.objects.count()
         response = client.post(
-            reverse("invitations:accept", args=[invitation.token]),
+            reverse("invitations:accept", args=[invitation.issue_token()]),
             {"username": "x", "password1": "a long Passphrase 42", "password2": "different"},
         )
         assert response.status_code == 400
@@ -280,8 +336,11 @@ class TestRequestFlow:
         client.force_login(partner_admin)
         listing = client.get(url("list", partner)).content.decode()
         assert "Partnership requests waiting for your answer" in listing
-        assert "Accept request from Helios Energy Partners" in listing
+        assert "Review the request from Helios Energy Partners" in listing
         sent = PartnershipRequest.objects.get()
+        review = client.get(url("request-detail", partner, sent.pk)).content.decode()
+        assert "Accept request from Helios Energy Partners" in review
+        assert "Partner may not edit" in review
         response = client.post(url("request-accept", partner, sent.pk))
         partnership = Partnership.objects.get()
         assert response["Location"] == partnership.url_for(partner)
@@ -297,13 +356,18 @@ class TestRequestFlow:
         client.post(url("request-decline", partner, sent.pk))
         assert PartnershipRequest.objects.get().status == "declined"
         assert not Partnership.objects.exists()
+        review = client.get(url("request-detail", partner, sent.pk)).content.decode()
+        assert "This request was declined" in review
+        assert "Accept request" not in review
 
     def test_only_the_addressee_decides(self, client, cm_admin, channel_manager, partner):
         sent = services.request_partnership(channel_manager, partner, by=cm_admin)
         client.force_login(cm_admin)  # the requester cannot accept its own request
         assert client.post(url("request-accept", channel_manager, sent.pk)).status_code == 404
+        assert client.get(url("request-detail", channel_manager, sent.pk)).status_code == 404
         client.force_login(MembershipFactory(organization=partner, role="member").user)
         assert client.post(url("request-accept", partner, sent.pk)).status_code == 403
+        assert client.get(url("request-detail", partner, sent.pk)).status_code == 403
         assert PartnershipRequest.objects.get().status == "pending"
         assert not Partnership.objects.exists()
 
@@ -320,6 +384,18 @@ class TestRequestFlow:
         assert '<option value="Sunrise Solar">' in response.content.decode()
         own = client.get(url("organization-search", channel_manager), {"organization": "helios"})
         assert "<option" not in own.content.decode()
+
+    def test_members_cannot_search_or_request(self, client, channel_manager, partner):
+        """Searching every organization on the platform is for admins, who may ask one to
+        partner; a member reads only, so gets neither the suggestions nor the form."""
+        client.force_login(MembershipFactory(organization=channel_manager, role="member").user)
+        search = client.get(url("organization-search", channel_manager), {"organization": "sunr"})
+        assert search.status_code == 403
+        assert "Sunrise Solar" not in search.content.decode()
+        assert client.get(url("request", channel_manager)).status_code == 403
+        sent = client.post(url("request", channel_manager), {"organization": "sunrise solar"})
+        assert sent.status_code == 403
+        assert not PartnershipRequest.objects.exists()
 
 
 class TestList:

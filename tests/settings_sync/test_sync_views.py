@@ -4,6 +4,7 @@ restore and retry, drift figures, resync and resync-all with their progress."""
 from __future__ import annotations
 
 import itertools
+import re
 from decimal import Decimal
 
 import pytest
@@ -17,6 +18,7 @@ from partnerships.models import Partnership
 from settings_sync import engine, policy, registry
 from settings_sync.models import SyncBatch, SyncRun
 from settings_sync.project.models import Adder
+from settings_sync.proposal.models import ProposalExpiration
 from tests.factories import MembershipFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -99,16 +101,56 @@ class TestPreviews:
         assert 'data-category="adders"' in page
         assert 'data-action="created">2 created' in page
 
-    def test_request_preview_needs_an_organization(self, client, helios_admin, helios, sunrise):
+    def test_request_preview_reads_nothing_of_the_organization_asked(
+        self, client, helios_admin, helios, sunrise
+    ):
+        """Any admin may name any organization in the request form: its preview counts what
+        the channel manager sends, the same whichever organization is named, so it tells
+        nothing of what that organization holds (its own items, its values)."""
+        ProposalExpiration.objects.filter(organization=helios).update(days_valid=45)
+        ProposalExpiration.objects.filter(organization=sunrise).update(days_valid=45)
+        coastal = OrganizationFactory(name="Coastal Roofing")  # other adders, default values
+        for n in range(7):
+            Adder.objects.create(organization=coastal, name=f"Coastal adder {n}", amount=n + 1)
         url = reverse("partnerships:request", args=[helios.slug])
-        empty = client.get(url).content.decode()
-        assert "Choose an organization to see what it would receive." in empty
-        chosen = client.post(
-            url,
-            {"_refresh": "1", "organization": "Sunrise Solar", **dict.fromkeys(STRICT, "on")},
-            HTTP_HX_REQUEST="true",
-        ).content.decode()
-        assert "1 of Sunrise Solar&#x27;s own adders will be archived." in chosen
+
+        def preview_for(organization: str) -> str:
+            page = client.post(
+                url,
+                {"_refresh": "1", "organization": organization, **dict.fromkeys(STRICT, "on")},
+                HTTP_HX_REQUEST="true",
+            ).content.decode()
+            return re.search(r'<section[^>]* id="sync-preview".*?</section>', page, re.S).group(0)
+
+        previews = {name: preview_for(name) for name in ("Sunrise Solar", "Coastal Roofing", "")}
+        assert previews["Sunrise Solar"] == previews["Coastal Roofing"] == previews[""]
+        preview = previews["Sunrise Solar"]
+        assert 'data-category="adders"' in preview
+        assert 'data-action="created">2 created' in preview  # the channel manager's two adders
+        assert "archived" not in preview
+        assert "Sunrise" not in preview
+        assert "Coastal" not in preview
+
+    def test_the_partner_sees_what_accepting_would_change(
+        self, client, helios, sunrise, django_capture_on_commit_callbacks
+    ):
+        """The request's full preview is for the admins of the organization asked, on the page
+        where they accept or decline; accepting does what it showed."""
+        asked = services.request_partnership(helios, sunrise, by=None, **STRICT)
+        client.force_login(MembershipFactory(organization=sunrise, role="admin").user)
+        listing = client.get(reverse("partnerships:list", args=[sunrise.slug])).content.decode()
+        page_url = reverse("partnerships:request-detail", args=[sunrise.slug, asked.pk])
+        assert page_url in listing
+        page = client.get(page_url).content.decode()
+        assert "Helios Energy Partners asks to become your channel manager" in page
+        assert "1 of Sunrise Solar&#x27;s own adders will be archived." in page
+        assert 'data-action="archived">1 archived' in page
+        assert 'data-action="created">2 created' in page
+        assert Adder.objects.filter(organization=sunrise).count() == 1  # nothing written yet
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(reverse("partnerships:request-accept", args=[sunrise.slug, asked.pk]))
+        run = SyncRun.objects.get(partnership__downstream=sunrise)
+        assert run.counts["adders"] == {"archived": 1, "created": 2}
 
 
 class TestPredictor:

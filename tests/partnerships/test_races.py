@@ -1,0 +1,120 @@
+"""Partnership workflows racing each other on PostgreSQL, as two requests at the same moment.
+
+Each race is made certain, never left to timing: the test holds a lock from a connection of
+its own until PostgreSQL shows both contenders waiting, so that both have made their checks
+before either commits (without the fix under test, both then succeed).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.test import Client
+from django.urls import reverse
+
+from organizations.models import Organization
+from partnerships import services
+from partnerships.models import Partnership
+from tests.factories import OrganizationFactory, UserFactory, make_partnership
+from tests.settings_sync.test_faults import (
+    TIMEOUT,
+    in_thread,
+    wait_for,
+    waiting_backends,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@contextmanager
+def partnership_inserts_held() -> Iterator[None]:
+    """Hold a SHARE lock on the partnerships table from a connection of its own until the
+    block exits: reading partnerships goes on, adding one waits."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {Partnership._meta.db_table} IN SHARE MODE")
+                locked.set()
+                release.wait(4 * TIMEOUT)  # a safety net only: the test releases it
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(TIMEOUT), "the partnerships table was not locked"
+        yield
+    finally:
+        release.set()
+        holder.join(TIMEOUT)
+
+
+def test_two_links_closing_a_cycle_at_the_same_moment():
+    """With A → B and C → D, B → C and D → A are created at the same moment. Each alone is
+    fine; together they close the cycle A → B → C → D → A. They touch four different
+    organizations, so their row locks never meet: exactly one must be refused all the same."""
+    a, b, c, d = (OrganizationFactory(name=f"Organization {letter}") for letter in "ABCD")
+    make_partnership(a, b)
+    make_partnership(c, d)
+
+    def link(upstream, downstream) -> str:
+        try:
+            services.create_partnership(upstream, downstream, by=None)
+        except ValidationError as error:
+            return error.code
+        return "created"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        with partnership_inserts_held():
+            links = [in_thread(pool, link, b, c), in_thread(pool, link, d, a)]
+            wait_for(lambda: len(waiting_backends()) >= 2, "both links to be in flight")
+        outcomes = sorted(future.result(TIMEOUT) for future in links)
+
+    assert outcomes == ["created", "cycle"]
+    assert Partnership.objects.active().count() == 3
+
+
+def test_two_invitations_of_the_same_name_accepted_at_the_same_moment():
+    """Two channel managers invite "Summit Solar", and both invitations are accepted at the
+    same moment: both organizations are created, under two different slugs, and neither
+    invitee sees an error page."""
+    invitations = [
+        services.invite_organization(
+            OrganizationFactory(),
+            name="Summit Solar",
+            email="owner@summit.example",
+            invited_by=None,
+        )
+        for _ in range(2)
+    ]
+    clients = []
+    for _ in invitations:
+        client = Client(raise_request_exception=False)
+        client.force_login(UserFactory())
+        clients.append(client)
+
+    links = [reverse("invitations:accept", args=[each.issue_token()]) for each in invitations]
+
+    def accept(client: Client, link: str) -> int:
+        return client.post(link).status_code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # The first new organization stays uncommitted (its partnership waits) until the
+        # second has chosen its slug too.
+        with partnership_inserts_held():
+            accepts = [in_thread(pool, accept, *pair) for pair in zip(clients, links, strict=True)]
+            wait_for(lambda: len(waiting_backends()) >= 2, "both acceptances to be in flight")
+        statuses = [future.result(TIMEOUT) for future in accepts]
+
+    assert statuses == [302, 302]
+    slugs = sorted(Organization.objects.filter(name="Summit Solar").values_list("slug", flat=True))
+    assert slugs == ["summit-solar", "summit-solar-2"]
+    assert Partnership.objects.active().count() == 2
