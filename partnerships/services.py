@@ -70,18 +70,18 @@ def check_partnership_rules(
         raise ValidationError(
             f"{upstream} and {downstream} already have an active partnership.", code="duplicate"
         )
-    exclusive = others.filter(is_exclusive=True).select_related("upstream").first()
-    if exclusive is not None:
+    # Said without naming the other channel managers: the organization asking may be a
+    # stranger to the partner, and another's partnerships are not its business.
+    if others.filter(is_exclusive=True).exists():
         raise ValidationError(
-            f"{downstream} has an exclusive partnership with {exclusive.upstream}; it cannot "
-            "have another channel manager while that partnership is active.",
+            f"{downstream} has an exclusive partnership with another channel manager; it "
+            "cannot have another channel manager while that partnership is active.",
             code="exclusive_taken",
         )
     if is_exclusive and others.exists():
-        names = ", ".join(sorted(others.values_list("upstream__name", flat=True).distinct()[:3]))
         raise ValidationError(
-            f"{downstream} also partners with {names}; a partnership can only be exclusive "
-            "when it is the partner's only active channel manager.",
+            f"{downstream} already works with another channel manager; a partnership can only "
+            "be exclusive when it is the partner's only active channel manager.",
             code="exclusive_not_alone",
         )
     if _reaches(downstream, upstream):

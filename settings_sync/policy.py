@@ -50,6 +50,7 @@ MERGE = "merge"
 NONE = "none"
 DETACH = "detach"
 OUTCOMES = (MATCH, MERGE, NONE, DETACH)
+OUTCOME_LABELS = {MATCH: "Match", MERGE: "Merge", NONE: "Untouched", DETACH: "Detach"}
 OUTCOME_DESCRIPTIONS = {
     MATCH: "The partner's data becomes identical to the channel manager's: copies are "
     "updated, missing ones created, everything else archived.",

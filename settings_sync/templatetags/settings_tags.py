@@ -83,6 +83,27 @@ def action_label(action: str) -> str:
 
 
 @register.filter
+def event_label(event: str) -> str:
+    from settings_sync import policy
+
+    return policy.EVENT_LABELS.get(event, event)
+
+
+@register.filter
+def mode_label(mode: str) -> str:
+    from partnerships.modes import MODE_LABELS
+
+    return MODE_LABELS.get(mode, mode)
+
+
+@register.filter
+def outcome_label(outcome: str) -> str:
+    from settings_sync import policy
+
+    return policy.OUTCOME_LABELS.get(outcome, outcome)
+
+
+@register.filter
 def get_item(mapping, key):
     return (mapping or {}).get(key)
 

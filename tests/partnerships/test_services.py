@@ -74,14 +74,16 @@ class TestCreate:
     def test_exclusive_partner_has_no_other_upstream(self, channel_manager, partner):
         make_partnership(channel_manager, partner, **STRICT)
         other = OrganizationFactory(name="Evergreen Distribution")
-        with pytest.raises(ValidationError, match="exclusive partnership with Helios"):
+        with pytest.raises(
+            ValidationError, match="exclusive partnership with another channel manager"
+        ):
             services.create_partnership(other, partner, by=None, data_sync_enabled=True)
         assert partner.upstream_partnerships.count() == 1
 
     def test_exclusive_only_when_alone(self, channel_manager, partner):
         make_partnership(channel_manager, partner, data_sync_enabled=True)
         other = OrganizationFactory(name="Evergreen Distribution")
-        with pytest.raises(ValidationError, match="also partners with Helios"):
+        with pytest.raises(ValidationError, match="already works with another channel manager"):
             services.create_partnership(other, partner, by=None, **STRICT)
 
     def test_non_exclusive_partners_can_have_several_upstreams(self, channel_manager, partner):
@@ -174,7 +176,7 @@ class TestUpdateFlags:
     def test_becoming_exclusive_needs_to_be_the_only_upstream(self, channel_manager, partner):
         partnership = make_partnership(channel_manager, partner, data_sync_enabled=True)
         make_partnership(OrganizationFactory(name="Evergreen"), partner)
-        with pytest.raises(ValidationError, match="also partners with Evergreen"):
+        with pytest.raises(ValidationError, match="already works with another channel manager"):
             services.update_flags(partnership, by=None, **STRICT)
         partnership.refresh_from_db()
         assert not partnership.is_exclusive
@@ -464,3 +466,18 @@ class TestRequests:
         sent = services.request_partnership(channel_manager, partner, by=cm_admin)
         services.withdraw_request(sent, by=cm_admin)
         assert PartnershipRequest.objects.get().status == "withdrawn"
+
+
+def test_a_refused_request_names_no_other_channel_manager():
+    """The organization asking may be a stranger to the partner: the reason a partnership is
+    refused never names the partner's other channel managers."""
+    from tests.factories import OrganizationFactory
+
+    partner = OrganizationFactory(name="Sunrise Solar")
+    services.create_partnership(
+        OrganizationFactory(name="Evergreen Distribution"), partner, by=None, is_exclusive=True
+    )
+    stranger = OrganizationFactory(name="Helios Energy Partners")
+    with pytest.raises(ValidationError) as refused:
+        services.create_partnership(stranger, partner, by=None)
+    assert "Evergreen" not in str(refused.value)

@@ -185,7 +185,8 @@ class TestPredictor:
             expected = policy.outcome(mode, event, category.kind)
             assert (
                 f'<tr data-category="{category.key}"><td>{category.label}</td><td>'
-                f'<span class="badge outcome-{expected}" data-testid="outcome">{expected}</span>'
+                f'<span class="badge outcome-{expected}" data-testid="outcome" '
+                f'data-outcome="{expected}">{policy.OUTCOME_LABELS[expected]}</span>'
             ) in page, (category.key, mode, event)
 
     def test_policy_table_is_rendered_from_the_policy(self, client, helios_admin):
