@@ -2,10 +2,12 @@
 in each mode.
 
 The engine, the help page and the tests read this table; nothing else decides outcomes.
-Imports nothing from the rest of the project.
+Its only import is the names of the modes, whose home is the partnership's flags.
 """
 
 from __future__ import annotations
+
+from partnerships.modes import FLEXIBLE, MODES, NON_EXCLUSIVE, OFF, STRICT
 
 # Events
 INVITE = "invite"
@@ -30,19 +32,14 @@ EVENT_DESCRIPTIONS = {
     UNLINK: "Data Sync is turned off or the partnership ends.",
 }
 
-# Kinds of data (the registry's category kinds)
+# Kinds of data (each category of the registry is one of them)
 COLLECTION = "collection"
 SINGLETON = "singleton"
 INVITE_ONLY = "invite_only"
 KINDS = (COLLECTION, SINGLETON, INVITE_ONLY)
 
 # Modes (the partnership's, see partnerships.modes)
-OFF = "off"
-NON_EXCLUSIVE = "non_exclusive"
-FLEXIBLE = "flexible"
-STRICT = "strict"
 SYNCING_MODES = (NON_EXCLUSIVE, FLEXIBLE, STRICT)
-MODES = (OFF, *SYNCING_MODES)
 
 # Outcomes
 MATCH = "match"

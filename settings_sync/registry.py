@@ -10,11 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .pages import FORM, LIST, SettingsPage
-
-COLLECTION = "collection"
-SINGLETON = "singleton"
-INVITE_ONLY = "invite_only"
-KINDS = (COLLECTION, SINGLETON, INVITE_ONLY)
+from .policy import COLLECTION, INVITE_ONLY, KINDS, SINGLETON
 
 
 @dataclass(frozen=True)
