@@ -19,10 +19,9 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,12 +30,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from asgiref.local import Local
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection, transaction
-from django.tasks import TaskResultStatus, task_backends
+from django.tasks import TaskResultStatus
 from django.test import Client
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
@@ -49,6 +47,15 @@ from settings_sync.project.models import Adder, DefaultCosts, Equipment
 from settings_sync.proposal.models import ProposalExpiration
 from tests.factories import MembershipFactory, OrganizationFactory
 
+from .concurrency import (
+    TIMEOUT,
+    in_thread,
+    rows_locked,
+    wait_for,
+    waiting_backends,
+    waiting_behind,
+)
+
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 NON_EXCLUSIVE = {"data_sync_enabled": True}
@@ -56,33 +63,11 @@ FLEXIBLE = {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_e
 STRICT = {"is_exclusive": True, "data_sync_enabled": True}
 MODES = {"non_exclusive": NON_EXCLUSIVE, "flexible": FLEXIBLE, "strict": STRICT}
 
-#: Upper bound of every wait (a lock, a worker, a thread): a hang fails, it never blocks CI.
-TIMEOUT = 30
 BASE_DIR = Path(django_settings.BASE_DIR)
 FINISHED = (SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED, SyncRun.Status.SKIPPED)
 
 
-# Waiting for another connection, thread or process ----------------------------------------
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = TIMEOUT):
-    """Poll ``condition`` (state in another process or connection) until it is truthy."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out after {timeout} s waiting for {what}.")
-        time.sleep(0.02)
-    return result
-
-
-def waiting_backends() -> list[tuple[int, str, list[int]]]:
-    """Backends of the test database waiting for a lock: (pid, application name, blockers)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid, application_name, pg_blocking_pids(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
-        )
-        return cursor.fetchall()
+# The backends of other connections ---------------------------------------------------------
 
 
 def backend_exists(pid: int) -> bool:
@@ -102,66 +87,7 @@ def tables_written_by(pid: int) -> set[str]:
         return {name for (name,) in cursor.fetchall()}
 
 
-def in_thread(pool: ThreadPoolExecutor, function: Callable, *args, **kwargs) -> Future:
-    """Call ``function`` in a thread (its own database connection, closed afterwards)."""
-
-    def call():
-        try:
-            return function(*args, **kwargs)
-        finally:
-            connection.close()
-
-    return pool.submit(call)
-
-
-@contextmanager
-def rows_locked(queryset) -> Iterator[int]:
-    """Hold ``SELECT … FOR UPDATE`` on the rows of ``queryset`` from another connection (as a
-    concurrent request would) until the block exits; yields the pid of that backend."""
-    locked, release = threading.Event(), threading.Event()
-    holder: dict[str, int] = {}
-
-    def hold() -> None:
-        with transaction.atomic():
-            holder["rows"] = len(list(queryset.select_for_update()))
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                holder["pid"] = cursor.fetchone()[0]
-            locked.set()
-            release.wait(4 * TIMEOUT)  # a safety net only: the test releases it
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        held = in_thread(pool, hold)
-        held.add_done_callback(lambda _: locked.set())  # a failure to lock wakes the test too
-        try:
-            locked.wait(TIMEOUT)
-            if held.done():
-                held.result()  # raises what went wrong
-            assert holder.get("rows"), "nothing was locked"
-            yield holder["pid"]
-        finally:
-            release.set()
-            held.result(TIMEOUT)
-
-
-# Task backends and db_worker processes ------------------------------------------------------
-
-
-def _reset_task_backends() -> None:
-    task_backends.__dict__.pop("settings", None)
-    task_backends._connections = Local()
-
-
-@pytest.fixture
-def task_queue(settings):
-    """Switch between the immediate backend and django-tasks-db's queue (production's)."""
-
-    def use(backend: str) -> None:
-        settings.TASKS = {"default": {"BACKEND": backend}}
-        _reset_task_backends()
-
-    yield use
-    _reset_task_backends()
+# db_worker processes ------------------------------------------------------------------------
 
 
 @dataclass
@@ -387,14 +313,6 @@ def run_ids_of(task_result: DBTaskResult) -> list[int]:
         return []
 
     return ints(task_result.args_kwargs)
-
-
-def waiting_behind(holder: int, application_name: str | None = None) -> int | None:
-    """The pid of a backend (of that application) waiting for a lock ``holder`` holds."""
-    for pid, name, blockers in waiting_backends():
-        if holder in blockers and application_name in (None, name):
-            return pid
-    return None
 
 
 @contextmanager
