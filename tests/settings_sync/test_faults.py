@@ -14,6 +14,7 @@ queue, ``SyncRun``/``SyncChange`` records, ``engine.preview``/``engine.retry``,
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -37,8 +39,10 @@ from django.db import connection, transaction
 from django.tasks import TaskResultStatus
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from organizations.models import Organization
 from partnerships import services
 from partnerships.models import Partnership
 from settings_sync import engine, registry
@@ -330,12 +334,19 @@ def wait_until_finished(runs) -> None:
     wait_for(lambda: not runs.exclude(status__in=FINISHED).exists(), "the runs to finish")
 
 
+def requeue(minutes: float) -> int:
+    """One tick of `manage.py sync_requeue` (from cron): how many runs it requeued."""
+    output = StringIO()
+    call_command("sync_requeue", minutes=minutes, stdout=output)
+    requeued = re.fullmatch(r"Requeued (\d+) stalled sync run\(s\)\.", output.getvalue().strip())
+    assert requeued, output.getvalue()
+    return int(requeued[1])
+
+
 def requeue_and_drain(start_worker, stalled: int) -> None:
     """What the operator does after a worker died: `manage.py sync_requeue` (from cron), and
     a worker drains the queue."""
-    output = StringIO()
-    call_command("sync_requeue", minutes=0, stdout=output)
-    assert f"Requeued {stalled} stalled sync run(s)." in output.getvalue()
+    assert requeue(minutes=0) == stalled
     finisher = start_worker("finisher", "--batch")  # exits once the queue is empty
     assert finisher.wait() == 0, finisher.output()
 
@@ -548,6 +559,42 @@ def test_worker_killed_mid_fan_out_batch_changes_no_partner(db_workers, task_que
         assert Adder.all_objects.get(
             organization=partnership.downstream, name="Tile roof"
         ).is_archived
+
+
+def test_worker_killed_waiting_for_its_partner_is_requeued_once_its_heartbeat_stops(
+    db_workers, task_queue
+):
+    """Attacks: rule R10's heartbeat from the other side. A worker waits for its partner's row
+    (another transaction holds it) and is SIGKILLed there: its heartbeat stops. Fails if
+    `sync_requeue` takes the run for stalled while the heartbeat is fresh, does not requeue it
+    once the heartbeat is older than the cutoff, requeues it on every tick, or if the run is
+    then not applied exactly once."""
+    helios = channel_manager("Helios Energy Partners")
+    partnership = partner_of(helios, "non_exclusive")
+    task_queue("django_tasks_db.DatabaseBackend")
+
+    doomed = db_workers("doomed")
+    partner = Organization.objects.filter(pk=partnership.downstream_id)
+    with held_up_in(doomed, partner, lambda: save_amount(helios, "Trenching", 1400)):
+        run = SyncRun.objects.get(partnership=partnership, event="change")
+        assert run.status == "running"
+        assert requeue(minutes=1) == 0  # its worker claimed it moments ago
+        doomed.process.kill()
+        assert doomed.wait() == -signal.SIGKILL
+        killed, cutoff = timezone.now(), 1  # second
+        wait_for(
+            lambda: timezone.now() - killed > timedelta(seconds=cutoff),
+            "its last heartbeat to be older than the cutoff",
+        )
+        assert requeue(minutes=cutoff / 60) == 1
+        assert requeue(minutes=cutoff / 60) == 0
+
+    finisher = db_workers("finisher", "--batch")
+    assert finisher.wait() == 0, finisher.output()
+    run.refresh_from_db()
+    assert (run.status, run.counts) == ("succeeded", {"adders": {"updated": 1}})
+    assert SyncChange.objects.filter(run=run).count() == 1
+    assert_mirrors_upstream(partnership)
 
 
 # 3. The database connection dropped mid-run -------------------------------------------------

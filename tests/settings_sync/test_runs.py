@@ -1,13 +1,15 @@
 """The life of a recorded run (docs/design.md §7.2): claimed by a worker, applied, skipped when
-it no longer applies, failed and retried, serialised per partner. What the tests look at is the
-run's record, its changes and the partner's rows."""
+it no longer applies, failed and retried, serialised per partner, and queued again when its
+worker stopped. What the tests look at is the run's record, its changes and the partner's rows."""
 
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection
+from django.utils import timezone
 
 from partnerships import services
 from partnerships.models import Partnership
@@ -34,11 +36,13 @@ def rows_of(organization) -> list[dict]:
 # claim -------------------------------------------------------------------------------------
 
 
-def test_a_claimed_run_is_running(waiting_change):
+def test_a_claimed_run_is_running_and_its_worker_has_shown_it_is_alive(waiting_change):
+    before = timezone.now()
     assert runs.claim([waiting_change])
     run = stored(waiting_change)
     assert run.status == "running"
     assert run.started_at is None  # it starts once it holds its partner (rule R5)
+    assert run.heartbeat_at >= before
 
 
 def test_a_finished_run_is_not_claimed_again(waiting_change):
@@ -169,3 +173,52 @@ def test_concurrent_runs_into_one_partner_serialise(upstream, partner):
         for run in results
     )
     assert writes[0] == 0  # the second found nothing left to write
+
+
+# requeue (rule R10) ------------------------------------------------------------------------
+
+
+def recorded(partnership, *, status="queued", ago=None, heartbeat=None, requeued=None):
+    """A run as a worker (or none) left it: recorded ``ago``, its worker's last heartbeat and
+    its last requeue that long ago (None: never)."""
+    now = timezone.now()
+    run = engine.schedule_record(partnership, "resync")
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=status,
+        created_at=now - ago if ago else now,
+        heartbeat_at=now - heartbeat if heartbeat is not None else None,
+        requeued_at=now - requeued if requeued is not None else None,
+    )
+    return run
+
+
+def test_requeue_moves_back_only_the_runs_whose_worker_stopped(syncing):
+    hour, minute = timedelta(hours=1), timedelta(minutes=1)
+    never_delivered = recorded(syncing, ago=hour)
+    worker_died = recorded(syncing, status="running", ago=hour, heartbeat=hour)
+    requeued_long_ago = recorded(syncing, ago=hour, requeued=hour)
+    left = {
+        "just recorded": recorded(syncing),
+        "waiting, its worker alive": recorded(
+            syncing, status="running", ago=hour, heartbeat=minute
+        ),
+        "requeued a minute ago": recorded(syncing, ago=hour, requeued=minute),
+        "finished": recorded(syncing, status="succeeded", ago=hour),
+        "failed": recorded(syncing, status="failed", ago=hour, heartbeat=hour),
+    }
+    before = {name: stored(run) for name, run in left.items()}
+
+    requeued = runs.requeue_stalled(timedelta(minutes=15))
+
+    stalled = [never_delivered, worker_died, requeued_long_ago]
+    assert [run.pk for run in requeued] == [run.pk for run in stalled]
+    for run in stalled:
+        assert stored(run).status == "queued"
+        assert timezone.now() - stored(run).requeued_at < minute
+    for name, run in left.items():
+        after = stored(run)
+        assert (after.status, after.requeued_at) == (before[name].status, before[name].requeued_at)
+    assert runs.requeue_stalled(timedelta(minutes=15)) == []  # once per cutoff
+
+    # A requeued run is applied like any other.
+    assert engine.execute(stored(worker_died)).status == "succeeded"

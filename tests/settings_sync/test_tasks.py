@@ -1,5 +1,6 @@
 """The task entry points of the sync (docs/design.md §7.3): `run_sync` and `run_sync_batch` as a
-worker calls them, and a run delivered twice (one after the other, and two workers at once)."""
+worker calls them, a run delivered twice (one after the other, and two workers at once), and
+`manage.py sync_requeue` putting back only the runs whose worker stopped, once per cutoff."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from organizations.models import Organization
@@ -18,7 +21,7 @@ from settings_sync.project.models import Adder
 from settings_sync.tasks import run_sync, run_sync_batch
 from tests.factories import OrganizationFactory, make_partnership
 
-from .concurrency import TIMEOUT, in_thread, rows_locked, wait_for, waiting_backends
+from .concurrency import TIMEOUT, in_thread, rows_locked, wait_for, waiting_backends, waiting_behind
 from .conftest import CHANGE_COUNTS, record_change
 
 pytestmark = pytest.mark.django_db
@@ -143,3 +146,87 @@ def test_two_workers_delivering_one_run_at_once_apply_it_once(request, task):
         assert after.started_at <= after.finished_at
         copy = Adder.objects.get(organization=run.partnership.downstream, name="Trenching")
         assert (copy.amount, copy.sync_state) == (1400, "synced")
+
+
+# sync_requeue ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requeue_leaves_a_run_that_finished_after_it_was_selected(waiting_change):
+    """Attacks: rule R10's "never once it has finished". A worker finishes the run right
+    after `sync_requeue` has selected it as stalled and before it moves it back to queued.
+    Fails if the finished run is reopened: queued again, applied again, its counts lost."""
+    finished_meanwhile: list[str] = []
+
+    def finish_once_selected(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        selecting = sql.lstrip().upper().startswith("SELECT") and SyncRun._meta.db_table in sql
+        if selecting and not finished_meanwhile:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                status = in_thread(pool, run_sync.call, waiting_change.pk).result(TIMEOUT)
+            finished_meanwhile.append(status)
+        return result
+
+    with connection.execute_wrapper(finish_once_selected):
+        output = requeue(timedelta(0))
+
+    assert finished_meanwhile == ["succeeded"]
+    assert output == "Requeued 0 stalled sync run(s)."
+    run = stored(waiting_change)
+    assert (run.status, run.counts, run.requeued_at) == ("succeeded", CHANGE_COUNTS, None)
+    assert len(history(run)) == 1
+
+
+def test_two_ticks_of_requeue_enqueue_a_stalled_run_once(waiting_change, task_queue):
+    """Attacks: "at most once per cutoff". The run's task was lost an hour ago; cron runs
+    `sync_requeue` every few minutes. Fails if each tick enqueues it again."""
+    task_queue(DATABASE_QUEUE)
+    SyncRun.objects.filter(pk=waiting_change.pk).update(
+        created_at=timezone.now() - timedelta(hours=1)
+    )
+    quarter = timedelta(minutes=15)
+    assert requeue(quarter) == "Requeued 1 stalled sync run(s)."
+    assert requeue(quarter) == "Requeued 0 stalled sync run(s)."
+    assert queued_tasks(waiting_change) == 1
+    assert stored(waiting_change).status == "queued"
+
+    # Still not delivered a cutoff later (a cutoff of 0 here): queued once more.
+    assert requeue(timedelta(0)) == "Requeued 1 stalled sync run(s)."
+    assert queued_tasks(waiting_change) == 2
+    # Both tasks reach a worker: the run is applied once.
+    assert [run_sync.call(waiting_change.pk) for _ in range(2)] == ["succeeded"] * 2
+    assert stored(waiting_change).counts == CHANGE_COUNTS
+    assert len(history(waiting_change)) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_run_waiting_for_its_partner_is_not_requeued_while_its_worker_beats(
+    waiting_change, settings, task_queue
+):
+    """Attacks: rule R10's heartbeat. Another transaction holds the partner's row for longer
+    than the requeue cutoff; the worker of the run waits for it, beating its heartbeat. Fails if
+    `sync_requeue` takes that run for stalled (a second task for a live run, every tick)."""
+    settings.SYNC_HEARTBEAT_SECONDS = 0.1
+    task_queue(DATABASE_QUEUE)  # a requeued run would wait in the queue, not run here
+    cutoff = timedelta(seconds=1.5)
+    partner = Organization.objects.filter(pk=waiting_change.partnership.downstream_id)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with rows_locked(partner) as holder:
+            delivery = in_thread(pool, run_sync.call, waiting_change.pk)
+            wait_for(lambda: waiting_behind(holder), "the worker to wait for the partner")
+            wait_for(
+                lambda: timezone.now() - waiting_change.created_at > 2 * cutoff,
+                "the run to wait for longer than the cutoff",
+            )
+            assert requeue(cutoff) == "Requeued 0 stalled sync run(s)."
+            assert requeue(cutoff) == "Requeued 0 stalled sync run(s)."
+            waiting = stored(waiting_change)
+            assert waiting.status == "running"
+            assert timezone.now() - waiting.heartbeat_at < cutoff
+        assert delivery.result(TIMEOUT) == "succeeded"
+
+    run = stored(waiting_change)
+    assert (run.counts, run.requeued_at) == (CHANGE_COUNTS, None)
+    assert queued_tasks(waiting_change) == 0
