@@ -263,19 +263,26 @@ def _settle(runs: list[tuple[Plan, SyncRun]]) -> None:
 
 
 def _fail(sync_run: SyncRun, error: Exception) -> None:
-    """running → failed, recorded even when the failure was the database connection itself."""
+    """running → failed, recorded even when the failure was the database connection itself.
+    A run that another delivery finished meanwhile keeps that delivery's outcome (rule R7)."""
     sync_run.status = SyncRun.Status.FAILED
     sync_run.error = "".join(traceback.format_exception_only(error)).strip()[:2000]
     sync_run.counts = {}
     sync_run.finished_at = timezone.now()
-    fields = ["status", "error", "started_at", "counts", "finished_at"]
+    failure = {
+        field: getattr(sync_run, field)
+        for field in ["status", "error", "started_at", "counts", "finished_at"]
+    }
+    still_pending = SyncRun.objects.filter(pk=sync_run.pk, status__in=SyncRun.PENDING)
     try:
-        sync_run.save(update_fields=fields)
+        recorded = still_pending.update(**failure)
     except (OperationalError, InterfaceError):
         if connection.in_atomic_block:
             raise
         connection.close()  # reconnect on the next query
-        sync_run.save(update_fields=fields)
+        recorded = still_pending.update(**failure)
+    if not recorded:
+        sync_run.refresh_from_db()
 
 
 def requeue_stalled(older_than: timedelta) -> list[SyncRun]:

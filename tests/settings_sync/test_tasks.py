@@ -10,7 +10,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -146,6 +146,34 @@ def test_two_workers_delivering_one_run_at_once_apply_it_once(request, task):
         assert after.started_at <= after.finished_at
         copy = Adder.objects.get(organization=run.partnership.downstream, name="Trenching")
         assert (copy.amount, copy.sync_state) == (1400, "synced")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_failing_after_another_finished_the_run_leaves_its_outcome(waiting_change):
+    """Attacks: rules R7 and R9 together. The second delivery has claimed the run when the first
+    applies it; then the second's database connection drops. Fails if that failure is recorded
+    over the first delivery's success (the run "failed", its counts gone, a retry offered for
+    a change that was applied)."""
+    steps: list[str] = []  # what happened to this delivery
+
+    def other_delivery_finishes_then_connection_drops(execute, sql, params, many, context):
+        if steps == ["claimed"]:  # the statement after this delivery's claim
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                steps.append(in_thread(pool, run_sync.call, waiting_change.pk).result(TIMEOUT))
+            raise OperationalError("server closed the connection unexpectedly")
+        result = execute(sql, params, many, context)
+        if not steps and sql.startswith(f'UPDATE "{SyncRun._meta.db_table}"'):
+            steps.append("claimed")
+        return result
+
+    with connection.execute_wrapper(other_delivery_finishes_then_connection_drops):
+        assert run_sync.call(waiting_change.pk) == "succeeded"
+
+    assert steps == ["claimed", "succeeded"]  # the other delivery applied the run
+    run = stored(waiting_change)
+    assert (run.status, run.counts, run.error) == ("succeeded", CHANGE_COUNTS, "")
+    assert len(history(run)) == 1
 
 
 # sync_requeue ------------------------------------------------------------------------------
