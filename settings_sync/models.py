@@ -64,6 +64,19 @@ class SyncRun(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        "last sign of its worker",
+        null=True,
+        blank=True,
+        help_text="When a worker last showed it was still on this run (while it waits for the "
+        "partner, at least once a minute).",
+    )
+    requeued_at = models.DateTimeField(
+        "requeued at",
+        null=True,
+        blank=True,
+        help_text="When the run was last queued again because its worker had stopped.",
+    )
     counts = models.JSONField(default=dict, blank=True, help_text="category → action → count")
     error = models.TextField(blank=True)
     note = models.CharField(max_length=300, blank=True)

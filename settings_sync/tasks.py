@@ -8,6 +8,7 @@ after the commit; in production `manage.py db_worker` processes run them.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from functools import partial
 
 from django.db import transaction
@@ -134,9 +135,11 @@ def _recorded_in_this_transaction(key: tuple[int, str]) -> bool:
     )
 
 
-def requeue_stalled(older_than) -> list[SyncRun]:
-    """Queue again the runs whose worker died (see :func:`engine.runs.requeue_stalled`)."""
-    stalled = engine.runs.requeue_stalled(older_than)
-    for sync_run in stalled:
+def requeue_stalled(older_than: timedelta) -> list[SyncRun]:
+    """Queue again the runs whose worker stopped, each once per ``older_than``: only the runs
+    :func:`engine.runs.requeue_stalled` actually moved back to queued get a task
+    (docs/design.md §7.3, rule R10)."""
+    requeued = engine.runs.requeue_stalled(older_than)
+    for sync_run in requeued:
         run_sync.enqueue(sync_run.pk)
-    return stalled
+    return requeued

@@ -2,22 +2,28 @@
 
 =========  ===========================================================================
 queued     recorded in the transaction that caused it; a task is enqueued on commit
-running    a worker claimed it (``claim``); it starts once it holds its partner's lock
+running    a worker claimed it (``claim``); it starts once it holds its partner's lock, and
+           while it waits for that lock the worker beats its ``heartbeat_at``
 succeeded  applied: its counts and changes are written in the same transaction
 skipped    it no longer applies to the partnership as it is now (ended, sync off, …)
 failed     nothing it planned was written; the error is kept; ``retry`` records a new run
 =========  ===========================================================================
 
 A run delivered twice (a requeued run whose first worker was only slow) is applied once: the
-second delivery finds it finished, before or after waiting for the partner. Every step that
-moves a run from one status to another is here (docs/design.md §7).
+second delivery finds it finished, before or after waiting for the partner. A run whose worker
+stopped (no heartbeat for a while) is queued again by ``requeue_stalled``, at most once per
+cutoff, and never once it has finished. Every step that moves a run from one status to another
+is here (docs/design.md §7).
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, models, transaction
 from django.utils import timezone
 
@@ -35,6 +41,14 @@ logger = logging.getLogger(__name__)
 
 #: What finishing a run writes to its record.
 FINISHED_FIELDS = ["status", "note", "mode", "started_at", "counts", "finished_at"]
+
+#: How long a worker waits for its partners' rows before it beats the heartbeat of its runs and
+#: waits again (the setting ``SYNC_HEARTBEAT_SECONDS`` overrides it). ``sync_requeue`` must be
+#: given a longer cutoff (docs/design.md §7.3, rule R10).
+HEARTBEAT_SECONDS = 60
+
+#: PostgreSQL's SQLSTATE for a lock not granted within ``lock_timeout``.
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 def schedule_record(
@@ -66,19 +80,24 @@ def execute(sync_run: SyncRun) -> SyncRun:
     if not claim([sync_run]):
         return _refreshed(sync_run)
     try:
-        with transaction.atomic():
-            _lock_partners([sync_run.partnership_id])
-            if _finished([sync_run]):
-                return _refreshed(sync_run)
-            sync_run.started_at = timezone.now()
-            partnership = Partnership.objects.select_related("upstream", "downstream").get(
-                pk=sync_run.partnership_id
-            )
-            _settle([(_plan_run(sync_run, partnership), sync_run)])
-            sync_run.save(update_fields=FINISHED_FIELDS)
+        return _holding_partners([sync_run], lambda: _apply_one(sync_run))
     except Exception as error:
         logger.exception("Sync run %s failed", sync_run.pk)
         _fail(sync_run, error)
+    return sync_run
+
+
+def _apply_one(sync_run: SyncRun) -> SyncRun:
+    """Apply the run (its partner locked, in the caller's transaction), unless another
+    delivery finished it while this one waited for the partner (rule R7)."""
+    if _finished([sync_run]):
+        return _refreshed(sync_run)
+    sync_run.started_at = timezone.now()
+    partnership = Partnership.objects.select_related("upstream", "downstream").get(
+        pk=sync_run.partnership_id
+    )
+    _settle([(_plan_run(sync_run, partnership), sync_run)])
+    sync_run.save(update_fields=FINISHED_FIELDS)
     return sync_run
 
 
@@ -106,52 +125,100 @@ def execute_many(sync_runs: list[SyncRun]) -> list[SyncRun]:
 def _apply_together(sync_runs: list[SyncRun]) -> bool:
     """Apply the runs in one transaction; False (nothing written) when they must be applied
     one after the other."""
-    with transaction.atomic():
-        _lock_partners([sync_run.partnership_id for sync_run in sync_runs])
-        if _finished(sync_runs):  # some were applied by another delivery: leave those alone
-            return False
-        started = timezone.now()
-        for sync_run in sync_runs:
-            sync_run.started_at = started
-        partnerships = Partnership.objects.select_related("upstream", "downstream").in_bulk(
-            [sync_run.partnership_id for sync_run in sync_runs]
-        )
-        downstream = [p.downstream_id for p in partnerships.values()]
-        upstream = {p.upstream_id for p in partnerships.values()}
-        if len(set(downstream)) < len(sync_runs) or upstream.intersection(downstream):
-            # Runs into one partner, or a partner that is another run's channel manager:
-            # their reads depend on each other's writes.
-            return False
-        reads = Reads(list(partnerships.values()))
-        _settle(
-            [
-                (_plan_run(sync_run, partnerships[sync_run.partnership_id], reads), sync_run)
-                for sync_run in sync_runs
-            ]
-        )
-        bulk_write(SyncRun.objects, sync_runs, FINISHED_FIELDS)
+    return _holding_partners(sync_runs, lambda: _apply_all(sync_runs))
+
+
+def _apply_all(sync_runs: list[SyncRun]) -> bool:
+    if _finished(sync_runs):  # some were applied by another delivery: leave those alone
+        return False
+    started = timezone.now()
+    for sync_run in sync_runs:
+        sync_run.started_at = started
+    partnerships = Partnership.objects.select_related("upstream", "downstream").in_bulk(
+        [sync_run.partnership_id for sync_run in sync_runs]
+    )
+    downstream = [p.downstream_id for p in partnerships.values()]
+    upstream = {p.upstream_id for p in partnerships.values()}
+    if len(set(downstream)) < len(sync_runs) or upstream.intersection(downstream):
+        # Runs into one partner, or a partner that is another run's channel manager:
+        # their reads depend on each other's writes.
+        return False
+    reads = Reads(list(partnerships.values()))
+    _settle(
+        [
+            (_plan_run(sync_run, partnerships[sync_run.partnership_id], reads), sync_run)
+            for sync_run in sync_runs
+        ]
+    )
+    bulk_write(SyncRun.objects, sync_runs, FINISHED_FIELDS)
     return True
 
 
 def claim(sync_runs: list[SyncRun]) -> bool:
-    """queued/running → running, unless finished already (then False, for one run)."""
+    """queued/running → running, unless finished already (then False, for one run). The claim
+    is the worker's first heartbeat."""
     claimed = SyncRun.objects.filter(
         pk__in=[sync_run.pk for sync_run in sync_runs],
         status__in=SyncRun.PENDING,
-    ).update(status=SyncRun.Status.RUNNING, started_at=None, error="")
+    ).update(status=SyncRun.Status.RUNNING, started_at=None, error="", heartbeat_at=timezone.now())
     for sync_run in sync_runs:
         sync_run.status, sync_run.started_at, sync_run.error = SyncRun.Status.RUNNING, None, ""
     return claimed > 0
 
 
+class _PartnersBusy(Exception):
+    """Another transaction held a partner's row for a whole heartbeat."""
+
+
+def _holding_partners[T](sync_runs: list[SyncRun], apply: Callable[[], T]) -> T:
+    """``apply()`` in one transaction that holds the rows of the runs' partners (rule R5).
+
+    While another transaction holds one of them, the worker waits a heartbeat at a time and,
+    between waits, records that it is alive in an autocommit statement of its own, so
+    ``sync_requeue`` leaves a run that only waits for its partner alone (rule R10).
+    """
+    while True:
+        try:
+            with transaction.atomic():
+                _lock_partners([sync_run.partnership_id for sync_run in sync_runs])
+                return apply()
+        except _PartnersBusy:
+            SyncRun.objects.filter(
+                pk__in=[sync_run.pk for sync_run in sync_runs], status__in=SyncRun.PENDING
+            ).update(heartbeat_at=timezone.now())
+
+
 def _lock_partners(partnership_ids: list[int]) -> None:
     """Two runs into one partner never interleave: the partner's row is the lock (taken in
-    primary-key order, so runs locking several partners cannot deadlock each other)."""
-    list(
+    primary-key order, so runs locking several partners cannot deadlock each other).
+
+    On PostgreSQL the wait is bounded by a heartbeat (a ``lock_timeout`` for this statement
+    only): past it, ``_PartnersBusy`` ends the transaction. On SQLite a transaction takes the
+    whole database when it begins (``BEGIN IMMEDIATE``), so the wait happened there and no
+    other statement, not even a heartbeat, could have been written meanwhile.
+    """
+    partners = (
         Organization.objects.select_for_update(of=("self",))
         .filter(upstream_partnerships__pk__in=partnership_ids)
         .order_by("pk")
     )
+    if connection.vendor != "postgresql":
+        list(partners)
+        return
+    heartbeat = getattr(settings, "SYNC_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        (previous,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %s, true)", [f"{max(1, int(heartbeat * 1000))}ms"]
+        )
+        try:
+            list(partners)
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+                raise _PartnersBusy from error
+            raise
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
 
 
 def _finished(sync_runs: list[SyncRun]) -> set[int]:
@@ -196,34 +263,58 @@ def _settle(runs: list[tuple[Plan, SyncRun]]) -> None:
 
 
 def _fail(sync_run: SyncRun, error: Exception) -> None:
-    """running → failed, recorded even when the failure was the database connection itself."""
+    """running → failed, recorded even when the failure was the database connection itself.
+    A run that another delivery finished meanwhile keeps that delivery's outcome (rule R7)."""
     sync_run.status = SyncRun.Status.FAILED
     sync_run.error = "".join(traceback.format_exception_only(error)).strip()[:2000]
     sync_run.counts = {}
     sync_run.finished_at = timezone.now()
-    fields = ["status", "error", "started_at", "counts", "finished_at"]
+    failure = {
+        field: getattr(sync_run, field)
+        for field in ["status", "error", "started_at", "counts", "finished_at"]
+    }
+    still_pending = SyncRun.objects.filter(pk=sync_run.pk, status__in=SyncRun.PENDING)
     try:
-        sync_run.save(update_fields=fields)
+        recorded = still_pending.update(**failure)
     except (OperationalError, InterfaceError):
         if connection.in_atomic_block:
             raise
         connection.close()  # reconnect on the next query
-        sync_run.save(update_fields=fields)
+        recorded = still_pending.update(**failure)
+    if not recorded:
+        sync_run.refresh_from_db()
 
 
-def requeue_stalled(older_than) -> list[SyncRun]:
-    """Runs whose worker died (still queued or running after ``older_than``) → queued again.
-    Their changes were never committed, so running them again is safe. The caller enqueues
-    them."""
-    cutoff = timezone.now() - older_than
-    stalled = list(
-        SyncRun.objects.filter(status__in=SyncRun.PENDING, created_at__lt=cutoff).filter(
-            models.Q(started_at__isnull=True) | models.Q(started_at__lt=cutoff)
+def requeue_stalled(older_than: timedelta) -> list[SyncRun]:
+    """queued/running → queued, for the runs whose worker stopped (rule R10); the caller
+    enqueues the runs returned.
+
+    Stalled means: still queued or running, recorded more than ``older_than`` ago, no
+    heartbeat of a worker since then (a worker waiting for the partner beats it) and not
+    requeued since then either (so each cron tick does not enqueue it once more). Each run is
+    moved by an update that checks all of that again: a run that a worker claimed or finished
+    after it was selected is left as it is, and is not returned.
+    """
+    now = timezone.now()
+    stalled = _stalled_since(now - older_than)
+    requeued = []
+    for sync_run in SyncRun.objects.filter(stalled).order_by("pk"):
+        moved = SyncRun.objects.filter(stalled, pk=sync_run.pk).update(
+            status=SyncRun.Status.QUEUED, requeued_at=now
         )
+        if moved:
+            sync_run.status, sync_run.requeued_at = SyncRun.Status.QUEUED, now
+            requeued.append(sync_run)
+    return requeued
+
+
+def _stalled_since(cutoff) -> models.Q:
+    """Runs pending since before ``cutoff`` with no sign of a worker and no requeue since."""
+    return (
+        models.Q(status__in=SyncRun.PENDING, created_at__lt=cutoff)
+        & (models.Q(heartbeat_at__isnull=True) | models.Q(heartbeat_at__lt=cutoff))
+        & (models.Q(requeued_at__isnull=True) | models.Q(requeued_at__lt=cutoff))
     )
-    for sync_run in stalled:
-        SyncRun.objects.filter(pk=sync_run.pk).update(status=SyncRun.Status.QUEUED)
-    return stalled
 
 
 def run(

@@ -1,16 +1,16 @@
 """The sync engine end to end: every cell of the policy table (docs/design.md §4.2) through the
-services, item by item; the item rules of docs/design.md §5; preview against run; query counts;
-failures."""
+services, item by item; the item rules of docs/design.md §5; preview against run; query counts.
+The life of a run (skipped, failed, serialised, delivered twice) is in test_runs.py and
+test_tasks.py."""
 
 from __future__ import annotations
 
 import io
-import threading
 from decimal import Decimal
 
 import pytest
 from django.core.files.base import ContentFile
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
@@ -446,19 +446,6 @@ def test_unlink_detaches_and_deletes_nothing(immediately, channel_manager, partn
     assert not is_locked(partner, "adders")
 
 
-def test_stale_unlink_detaches_nothing(immediately, channel_manager, partner):
-    """A queued unlink that runs after sync was turned back on must not detach."""
-    from settings_sync.tasks import schedule
-
-    partnership = link(immediately, channel_manager, partner, "non_exclusive")
-    stale = schedule(partnership, "unlink", mode_before="non_exclusive")  # queued, not run
-    engine.execute(stale)
-    stale.refresh_from_db()
-    assert stale.status == "skipped"
-    assert "Sync is on again" in stale.note
-    assert by_name(partner)["trenching"].synced_partnership == partnership
-
-
 # preview and run agree ------------------------------------------------------------------
 
 
@@ -575,23 +562,6 @@ def test_a_fan_out_costs_the_same_queries_for_3_and_40_partners(immediately):
     assert fan_out(3) == fan_out(40)
 
 
-def test_a_run_delivered_twice_is_applied_once(immediately, channel_manager, partner):
-    """A requeued run whose first worker was only slow reaches a second worker: the second
-    delivery finds it finished and neither applies nor records anything again."""
-    partnership = link(immediately, channel_manager, partner, "non_exclusive")
-    source = by_name(channel_manager)["trenching"]
-    Adder.objects.filter(pk=source.pk).update(amount=1400)  # no signal: nothing queued yet
-    sync_run = engine.schedule_record(partnership, "change", categories=["adders"])
-    late_copy = SyncRun.objects.get(pk=sync_run.pk)  # what the second worker loaded
-    assert engine.execute(sync_run).status == "succeeded"
-    changes = list(sync_run.changes.values_list("pk", flat=True))
-    assert late_copy.status == "queued"
-    assert engine.execute(late_copy).status == "succeeded"
-    assert engine.execute_many([late_copy, SyncRun.objects.get(pk=sync_run.pk)])
-    assert list(sync_run.changes.values_list("pk", flat=True)) == changes
-    assert SyncRun.objects.get(pk=sync_run.pk).started_at == sync_run.started_at
-
-
 def partner_of(immediately, upstream, mode):
     return immediately(
         services.create_partnership, upstream, OrganizationFactory(), by=None, **FLAGS[mode]
@@ -641,72 +611,3 @@ def test_renames_and_restores_fanned_out_leave_no_placeholder(immediately):
         assert sorted(names.values_list("name", flat=True)) == ["Tile roof", "Trenching"]
     assert not Adder.all_objects.filter(name__startswith=engine.PLACEHOLDER).exists()
     assert not Equipment.all_objects.filter(model__startswith=engine.PLACEHOLDER).exists()
-
-
-def test_failed_run_changes_nothing_and_can_be_retried(channel_manager, partner):
-    partnership = services.create_partnership(channel_manager, partner, by=None, **FLAGS["strict"])
-    rows_before = sorted(
-        (item.pk, item.synced_values(), item.archived_at)
-        for item in Adder.all_objects.filter(organization=partner)
-    )
-
-    def fail_on_history(execute, sql, params, many, context):
-        if "settings_sync_syncchange" in sql and sql.lstrip().upper().startswith("INSERT"):
-            raise OperationalError("connection lost while writing the history")
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(fail_on_history):
-        failed = engine.run(partnership, "link")
-    assert failed.status == "failed"
-    assert "connection lost" in failed.error
-    assert not failed.changes.exists()
-    rows_after = sorted(
-        (item.pk, item.synced_values(), item.archived_at)
-        for item in Adder.all_objects.filter(organization=partner)
-    )
-    assert rows_after == rows_before  # the copies written before the failure were rolled back
-
-    retried = engine.retry(failed)
-    assert retried.status == "succeeded"
-    assert retried.retry_of == failed
-    assert set(by_name(partner)) == {"trenching", "tile roof"}
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_runs_into_one_partner_serialise(channel_manager, partner):
-    """Two runs of one partnership at once: the partner's row lock makes the second see the
-    first's copies, so each upstream item ends with exactly one copy and nothing fails."""
-    from partnerships.models import Partnership
-
-    partnership = Partnership.objects.create(
-        upstream=channel_manager, downstream=partner, **FLAGS["non_exclusive"]
-    )
-    barrier = threading.Barrier(2)
-    runs: list[SyncRun] = []
-
-    def resync():
-        try:
-            barrier.wait()
-            runs.append(engine.run(partnership, "resync"))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=resync) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(run.status for run in runs) == ["succeeded", "succeeded"]
-    copies = Adder.all_objects.filter(organization=partner, synced_partnership=partnership)
-    assert sorted(copies.values_list("synced_from__name", flat=True)) == ["Tile roof", "Trenching"]
-    writes = sorted(
-        sum(
-            count
-            for counts in run.counts.values()
-            for action, count in counts.items()
-            if action in engine.WRITING_ACTIONS
-        )
-        for run in runs
-    )
-    assert writes[0] == 0  # the second found nothing left to write

@@ -14,33 +14,35 @@ queue, ``SyncRun``/``SyncChange`` records, ``engine.preview``/``engine.retry``,
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from asgiref.local import Local
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection, transaction
-from django.tasks import TaskResultStatus, task_backends
+from django.tasks import TaskResultStatus
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from organizations.models import Organization
 from partnerships import services
 from partnerships.models import Partnership
 from settings_sync import engine, registry
@@ -49,6 +51,15 @@ from settings_sync.project.models import Adder, DefaultCosts, Equipment
 from settings_sync.proposal.models import ProposalExpiration
 from tests.factories import MembershipFactory, OrganizationFactory
 
+from .concurrency import (
+    TIMEOUT,
+    in_thread,
+    rows_locked,
+    wait_for,
+    waiting_backends,
+    waiting_behind,
+)
+
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 NON_EXCLUSIVE = {"data_sync_enabled": True}
@@ -56,33 +67,11 @@ FLEXIBLE = {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_e
 STRICT = {"is_exclusive": True, "data_sync_enabled": True}
 MODES = {"non_exclusive": NON_EXCLUSIVE, "flexible": FLEXIBLE, "strict": STRICT}
 
-#: Upper bound of every wait (a lock, a worker, a thread): a hang fails, it never blocks CI.
-TIMEOUT = 30
 BASE_DIR = Path(django_settings.BASE_DIR)
 FINISHED = (SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED, SyncRun.Status.SKIPPED)
 
 
-# Waiting for another connection, thread or process ----------------------------------------
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = TIMEOUT):
-    """Poll ``condition`` (state in another process or connection) until it is truthy."""
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out after {timeout} s waiting for {what}.")
-        time.sleep(0.02)
-    return result
-
-
-def waiting_backends() -> list[tuple[int, str, list[int]]]:
-    """Backends of the test database waiting for a lock: (pid, application name, blockers)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid, application_name, pg_blocking_pids(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND cardinality(pg_blocking_pids(pid)) > 0"
-        )
-        return cursor.fetchall()
+# The backends of other connections ---------------------------------------------------------
 
 
 def backend_exists(pid: int) -> bool:
@@ -102,66 +91,7 @@ def tables_written_by(pid: int) -> set[str]:
         return {name for (name,) in cursor.fetchall()}
 
 
-def in_thread(pool: ThreadPoolExecutor, function: Callable, *args, **kwargs) -> Future:
-    """Call ``function`` in a thread (its own database connection, closed afterwards)."""
-
-    def call():
-        try:
-            return function(*args, **kwargs)
-        finally:
-            connection.close()
-
-    return pool.submit(call)
-
-
-@contextmanager
-def rows_locked(queryset) -> Iterator[int]:
-    """Hold ``SELECT … FOR UPDATE`` on the rows of ``queryset`` from another connection (as a
-    concurrent request would) until the block exits; yields the pid of that backend."""
-    locked, release = threading.Event(), threading.Event()
-    holder: dict[str, int] = {}
-
-    def hold() -> None:
-        with transaction.atomic():
-            holder["rows"] = len(list(queryset.select_for_update()))
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                holder["pid"] = cursor.fetchone()[0]
-            locked.set()
-            release.wait(4 * TIMEOUT)  # a safety net only: the test releases it
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        held = in_thread(pool, hold)
-        held.add_done_callback(lambda _: locked.set())  # a failure to lock wakes the test too
-        try:
-            locked.wait(TIMEOUT)
-            if held.done():
-                held.result()  # raises what went wrong
-            assert holder.get("rows"), "nothing was locked"
-            yield holder["pid"]
-        finally:
-            release.set()
-            held.result(TIMEOUT)
-
-
-# Task backends and db_worker processes ------------------------------------------------------
-
-
-def _reset_task_backends() -> None:
-    task_backends.__dict__.pop("settings", None)
-    task_backends._connections = Local()
-
-
-@pytest.fixture
-def task_queue(settings):
-    """Switch between the immediate backend and django-tasks-db's queue (production's)."""
-
-    def use(backend: str) -> None:
-        settings.TASKS = {"default": {"BACKEND": backend}}
-        _reset_task_backends()
-
-    yield use
-    _reset_task_backends()
+# db_worker processes ------------------------------------------------------------------------
 
 
 @dataclass
@@ -389,14 +319,6 @@ def run_ids_of(task_result: DBTaskResult) -> list[int]:
     return ints(task_result.args_kwargs)
 
 
-def waiting_behind(holder: int, application_name: str | None = None) -> int | None:
-    """The pid of a backend (of that application) waiting for a lock ``holder`` holds."""
-    for pid, name, blockers in waiting_backends():
-        if holder in blockers and application_name in (None, name):
-            return pid
-    return None
-
-
 @contextmanager
 def held_up_in(worker: DbWorker, locked, trigger: Callable[[], object]) -> Iterator[int]:
     """Trigger a run and yield the pid of ``worker``'s backend once the run waits, mid-run,
@@ -412,12 +334,19 @@ def wait_until_finished(runs) -> None:
     wait_for(lambda: not runs.exclude(status__in=FINISHED).exists(), "the runs to finish")
 
 
+def requeue(minutes: float) -> int:
+    """One tick of `manage.py sync_requeue` (from cron): how many runs it requeued."""
+    output = StringIO()
+    call_command("sync_requeue", minutes=minutes, stdout=output)
+    requeued = re.fullmatch(r"Requeued (\d+) stalled sync run\(s\)\.", output.getvalue().strip())
+    assert requeued, output.getvalue()
+    return int(requeued[1])
+
+
 def requeue_and_drain(start_worker, stalled: int) -> None:
     """What the operator does after a worker died: `manage.py sync_requeue` (from cron), and
     a worker drains the queue."""
-    output = StringIO()
-    call_command("sync_requeue", minutes=0, stdout=output)
-    assert f"Requeued {stalled} stalled sync run(s)." in output.getvalue()
+    assert requeue(minutes=0) == stalled
     finisher = start_worker("finisher", "--batch")  # exits once the queue is empty
     assert finisher.wait() == 0, finisher.output()
 
@@ -630,6 +559,42 @@ def test_worker_killed_mid_fan_out_batch_changes_no_partner(db_workers, task_que
         assert Adder.all_objects.get(
             organization=partnership.downstream, name="Tile roof"
         ).is_archived
+
+
+def test_worker_killed_waiting_for_its_partner_is_requeued_once_its_heartbeat_stops(
+    db_workers, task_queue
+):
+    """Attacks: rule R10's heartbeat from the other side. A worker waits for its partner's row
+    (another transaction holds it) and is SIGKILLed there: its heartbeat stops. Fails if
+    `sync_requeue` takes the run for stalled while the heartbeat is fresh, does not requeue it
+    once the heartbeat is older than the cutoff, requeues it on every tick, or if the run is
+    then not applied exactly once."""
+    helios = channel_manager("Helios Energy Partners")
+    partnership = partner_of(helios, "non_exclusive")
+    task_queue("django_tasks_db.DatabaseBackend")
+
+    doomed = db_workers("doomed")
+    partner = Organization.objects.filter(pk=partnership.downstream_id)
+    with held_up_in(doomed, partner, lambda: save_amount(helios, "Trenching", 1400)):
+        run = SyncRun.objects.get(partnership=partnership, event="change")
+        assert run.status == "running"
+        assert requeue(minutes=1) == 0  # its worker claimed it moments ago
+        doomed.process.kill()
+        assert doomed.wait() == -signal.SIGKILL
+        killed, cutoff = timezone.now(), 1  # second
+        wait_for(
+            lambda: timezone.now() - killed > timedelta(seconds=cutoff),
+            "its last heartbeat to be older than the cutoff",
+        )
+        assert requeue(minutes=cutoff / 60) == 1
+        assert requeue(minutes=cutoff / 60) == 0
+
+    finisher = db_workers("finisher", "--batch")
+    assert finisher.wait() == 0, finisher.output()
+    run.refresh_from_db()
+    assert (run.status, run.counts) == ("succeeded", {"adders": {"updated": 1}})
+    assert SyncChange.objects.filter(run=run).count() == 1
+    assert_mirrors_upstream(partnership)
 
 
 # 3. The database connection dropped mid-run -------------------------------------------------

@@ -1,4 +1,5 @@
-"""Enqueue again the sync runs whose worker died (killed, machine lost)."""
+"""Enqueue again the sync runs whose worker died (killed, machine lost): docs/design.md §7.3,
+rule R10."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from settings_sync.tasks import requeue_stalled
 
 class Command(BaseCommand):
     help = (
-        "Enqueue again every sync run still queued or running after --minutes (default 15): "
-        "its worker died before finishing. A run applies all or nothing, so running it again "
-        "is safe. Run it from cron next to the workers."
+        "Enqueue again every sync run still queued or running --minutes (default 15) after it "
+        "was recorded, with no sign of a worker for that long: its worker died before "
+        "finishing. A worker waiting for its partner shows it is alive every minute, so "
+        "keep --minutes well above that. A run is requeued at most once per --minutes and "
+        "never once it has finished. A run applies all or nothing and a run delivered twice "
+        "is applied once, so running it again is safe. Run it from cron next to the workers."
     )
 
     def add_arguments(self, parser) -> None:
