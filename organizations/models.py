@@ -9,13 +9,14 @@ from django.urls import reverse
 from django.utils.text import slugify
 
 from .archiving import ArchivableModel
+from .logos import LogoField
 from .validators import validate_logo
 
 
 class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
-    logo = models.ImageField(upload_to="logos/", blank=True, validators=[validate_logo])
+    logo = LogoField(upload_to="logos/", blank=True, validators=[validate_logo])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

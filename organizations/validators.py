@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-LOGO_MAX_BYTES = 2 * 1024 * 1024
-LOGO_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
-#: Pillow's own limit (some 89 million pixels), beyond which it takes an image for a bomb
-LOGO_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+from .logos import (
+    LOGO_FORMATS,
+    LOGO_MAX_BYTES,
+    LOGO_MAX_PIXELS,
+    LOGO_MAX_SIDE,
+    NOT_AN_IMAGE_ERRORS,
+    open_image,
+)
 
 
 def validate_logo(upload) -> None:
@@ -27,23 +31,18 @@ def validate_logo(upload) -> None:
             code="logo_too_large",
             params={"size": filesizeformat(upload.size)},
         )
-    upload.seek(0)
     try:
-        with Image.open(upload) as image:
+        with open_image(upload) as image:
             image_format, pixels = image.format, image.width * image.height
             image.verify()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        # Pillow refuses a bomb, and warns about one below twice its limit (an exception
-        # where warnings are errors, as in the tests; otherwise the check below refuses it).
+    except Image.DecompressionBombError as error:
         raise _too_many_pixels() from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except NOT_AN_IMAGE_ERRORS as error:
         raise ValidationError(
             "This file is not an image we can use. Upload a PNG, JPEG or WebP logo "
             "(SVG and other formats are not accepted).",
             code="logo_not_image",
         ) from error
-    finally:
-        upload.seek(0)
     if pixels > LOGO_MAX_PIXELS:
         raise _too_many_pixels()
     if image_format not in LOGO_FORMATS:
@@ -56,6 +55,8 @@ def validate_logo(upload) -> None:
 
 def _too_many_pixels() -> ValidationError:
     return ValidationError(
-        "This image has too many pixels to be a logo. Upload a smaller PNG, JPEG or WebP logo.",
+        "This image has too many pixels to be a logo (at most %(side)s by %(side)s). Upload "
+        "a smaller PNG, JPEG or WebP logo.",
         code="logo_too_many_pixels",
+        params={"side": LOGO_MAX_SIDE},
     )

@@ -12,14 +12,9 @@ from PIL import Image
 
 from organizations.models import License, Organization
 from tests.factories import LicenseFactory, MembershipFactory, OrganizationFactory
+from tests.images import image_upload
 
 pytestmark = pytest.mark.django_db
-
-
-def image_upload(name: str = "logo.png", fmt: str = "PNG", size=(64, 64)) -> SimpleUploadedFile:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (240, 160, 20)).save(buffer, format=fmt)
-    return SimpleUploadedFile(name, buffer.getvalue(), content_type=f"image/{fmt.lower()}")
 
 
 def tab_url(organization: Organization) -> str:
