@@ -10,11 +10,11 @@ from django.utils.text import slugify
 
 from .archiving import ArchivableModel
 from .logos import LogoField
-from .validators import validate_logo
+from .validators import validate_logo, validate_name
 
 
 class Organization(models.Model):
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_name])
     slug = models.SlugField(max_length=80, unique=True)
     logo = LogoField(upload_to="logos/", blank=True, validators=[validate_logo])
     created_at = models.DateTimeField(auto_now_add=True)
@@ -90,9 +90,13 @@ class License(ArchivableModel):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="licenses"
     )
-    license_type = models.CharField(max_length=100, help_text="e.g. C-10 Electrical Contractor")
-    number = models.CharField(max_length=60)
-    jurisdiction = models.CharField(max_length=100, help_text="State or authority, e.g. California")
+    license_type = models.CharField(
+        max_length=100, validators=[validate_name], help_text="e.g. C-10 Electrical Contractor"
+    )
+    number = models.CharField(max_length=60, validators=[validate_name])
+    jurisdiction = models.CharField(
+        max_length=100, validators=[validate_name], help_text="State or authority, e.g. California"
+    )
     expires_on = models.DateField(null=True, blank=True)
 
     class Meta(ArchivableModel.Meta):

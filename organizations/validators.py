@@ -1,6 +1,9 @@
-"""Validation of uploaded logos: real raster images of an allowed format and size."""
+"""Validation shared by the models: names that show what they say, and uploaded logos that are
+real raster images of an allowed format and size."""
 
 from __future__ import annotations
+
+import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
@@ -14,6 +17,42 @@ from .logos import (
     NOT_AN_IMAGE_ERRORS,
     open_image,
 )
+
+#: Unicode categories of characters a name must not contain: controls (a line break would end
+#: an email header the name is put in), format characters (zero-width spaces and joiners,
+#: text-direction overrides and isolates, the soft hyphen, the byte-order mark: invisible, or
+#: reordering what is shown around them), line and paragraph separators, surrogates,
+#: private-use and unassigned code points (no agreed glyph).
+FORBIDDEN_IN_NAMES = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+#: Letters that draw nothing (Hangul fillers) and the invisible combining grapheme joiner.
+INVISIBLE_IN_NAMES = {"\u034f", "\u115f", "\u1160", "\u3164", "\uffa0"}
+
+
+def validate_name(value: str) -> None:
+    """Refuse names with control, invisible or text-direction characters.
+
+    A name is shown to other organizations and put in email subjects; what it contains must be
+    what a reader sees, so two names that look the same are the same name.
+    """
+    for character in value or "":
+        if character in INVISIBLE_IN_NAMES or unicodedata.category(character) in FORBIDDEN_IN_NAMES:
+            raise ValidationError(
+                "This cannot contain line breaks, tabs or other control characters, nor "
+                "invisible or text-direction characters. It contains %(character)s: retype it "
+                "without.",
+                code="invisible_character",
+                params={"character": _describe(character)},
+            )
+
+
+def _describe(character: str) -> str:
+    if character in "\r\n\x0b\x0c\x85\u2028\u2029":
+        return "a line break"
+    if character == "\t":
+        return "a tab"
+    code = f"U+{ord(character):04X}"
+    name = unicodedata.name(character, "")
+    return f"{code} ({name.lower()})" if name else code
 
 
 def validate_logo(upload) -> None:

@@ -9,6 +9,7 @@ from django.db.models import Q
 
 from organizations.models import Organization
 from organizations.search import can_match
+from organizations.validators import validate_name
 
 from . import modes
 
@@ -101,7 +102,10 @@ class PartnershipFlagsForm(FlagsFormMixin, forms.Form):
 
 class InvitationForm(FlagsFormMixin, forms.Form):
     organization_name = forms.CharField(
-        label="Organization name", max_length=200, help_text="The new partner's company name."
+        label="Organization name",
+        max_length=200,
+        validators=[validate_name],
+        help_text="The new partner's company name.",
     )
     email = forms.EmailField(
         label="Admin's email", help_text="The invitation link is sent to this address."

@@ -6,12 +6,14 @@ import hashlib
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
 from organizations.models import Organization
+from organizations.validators import validate_name
 
 from . import modes
 
@@ -223,6 +225,15 @@ class Invitation(FlagsModel):
 
     def __str__(self) -> str:
         return f"{self.upstream} invites {self.organization_name} ({self.email})"
+
+    def clean(self) -> None:
+        super().clean()
+        # Checked here rather than as a field validator (which would need a migration of this
+        # app): the name becomes an organization's name and goes into the email's subject.
+        try:
+            validate_name(self.organization_name)
+        except ValidationError as error:
+            raise ValidationError({"organization_name": error}) from error
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return (now or timezone.now()) >= self.expires_at

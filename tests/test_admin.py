@@ -72,3 +72,50 @@ def test_preview_and_resync_actions(client, django_capture_on_commit_callbacks):
     assert (run.event, run.status) == ("resync", "succeeded")
     assert Adder.objects.filter(synced_partnership=partnership).count() == 1
     assert Partnership.objects.count() == 1
+
+
+@pytest.fixture
+def staff_client(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def organization_form(organization, **changes) -> dict:
+    """What the admin's change form posts for an organization (no inline rows)."""
+    data = {"name": organization.name, "slug": organization.slug}
+    for inline in ("memberships", "licenses"):
+        data |= {f"{inline}-TOTAL_FORMS": "0", f"{inline}-INITIAL_FORMS": "0"}
+    return data | changes
+
+
+def test_admin_refuses_an_organization_name_with_hidden_characters(staff_client):
+    organization = MembershipFactory().organization
+    before = organization.name
+    change = reverse("admin:organizations_organization_change", args=[organization.pk])
+    response = staff_client.post(change, organization_form(organization, name="Helios\u202e"))
+    assert response.status_code == 200
+    assert "It contains U+202E (right-to-left override)" in str(
+        response.context["adminform"].form.errors["name"]
+    )
+    organization.refresh_from_db()
+    assert organization.name == before
+
+
+def test_admin_refuses_an_adder_name_with_a_line_break(staff_client):
+    adder = Adder.objects.create(
+        organization=MembershipFactory().organization, name="Trenching", amount=1
+    )
+    change = reverse("admin:project_adder_change", args=[adder.pk])
+    response = staff_client.post(
+        change,
+        {
+            "organization": adder.organization_id,
+            "name": "Trench\ning",
+            "pricing": "fixed",
+            "amount": "1",
+        },
+    )
+    assert response.status_code == 200
+    assert "It contains a line break" in str(response.context["adminform"].form.errors["name"])
+    adder.refresh_from_db()
+    assert adder.name == "Trenching"

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from organizations.models import Organization
+from organizations.validators import validate_name
 from settings_sync import registry
 from settings_sync.items import (
     SingletonSetting,
@@ -44,8 +45,10 @@ class ComparableValue(SyncedItem):
     SYNCED_FIELDS = registry.get("comparable_values").synced_fields
     NATURAL_KEY = registry.get("comparable_values").natural_key
 
-    label = models.CharField(max_length=120, help_text="e.g. Trees planted")
-    unit = models.CharField(max_length=40, help_text="e.g. trees")
+    label = models.CharField(
+        max_length=120, validators=[validate_name], help_text="e.g. Trees planted"
+    )
+    unit = models.CharField(max_length=40, validators=[validate_name], help_text="e.g. trees")
     factor_per_mwh = models.DecimalField(
         "per MWh produced", max_digits=12, decimal_places=4, validators=[non_negative]
     )
@@ -70,7 +73,9 @@ class ComparableValue(SyncedItem):
 class ProposalEmail(SingletonSetting):
     SYNCED_FIELDS = registry.get("proposal_email").synced_fields
 
-    subject = models.CharField(max_length=200, default="Your solar proposal")
+    subject = models.CharField(
+        max_length=200, default="Your solar proposal", validators=[validate_name]
+    )
     body = models.TextField(
         default="Hello {customer_name},\n\nAttached is your solar proposal. It is valid for "
         "{days_valid} days.\n\nBest regards,\n{sender_name}"
@@ -98,7 +103,7 @@ class ProposalTemplate(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="proposal_templates"
     )
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[validate_name])
     description = models.TextField(blank=True)
     page_count = models.PositiveSmallIntegerField(default=8, validators=between(1, 100, "pages"))
     created_at = models.DateTimeField(auto_now_add=True)

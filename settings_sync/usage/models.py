@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Q
 
+from organizations.validators import validate_name
 from settings_sync import registry
 from settings_sync.fields import MonthlyProfileJSONField
 from settings_sync.items import SyncedItem, natural_key_constraint, track_baseline
@@ -18,7 +19,7 @@ class Persona(SyncedItem):
     SYNCED_FIELDS = registry.get("personas").synced_fields
     NATURAL_KEY = registry.get("personas").natural_key
 
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[validate_name])
     annual_kwh = models.PositiveIntegerField(
         "annual usage (kWh)", validators=between(1, 1_000_000, "an annual usage")
     )
@@ -50,7 +51,7 @@ class RateEscalation(SyncedItem):
     SYNCED_FIELDS = registry.get("rate_escalations").synced_fields
     NATURAL_KEY = registry.get("rate_escalations").natural_key
 
-    utility_name = models.CharField(max_length=150)
+    utility_name = models.CharField(max_length=150, validators=[validate_name])
     annual_escalation_percent = models.DecimalField(
         "annual escalation (%)",
         max_digits=5,

@@ -116,6 +116,29 @@ class TestProfile:
         organization.refresh_from_db()
         assert organization.name == before
 
+    @pytest.mark.parametrize(
+        ("name", "described"),
+        [
+            ("Sunrise\nSolar", "a line break"),
+            ("Sunrise\tSolar", "a tab"),
+            ("Sunrise\u200bSolar", "U+200B (zero width space)"),
+            ("\u202eralos esirnuS", "U+202E (right-to-left override)"),
+            ("Sunrise\u2066Solar\u2069", "U+2066 (left-to-right isolate)"),
+            ("Sun\u00adrise Solar", "U+00AD (soft hyphen)"),
+        ],
+    )
+    def test_name_with_hidden_characters_refused_beside_the_field(
+        self, admin_client, organization, name, described
+    ):
+        before = organization.name
+        response = admin_client.post(tab_url(organization), {"name": name})
+        assert response.status_code == 400
+        content = response.content.decode()
+        assert 'id="id_name_error"' in content
+        assert f"It contains {described}: retype it without." in content
+        organization.refresh_from_db()
+        assert organization.name == before
+
     @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
     def test_logo_upload_accepted(self, admin_client, organization, fmt):
         upload = image_upload(f"logo.{fmt.lower()}", fmt)

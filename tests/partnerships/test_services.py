@@ -250,6 +250,16 @@ class TestInvitations:
         assert not Invitation.objects.exists()
         assert mail.outbox == []
 
+    @pytest.mark.parametrize("name", ["Summit\nSolar", "Summit\u200bSolar", "\u202eSummit"])
+    def test_invite_refuses_hidden_characters_in_the_name(self, channel_manager, cm_admin, name):
+        with pytest.raises(ValidationError) as error:
+            services.invite_organization(
+                channel_manager, name=name, email="a@example.com", invited_by=cm_admin
+            )
+        assert "cannot contain line breaks" in error.value.message_dict["organization_name"][0]
+        assert not Invitation.objects.exists()
+        assert mail.outbox == []
+
     def test_accept_creates_organization_admin_and_partnership(
         self, channel_manager, cm_admin, events, django_capture_on_commit_callbacks
     ):

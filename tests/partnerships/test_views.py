@@ -261,6 +261,22 @@ class TestInvitationFlow:
         assert not Invitation.objects.exists()
         assert mail.outbox == []
 
+    def test_organization_name_with_a_line_break_is_refused(
+        self, client, cm_admin, channel_manager, django_capture_on_commit_callbacks
+    ):
+        """The name goes into the email's subject: a line break would end that header."""
+        client.force_login(cm_admin)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = self.send(
+                client, channel_manager, organization_name="Summit\r\nBcc: all@example.com"
+            )
+        assert response.status_code == 400
+        content = response.content.decode()
+        assert 'id="id_organization_name_error"' in content
+        assert "It contains a line break: retype it without." in content
+        assert not Invitation.objects.exists()
+        assert mail.outbox == []
+
     def test_member_cannot_invite(self, client, channel_manager):
         client.force_login(MembershipFactory(organization=channel_manager, role="member").user)
         assert self.send(client, channel_manager).status_code == 403

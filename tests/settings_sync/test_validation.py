@@ -8,8 +8,9 @@ import html
 import re
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 
+from organizations.validators import validate_name
 from settings_sync import registry
 from tests.factories import OrganizationFactory
 from tests.settings_sync import catalogue_data as data
@@ -413,3 +414,100 @@ def test_adder_example_from_the_issue(client, org, admin):
         "This organization already has an adder with this name."
     ]
     assert page.model.objects.get(organization=org).amount == 1
+
+
+# Names: nothing invisible, nothing that breaks a line -------------------------------------
+
+#: Every name-like field of a settings page.
+NAME_FIELDS = [
+    ("equipment", "manufacturer"),
+    ("equipment", "model"),
+    ("adders", "name"),
+    ("personas", "name"),
+    ("rate_escalations", "utility_name"),
+    ("comparable_values", "label"),
+    ("comparable_values", "unit"),
+    ("licenses", "license_type"),
+    ("licenses", "number"),
+    ("licenses", "jurisdiction"),
+    ("financing_products", "name"),
+    ("financing_products", "lender"),
+    ("proposal_templates", "name"),
+    ("integrations", "account"),
+]
+#: A control character, and invisible or reordering ones (category Cf, Zl, a Hangul filler).
+HIDDEN_CHARACTERS = {
+    "line-break": ("\n", "a line break"),
+    "zero-width-space": ("\u200b", "U+200B (zero width space)"),
+    "right-to-left-override": ("\u202e", "U+202E (right-to-left override)"),
+    "soft-hyphen": ("\u00ad", "U+00AD (soft hyphen)"),
+    "first-strong-isolate": ("\u2068", "U+2068 (first strong isolate)"),
+    "byte-order-mark": ("\ufeff", "U+FEFF (zero width no-break space)"),
+    "line-separator": ("\u2028", "a line break"),
+    "hangul-filler": ("\u3164", "U+3164 (hangul filler)"),
+}
+
+
+@pytest.mark.parametrize(("key", "field"), NAME_FIELDS, ids=["-".join(f) for f in NAME_FIELDS])
+@pytest.mark.parametrize("hidden", list(HIDDEN_CHARACTERS))
+def test_names_with_hidden_characters_are_refused(client, org, admin, key, field, hidden):
+    character, described = HIDDEN_CHARACTERS[hidden]
+    page = data.page(key)
+    bad = {**data.LIST_CASES[key].valid}
+    bad[field] = f"Tile{character}roof"
+    response = client.post(url("add", org, page), bad)
+    assert response.status_code == 400
+    error = field_error(response, field)
+    assert "cannot contain line breaks, tabs or other control characters" in error
+    assert f"It contains {described}" in error
+    assert not page.model._base_manager.filter(organization=org).exists()
+
+    item = data.make_item(key, org)
+    before = data.item_values(key)
+    response = client.post(url("edit", org, page, item.pk), bad)
+    assert response.status_code == 400
+    item.refresh_from_db()
+    assert data.values_of(item, before) == before
+
+
+def test_every_line_of_text_on_a_settings_page_refuses_hidden_characters():
+    """Every editable one-line text field of a settings model (not a choice, an address or a
+    slug) has the name validator, and the pages above test each name field through a form."""
+    unchecked = [
+        f"{page.model.__name__}.{field.name}"
+        for page in data.PAGES
+        for field in page.model._meta.get_fields()
+        if isinstance(field, models.CharField)
+        and not isinstance(field, models.EmailField | models.SlugField)
+        and field.editable
+        and not field.choices
+        and field.name != "cc"  # a list of addresses, validated as such
+        and validate_name not in field.validators
+    ]
+    assert unchecked == []
+    tested = set(NAME_FIELDS)
+    for key, case in data.LIST_CASES.items():
+        assert (key, case.display_field) in tested
+
+
+def test_a_proposal_email_subject_stays_on_one_line(client, org, admin):
+    page = data.page("proposal_email")
+    row = data.singleton("proposal_email", org)
+    before = row.synced_values()
+    response = client.post(
+        url("page", org, page),
+        {**data.FORM_CASES["proposal_email"].valid, "subject": "Hi\r\nBcc: all@example.com"},
+    )
+    assert response.status_code == 400
+    assert "It contains a line break" in field_error(response, "subject")
+    assert data.singleton("proposal_email", org).synced_values() == before
+
+
+def test_names_in_other_scripts_and_with_emoji_are_fine(client, org, admin):
+    page = data.page("adders")
+    for name in ["Énergie solaire", "太陽光", "Sonnen-Dach ☀️", "Tile\u00a0roof (spécial)"]:
+        response = client.post(
+            url("add", org, page), {"name": name, "amount": "1", "pricing": "fixed"}
+        )
+        assert response.status_code == 302, (name, response.content.decode()[:2000])
+    assert page.model.objects.filter(organization=org).count() == 4
