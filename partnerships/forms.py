@@ -7,7 +7,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from organizations.models import Organization
+from organizations.models import Organization, organization_name_key
 from organizations.search import can_match
 from organizations.validators import validate_name
 
@@ -165,12 +165,13 @@ class PartnershipRequestForm(FlagsFormMixin, forms.Form):
 
 
 def organizations_named(value: str | None, *, exclude: Organization) -> list[Organization]:
-    """Up to two organizations (other than ``exclude``) whose slug or name is ``value``."""
+    """Up to two organizations (other than ``exclude``) whose slug or name is ``value`` (the
+    name compared as names are kept unique)."""
     value = (value or "").strip()
     if not value or not can_match(value):  # the preview asks with whatever was typed
         return []
     return list(
-        Organization.objects.filter(Q(slug=value) | Q(name__iexact=value))
+        Organization.objects.filter(Q(slug=value) | Q(name_key=organization_name_key(value)))
         .exclude(pk=exclude.pk)
         .order_by("pk")[:2]
     )

@@ -234,6 +234,17 @@ class Invitation(FlagsModel):
             validate_name(self.organization_name)
         except ValidationError as error:
             raise ValidationError({"organization_name": error}) from error
+        if self.status == self.Status.PENDING and Organization.name_taken(self.organization_name):
+            raise ValidationError(
+                {
+                    "organization_name": ValidationError(
+                        "An organization with this name is already on Channel Data Sync. "
+                        "Request a partnership with it instead, or invite a new organization "
+                        "under a name of its own.",
+                        code="name_taken",
+                    )
+                }
+            )
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return (now or timezone.now()) >= self.expires_at

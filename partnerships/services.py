@@ -280,6 +280,13 @@ def accept_invitation(invitation: Invitation, user) -> Partnership:
     """Create the invited organization with ``user`` as its admin, and the partnership."""
     locked = Invitation.objects.select_for_update().select_related("upstream").get(pk=invitation.pk)
     _check_usable(locked)
+    if Organization.name_taken(locked.organization_name):
+        raise ValidationError(
+            f"An organization called “{locked.organization_name}” joined Channel Data Sync after "
+            f"this invitation was sent, and names are unique. Ask {locked.upstream} to invite "
+            "you again under another name.",
+            code="name_taken",
+        )
     organization = Organization.objects.create(
         name=locked.organization_name, slug=Organization.unique_slug_for(locked.organization_name)
     )

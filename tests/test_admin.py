@@ -119,3 +119,15 @@ def test_admin_refuses_an_adder_name_with_a_line_break(staff_client):
     assert "It contains a line break" in str(response.context["adminform"].form.errors["name"])
     adder.refresh_from_db()
     assert adder.name == "Trenching"
+
+
+def test_admin_refuses_another_organizations_name_beside_the_name(staff_client):
+    MembershipFactory(organization__name="Summit Solar")
+    organization = MembershipFactory().organization
+    before = organization.name
+    change = reverse("admin:organizations_organization_change", args=[organization.pk])
+    response = staff_client.post(change, organization_form(organization, name="summit solar "))
+    assert response.status_code == 200
+    assert "already has this name" in str(response.context["adminform"].form.errors["name"])
+    organization.refresh_from_db()
+    assert organization.name == before

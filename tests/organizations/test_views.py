@@ -116,6 +116,28 @@ class TestProfile:
         organization.refresh_from_db()
         assert organization.name == before
 
+    @pytest.mark.parametrize("taken", ["Summit Solar", " summit SOLAR ", "SUMMIT   Solar"])
+    def test_renaming_to_another_organizations_name_is_refused(
+        self, admin_client, organization, taken
+    ):
+        OrganizationFactory(name="Summit Solar")
+        before = organization.name
+        response = admin_client.post(tab_url(organization), {"name": taken})
+        assert response.status_code == 400
+        content = response.content.decode()
+        assert 'id="id_name_error"' in content
+        assert "Another organization on Channel Data Sync already has this name." in content
+        organization.refresh_from_db()
+        assert organization.name == before
+
+    def test_an_organization_may_change_the_case_of_its_own_name(self, admin_client, organization):
+        organization.name = "Sunrise Solar"
+        organization.save()
+        response = admin_client.post(tab_url(organization), {"name": "SUNRISE solar"})
+        assert response.status_code == 302
+        organization.refresh_from_db()
+        assert organization.name == "SUNRISE solar"
+
     @pytest.mark.parametrize(
         ("name", "described"),
         [

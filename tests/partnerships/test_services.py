@@ -260,6 +260,28 @@ class TestInvitations:
         assert not Invitation.objects.exists()
         assert mail.outbox == []
 
+    def test_invite_refuses_the_name_of_an_organization_on_the_platform(
+        self, channel_manager, cm_admin
+    ):
+        OrganizationFactory(name="Summit Solar Co.")
+        with pytest.raises(ValidationError) as error:
+            services.invite_organization(
+                channel_manager, name="SUMMIT solar co.", email="a@example.com", invited_by=cm_admin
+            )
+        assert (
+            "Request a partnership with it instead"
+            in (error.value.message_dict["organization_name"][0])
+        )
+        assert not Invitation.objects.exists()
+
+    def test_accept_refuses_a_name_taken_since_the_invitation(self, channel_manager, cm_admin):
+        invitation = self.invite(channel_manager, cm_admin)
+        OrganizationFactory(name="summit solar co.")
+        with pytest.raises(ValidationError, match="joined Channel Data Sync after this invitation"):
+            services.accept_invitation(invitation, UserFactory())
+        assert Organization.objects.count() == 2
+        assert Invitation.objects.get().status == "pending"
+
     def test_accept_creates_organization_admin_and_partnership(
         self, channel_manager, cm_admin, events, django_capture_on_commit_callbacks
     ):

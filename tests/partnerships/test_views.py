@@ -277,6 +277,34 @@ class TestInvitationFlow:
         assert not Invitation.objects.exists()
         assert mail.outbox == []
 
+    def test_the_name_of_an_organization_on_the_platform_is_refused_beside_the_field(
+        self, client, cm_admin, channel_manager
+    ):
+        OrganizationFactory(name="summit solar co.")
+        client.force_login(cm_admin)
+        response = self.send(client, channel_manager)
+        assert response.status_code == 400
+        content = response.content.decode()
+        assert 'id="id_organization_name_error"' in content
+        assert "Request a partnership with it instead" in content
+        assert not Invitation.objects.exists()
+
+    def test_accepting_after_the_name_was_taken_explains_why(
+        self, client, cm_admin, channel_manager
+    ):
+        invitation = services.invite_organization(
+            channel_manager, name="Summit Solar Co.", email="a@example.com", invited_by=cm_admin
+        )
+        OrganizationFactory(name="summit solar CO.")  # registered meanwhile
+        client.force_login(UserFactory())
+        response = client.post(reverse("invitations:accept", args=[invitation.token]))
+        assert response.status_code == 410
+        assert "joined Channel Data Sync after this invitation was sent" in (
+            response.content.decode()
+        )
+        assert Organization.objects.filter(name_key="summit solar co.").count() == 1
+        assert Invitation.objects.get().status == "pending"
+
     def test_member_cannot_invite(self, client, channel_manager):
         client.force_login(MembershipFactory(organization=channel_manager, role="member").user)
         assert self.send(client, channel_manager).status_code == 403
