@@ -80,6 +80,15 @@ class Organization(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("organizations:settings", kwargs={"org": self.slug})
 
+    @property
+    def name_with_slug(self) -> str:
+        """ "Summit Solar (summit-solar)": how an organization is shown to other organizations.
+
+        Names are unique only up to case and spacing, and they are chosen by the organization
+        itself; the slug is unique and chosen by the platform, so it tells lookalikes apart.
+        """
+        return f"{self.name} ({self.slug})" if self.slug else self.name
+
     def clean(self) -> None:
         super().clean()
         if Organization.name_taken(self.name, exclude=self):
