@@ -12,6 +12,7 @@ from organizations.search import can_match
 from organizations.validators import validate_name
 
 from . import modes
+from .models import REQUEST_MESSAGE_MAX_LENGTH
 
 
 class FlagsFormMixin:
@@ -131,7 +132,7 @@ class PartnershipRequestForm(FlagsFormMixin, forms.Form):
     message = forms.CharField(
         label="Message (optional)",
         required=False,
-        max_length=2000,
+        max_length=REQUEST_MESSAGE_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 

@@ -257,6 +257,9 @@ class Invitation(FlagsModel):
         return self.status
 
 
+REQUEST_MESSAGE_MAX_LENGTH = 2000
+
+
 class PartnershipRequest(FlagsModel):
     """A channel manager asks an existing organization to become its partner."""
 
@@ -313,3 +316,18 @@ class PartnershipRequest(FlagsModel):
 
     def __str__(self) -> str:
         return f"{self.upstream} asks {self.downstream} ({self.get_status_display()})"
+
+    def clean(self) -> None:
+        super().clean()
+        # A limit for the model (services call full_clean), not only the form. Not yet a
+        # field option or database constraint: that needs a migration of this app.
+        if len(self.message or "") > REQUEST_MESSAGE_MAX_LENGTH:
+            raise ValidationError(
+                {
+                    "message": ValidationError(
+                        "Keep the message to at most %(limit)s characters.",
+                        code="max_length",
+                        params={"limit": f"{REQUEST_MESSAGE_MAX_LENGTH:,}"},
+                    )
+                }
+            )

@@ -131,3 +131,69 @@ def test_admin_refuses_another_organizations_name_beside_the_name(staff_client):
     assert "already has this name" in str(response.context["adminform"].form.errors["name"])
     organization.refresh_from_db()
     assert organization.name == before
+
+
+def test_admin_refuses_a_4_mb_proposal_email_body(staff_client):
+    from settings_sync.proposal.models import ProposalEmail
+
+    row = ProposalEmail.objects.get(organization=MembershipFactory().organization)
+    before = row.body
+    change = reverse("admin:proposal_proposalemail_change", args=[row.pk])
+    response = staff_client.post(
+        change, {"subject": "Proposal", "body": "x" * (4 * 1024 * 1024 - 1000), "cc": ""}
+    )
+    assert response.status_code == 200
+    assert "Ensure this value has at most 10000 characters" in str(
+        response.context["adminform"].form.errors["body"]
+    )
+    row.refresh_from_db()
+    assert row.body == before
+
+
+TWELVE = ", ".join(["8"] * 11)
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        "[" + "9" * 5000 + "]",  # beyond Python's limit for reading an integer: was a 500
+        f"[{TWELVE}, {'1' * 400}]",
+        f"[{TWELVE}, 1e999]",
+        f"[{TWELVE}, -1e300]",
+        f"[{TWELVE}, NaN]",
+        f"[{TWELVE}, Infinity]",
+    ],
+    ids=["5000-digits", "400-digits", "1e999", "-1e300", "NaN", "Infinity"],
+)
+def test_admin_refuses_huge_or_non_finite_numbers_in_a_monthly_profile(staff_client, profile):
+    organization = MembershipFactory().organization
+    response = staff_client.post(
+        reverse("admin:usage_persona_add"),
+        {
+            "organization": organization.pk,
+            "name": "EV owner",
+            "annual_kwh": "14500",
+            "monthly_profile": profile,
+            "description": "",
+        },
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["monthly_profile"]
+    assert "numbers are ordinary numbers: not NaN or Infinity" in str(errors)
+    assert not Persona.objects.filter(organization=organization).exists()
+
+
+def test_admin_accepts_an_ordinary_monthly_profile(staff_client):
+    organization = MembershipFactory().organization
+    response = staff_client.post(
+        reverse("admin:usage_persona_add"),
+        {
+            "organization": organization.pk,
+            "name": "EV owner",
+            "annual_kwh": "14500",
+            "monthly_profile": f"[{TWELVE}, 12]",
+            "description": "",
+        },
+    )
+    assert response.status_code == 302
+    assert Persona.objects.get(organization=organization).monthly_profile == [8] * 11 + [12]

@@ -9,9 +9,15 @@ from django.db.models import Q
 
 from organizations.validators import validate_name
 from settings_sync import registry
-from settings_sync.fields import MonthlyProfileJSONField
+from settings_sync.fields import (
+    BoundedTextField,
+    MonthlyProfileJSONField,
+    text_length_constraint,
+)
 from settings_sync.items import SyncedItem, natural_key_constraint, track_baseline
 from settings_sync.validators import between, validate_monthly_profile
+
+DESCRIPTION_MAX_LENGTH = 2000
 
 
 @track_baseline
@@ -31,7 +37,7 @@ class Persona(SyncedItem):
         help_text="Twelve monthly shares of the annual usage, January to December, adding up "
         "to 100. Leave empty for a flat profile.",
     )
-    description = models.TextField(blank=True)
+    description = BoundedTextField(blank=True, max_length=DESCRIPTION_MAX_LENGTH)
 
     class Meta(SyncedItem.Meta):
         ordering = ["name"]
@@ -40,6 +46,7 @@ class Persona(SyncedItem):
                 "persona", "name", message="This organization already has a persona with this name."
             ),
             models.CheckConstraint(condition=Q(annual_kwh__gt=0), name="persona_usage_positive"),
+            text_length_constraint("persona", "description", DESCRIPTION_MAX_LENGTH),
         ]
 
     def __str__(self) -> str:

@@ -357,6 +357,18 @@ class TestRequests:
         )
         assert [name for name, _ in events] == ["partnership_created"]
 
+    def test_request_message_has_a_maximum(self, channel_manager, partner, cm_admin):
+        with pytest.raises(ValidationError) as error:
+            services.request_partnership(
+                channel_manager, partner, by=cm_admin, message="x" * 2001, data_sync_enabled=True
+            )
+        assert error.value.message_dict["message"] == [
+            "Keep the message to at most 2,000 characters."
+        ]
+        assert not PartnershipRequest.objects.exists()
+        services.request_partnership(channel_manager, partner, by=cm_admin, message="x" * 2000)
+        assert PartnershipRequest.objects.count() == 1
+
     def test_decline_creates_nothing(self, channel_manager, partner, cm_admin, partner_admin):
         sent = services.request_partnership(channel_manager, partner, by=cm_admin)
         services.decline_request(sent, by=partner_admin)

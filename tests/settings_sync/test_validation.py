@@ -511,3 +511,72 @@ def test_names_in_other_scripts_and_with_emoji_are_fine(client, org, admin):
         )
         assert response.status_code == 302, (name, response.content.decode()[:2000])
     assert page.model.objects.filter(organization=org).count() == 4
+
+
+# Oversized input --------------------------------------------------------------------------
+
+#: (page key, field, the most characters it takes)
+BOUNDED_TEXTS = [
+    ("proposal_email", "body", 10_000),
+    ("personas", "description", 2000),
+    ("proposal_templates", "description", 2000),
+]
+
+
+def post_text(client, org, key: str, field: str, text: str):
+    page = data.page(key)
+    if page.is_list:
+        return client.post(url("add", org, page), {**data.LIST_CASES[key].valid, field: text})
+    return client.post(url("page", org, page), {**data.FORM_CASES[key].valid, field: text})
+
+
+def stored_texts(key: str, field: str, org) -> list:
+    model = data.page(key).model
+    return list(model._base_manager.filter(organization=org).values_list("pk", field))
+
+
+@pytest.mark.parametrize(("key", "field", "limit"), BOUNDED_TEXTS)
+@pytest.mark.parametrize("length", ["one-over", "4-mb"])
+def test_oversized_texts_are_refused_beside_the_field(
+    client, org, admin, key, field, limit, length
+):
+    text = "x" * (limit + 1 if length == "one-over" else 4 * 1024 * 1024 - 10_000)
+    before = stored_texts(key, field, org)
+    response = post_text(client, org, key, field, text)
+    assert response.status_code == 400
+    assert field_error(response, field) == (
+        f"Ensure this value has at most {limit} characters (it has {len(text)})."
+    )
+    assert stored_texts(key, field, org) == before
+
+
+@pytest.mark.parametrize(("key", "field", "limit"), BOUNDED_TEXTS)
+def test_texts_up_to_the_limit_are_accepted(client, org, admin, key, field, limit):
+    response = post_text(client, org, key, field, "é" * limit)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    model = data.page(key).model
+    assert model.objects.filter(organization=org, **{field: "é" * limit}).count() == 1
+
+
+@pytest.mark.parametrize(("key", "field", "limit"), BOUNDED_TEXTS)
+def test_the_database_refuses_oversized_texts_too(key, field, limit):
+    """Writes that bypass validation (update(), the shell) meet a check constraint."""
+    organization = OrganizationFactory()
+    model = data.page(key).model
+    if data.page(key).is_list:
+        item = data.make_item(key, organization)
+    else:
+        item = data.singleton(key, organization)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        model._base_manager.filter(pk=item.pk).update(**{field: "é" * (limit + 1)})
+    model._base_manager.filter(pk=item.pk).update(**{field: "é" * limit})
+
+
+def test_every_text_field_of_a_settings_page_has_a_maximum():
+    unbounded = [
+        f"{page.model.__name__}.{field.name}"
+        for page in data.PAGES
+        for field in page.model._meta.get_fields()
+        if isinstance(field, models.TextField) and field.editable and field.max_length is None
+    ]
+    assert unbounded == []
