@@ -82,7 +82,7 @@ class Organization(models.Model):
 
     @property
     def name_with_slug(self) -> str:
-        """ "Summit Solar (summit-solar)": how an organization is shown to other organizations.
+        """How an organization is shown to other organizations: "Summit Solar (summit-solar)".
 
         Names are unique only up to case and spacing, and they are chosen by the organization
         itself; the slug is unique and chosen by the platform, so it tells lookalikes apart.
