@@ -3,26 +3,75 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.urls import reverse
 from django.utils.text import slugify
 
 from .archiving import ArchivableModel, LiveManager
-from .natural_keys import NaturalKeyModel, NaturalKeyQuerySet, unique_natural_key
-from .validators import validate_logo
+from .logos import LogoField
+from .natural_keys import NaturalKeyModel, NaturalKeyQuerySet, normalise_part, unique_natural_key
+from .validators import validate_logo, validate_name
+
+DUPLICATE_NAME = (
+    "Another organization on Channel Data Sync already has this name. Choose a name that "
+    "tells your organization apart."
+)
+
+
+def organization_name_key(name: str | None) -> str:
+    """The form in which organization names are compared: the one normalisation of names
+    (``natural_keys.normalise_part``: compatibility forms, case, spaces)."""
+    return normalise_part(name)
+
+
+class NameKeyField(models.CharField):
+    """The compared form of another field (``organization_name_key``), written with the row.
+
+    Computed in Python, not in SQL: PostgreSQL's lower() follows the database's locale while
+    SQLite's folds ASCII letters only, so a constraint on ``Lower(Trim("name"))`` would hold
+    different rules on the two databases, and neither would match what Python checks. A
+    unique constraint on this column compares the same strings everywhere. It is filled in
+    ``pre_save``, which ``save()`` and ``bulk_create()`` both call (``update()`` does not).
+    """
+
+    def __init__(self, *args, populate_from: str, **kwargs) -> None:
+        self.populate_from = populate_from
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["populate_from"] = self.populate_from
+        return name, path, args, kwargs
+
+    def pre_save(self, model_instance, add):
+        value = organization_name_key(getattr(model_instance, self.populate_from))
+        setattr(model_instance, self.attname, value)
+        return value
+
 
 #: How many times a new organization picks a free slug when others take it meanwhile.
 SLUG_ATTEMPTS = 5
 
 
 class Organization(models.Model):
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_name])
+    # casefold() turns a character into at most three (ß → ss)
+    name_key = NameKeyField(populate_from="name", max_length=600)
     slug = models.SlugField(max_length=80, unique=True)
-    logo = models.ImageField(upload_to="logos/", blank=True, validators=[validate_logo])
+    logo = LogoField(upload_to="logos/", blank=True, validators=[validate_logo])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name_key"],
+                name="organization_unique_name",
+                violation_error_message=DUPLICATE_NAME,
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -49,6 +98,34 @@ class Organization(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("organizations:settings", kwargs={"org": self.slug})
+
+    @property
+    def name_with_slug(self) -> str:
+        """How an organization is shown to other organizations: "Summit Solar (summit-solar)".
+
+        Names are unique only up to case and spacing, and they are chosen by the organization
+        itself; the slug is unique and chosen by the platform, so it tells lookalikes apart.
+        """
+        return f"{self.name} ({self.slug})" if self.slug else self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if Organization.name_taken(self.name, exclude=self):
+            raise ValidationError({"name": ValidationError(DUPLICATE_NAME, code="duplicate")})
+
+    def validate_constraints(self, exclude=None) -> None:
+        # The unique name is checked by clean(), beside the name field (a form never shows
+        # name_key, so Django would skip the constraint there anyway).
+        super().validate_constraints(exclude={*(exclude or ()), "name_key"})
+
+    @classmethod
+    def name_taken(cls, name: str | None, *, exclude: Organization | None = None) -> bool:
+        """Whether another organization is called ``name`` (compared as the database does)."""
+        key = organization_name_key(name)
+        others = cls.objects.filter(name_key=key)
+        if exclude is not None and exclude.pk is not None:
+            others = others.exclude(pk=exclude.pk)
+        return bool(key) and others.exists()
 
     @classmethod
     def unique_slug_for(cls, name: str) -> str:
@@ -109,9 +186,13 @@ class License(NaturalKeyModel, ArchivableModel):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="licenses"
     )
-    license_type = models.CharField(max_length=100, help_text="e.g. C-10 Electrical Contractor")
-    number = models.CharField(max_length=60)
-    jurisdiction = models.CharField(max_length=100, help_text="State or authority, e.g. California")
+    license_type = models.CharField(
+        max_length=100, validators=[validate_name], help_text="e.g. C-10 Electrical Contractor"
+    )
+    number = models.CharField(max_length=60, validators=[validate_name])
+    jurisdiction = models.CharField(
+        max_length=100, validators=[validate_name], help_text="State or authority, e.g. California"
+    )
     expires_on = models.DateField(null=True, blank=True)
 
     objects = LiveManager.from_queryset(NaturalKeyQuerySet)()

@@ -23,9 +23,11 @@ from django.db.models import Q
 
 
 def normalise_part(value) -> str:
-    """A value as it is compared: compatibility forms unified, case-folded, trimmed."""
+    """A value as it is compared: compatibility forms unified (ligatures, full-width letters,
+    no-break spaces), case-folded, runs of spaces made one (a page shows them as one) and
+    surrounding ones dropped."""
     text = unicodedata.normalize("NFKC", "" if value is None else str(value))
-    return unicodedata.normalize("NFKC", text.casefold()).strip()
+    return " ".join(unicodedata.normalize("NFKC", text.casefold()).split())
 
 
 def normalise_key(values: Iterable) -> str:

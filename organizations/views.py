@@ -6,6 +6,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.csp import CSP
+from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_http_methods
 
 from .access import (
@@ -15,6 +17,7 @@ from .access import (
     require_admin,
 )
 from .forms import OrganizationProfileForm
+from .logos import logo_format
 from .models import Membership, Organization
 
 
@@ -64,8 +67,18 @@ def organization_tab(request: HttpRequest) -> HttpResponse:
     )
 
 
+#: A logo is an image and nothing else: should a file ever be read as a document, it may load
+#: nothing, run nothing, and is sandboxed away from the site's origin.
+LOGO_POLICY = {"default-src": [CSP.NONE], "sandbox": True}
+
+
+@csp_override(LOGO_POLICY)
 def logo(request: HttpRequest, org: str) -> FileResponse:
-    """An organization's logo (public, like a logo on a proposal)."""
+    """An organization's logo (public, like a logo on a proposal).
+
+    Served with the content type of the format read from the file's bytes, never one guessed
+    from its name; a stored file that is not an accepted image is not served at all.
+    """
     organization = get_object_or_404(Organization, slug=org)
     if not organization.logo:
         raise Http404("This organization has no logo.")
@@ -73,6 +86,15 @@ def logo(request: HttpRequest, org: str) -> FileResponse:
         handle = organization.logo.open("rb")
     except FileNotFoundError as error:
         raise Http404("The logo file is missing.") from error
-    response = FileResponse(handle)
+    image_format = logo_format(handle)
+    if image_format is None:
+        handle.close()
+        raise Http404("This organization has no logo.")
+    response = FileResponse(
+        handle,
+        content_type=image_format.content_type,
+        filename=f"{organization.slug}-logo.{image_format.extension}",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "public, max-age=300"
     return response

@@ -7,10 +7,12 @@ from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from organizations.models import Organization
+from organizations.models import Organization, organization_name_key
 from organizations.search import can_match
+from organizations.validators import validate_name
 
 from . import modes
+from .models import REQUEST_MESSAGE_MAX_LENGTH
 
 
 class FlagsFormMixin:
@@ -101,7 +103,10 @@ class PartnershipFlagsForm(FlagsFormMixin, forms.Form):
 
 class InvitationForm(FlagsFormMixin, forms.Form):
     organization_name = forms.CharField(
-        label="Organization name", max_length=200, help_text="The new partner's company name."
+        label="Organization name",
+        max_length=200,
+        validators=[validate_name],
+        help_text="The new partner's company name.",
     )
     email = forms.EmailField(
         label="Admin's email", help_text="The invitation link is sent to this address."
@@ -127,7 +132,7 @@ class PartnershipRequestForm(FlagsFormMixin, forms.Form):
     message = forms.CharField(
         label="Message (optional)",
         required=False,
-        max_length=2000,
+        max_length=REQUEST_MESSAGE_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
@@ -161,12 +166,13 @@ class PartnershipRequestForm(FlagsFormMixin, forms.Form):
 
 
 def organizations_named(value: str | None, *, exclude: Organization) -> list[Organization]:
-    """Up to two organizations (other than ``exclude``) whose slug or name is ``value``."""
+    """Up to two organizations (other than ``exclude``) whose slug or name is ``value`` (the
+    name compared as names are kept unique)."""
     value = (value or "").strip()
     if not value or not can_match(value):  # the preview asks with whatever was typed
         return []
     return list(
-        Organization.objects.filter(Q(slug=value) | Q(name__iexact=value))
+        Organization.objects.filter(Q(slug=value) | Q(name_key=organization_name_key(value)))
         .exclude(pk=exclude.pk)
         .order_by("pk")[:2]
     )

@@ -7,12 +7,14 @@ import secrets
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
 from organizations.models import Organization
+from organizations.validators import validate_name
 
 from . import modes
 
@@ -262,6 +264,26 @@ class Invitation(FlagsModel):
 
     issue_token.alters_data = True
 
+    def clean(self) -> None:
+        super().clean()
+        # Checked here rather than as a field validator (which would need a migration of this
+        # app): the name becomes an organization's name and goes into the email's subject.
+        try:
+            validate_name(self.organization_name)
+        except ValidationError as error:
+            raise ValidationError({"organization_name": error}) from error
+        if self.status == self.Status.PENDING and Organization.name_taken(self.organization_name):
+            raise ValidationError(
+                {
+                    "organization_name": ValidationError(
+                        "An organization with this name is already on Channel Data Sync. "
+                        "Request a partnership with it instead, or invite a new organization "
+                        "under a name of its own.",
+                        code="name_taken",
+                    )
+                }
+            )
+
     def is_expired(self, now: datetime | None = None) -> bool:
         return (now or timezone.now()) >= self.expires_at
 
@@ -271,6 +293,9 @@ class Invitation(FlagsModel):
         if self.status == self.Status.PENDING and self.is_expired():
             return "expired"
         return self.status
+
+
+REQUEST_MESSAGE_MAX_LENGTH = 2000
 
 
 class PartnershipRequest(FlagsModel):
@@ -329,3 +354,18 @@ class PartnershipRequest(FlagsModel):
 
     def __str__(self) -> str:
         return f"{self.upstream} asks {self.downstream} ({self.get_status_display()})"
+
+    def clean(self) -> None:
+        super().clean()
+        # A limit for the model (services call full_clean), not only the form. Not yet a
+        # field option or database constraint: that needs a migration of this app.
+        if len(self.message or "") > REQUEST_MESSAGE_MAX_LENGTH:
+            raise ValidationError(
+                {
+                    "message": ValidationError(
+                        "Keep the message to at most %(limit)s characters.",
+                        code="max_length",
+                        params={"limit": f"{REQUEST_MESSAGE_MAX_LENGTH:,}"},
+                    )
+                }
+            )

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from organizations.models import Membership, Organization
@@ -286,7 +286,21 @@ def accept_invitation(invitation: Invitation, user) -> Partnership:
     """Create the invited organization with ``user`` as its admin, and the partnership."""
     locked = Invitation.objects.select_for_update().select_related("upstream").get(pk=invitation.pk)
     _check_usable(locked)
-    organization = Organization.objects.create(name=locked.organization_name)  # a free slug
+    name_taken = ValidationError(
+        f"An organization called “{locked.organization_name}” joined Channel Data Sync after "
+        f"this invitation was sent, and names are unique. Ask {locked.upstream} to invite "
+        "you again under another name.",
+        code="name_taken",
+    )
+    if Organization.name_taken(locked.organization_name):
+        raise name_taken
+    try:
+        with transaction.atomic():
+            organization = Organization.objects.create(name=locked.organization_name)
+    except IntegrityError:
+        if Organization.name_taken(locked.organization_name):  # taken meanwhile
+            raise name_taken from None
+        raise
     Membership.objects.create(user=user, organization=organization, role=Membership.Role.ADMIN)
     _lock_organizations(locked.upstream, organization)
     partnership = _create(locked.upstream, organization, by=locked.invited_by, flags=locked.flags)

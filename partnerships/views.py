@@ -312,8 +312,8 @@ def request_partnership(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    f"Request sent to {sent.downstream}. Nothing changes there until one of "
-                    "its admins accepts.",
+                    f"Request sent to {sent.downstream.name_with_slug}. Nothing changes there "
+                    "until one of its admins accepts.",
                 )
                 return redirect("partnerships:list", org=upstream.slug)
         status = 200 if request.htmx else 400
@@ -404,17 +404,21 @@ def request_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse
     try:
         if decision == "accept":
             partnership = services.accept_request(partnership_request, by=request.user)
-            messages.success(request, f"You are now a partner of {partnership_request.upstream}.")
+            messages.success(
+                request, f"You are now a partner of {partnership_request.upstream.name_with_slug}."
+            )
             return redirect(partnership.url_for(organization))
         if decision == "decline":
             services.decline_request(partnership_request, by=request.user)
             messages.success(
-                request, f"You declined the request from {partnership_request.upstream}."
+                request,
+                f"You declined the request from {partnership_request.upstream.name_with_slug}.",
             )
         else:
             services.withdraw_request(partnership_request, by=request.user)
             messages.success(
-                request, f"Your request to {partnership_request.downstream} was withdrawn."
+                request,
+                f"Your request to {partnership_request.downstream.name_with_slug} was withdrawn.",
             )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))

@@ -13,9 +13,6 @@
 
 from __future__ import annotations
 
-import io
-import struct
-import zlib
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +37,7 @@ from settings_sync import engine, policy
 from settings_sync.models import SyncBatch, SyncChange, SyncRun
 from settings_sync.pages import GROUPS
 from tests.factories import MembershipFactory, OrganizationFactory
+from tests.images import image_bytes, png_claiming
 from tests.settings_sync import catalogue_data as data
 
 pytestmark = pytest.mark.django_db
@@ -748,20 +746,6 @@ def test_stale_or_forged_versions_are_refused(world, visitor, untouched, offset,
             assert (saved.version, saved.flags) == (partnership.version, partnership.flags)
         else:
             assert (saved.version, saved.mode) == (partnership.version + 1, modes.FLEXIBLE)
-
-
-def image_bytes(image_format: str) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (16, 16), (240, 160, 20)).save(buffer, format=image_format)
-    return buffer.getvalue()
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A PNG of a few bytes whose header claims ``width`` by ``height`` pixels."""
-    png = bytearray(image_bytes("PNG"))
-    png[16:24] = struct.pack(">II", width, height)  # the IHDR chunk's width and height…
-    png[29:33] = struct.pack(">I", zlib.crc32(png[12:29]))  # …and its checksum
-    return bytes(png)
 
 
 REAL_IMAGES = [image_bytes(image_format) for image_format in ("PNG", "JPEG", "WEBP")]

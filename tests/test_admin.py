@@ -72,3 +72,128 @@ def test_preview_and_resync_actions(client, django_capture_on_commit_callbacks):
     assert (run.event, run.status) == ("resync", "succeeded")
     assert Adder.objects.filter(synced_partnership=partnership).count() == 1
     assert Partnership.objects.count() == 1
+
+
+@pytest.fixture
+def staff_client(client):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def organization_form(organization, **changes) -> dict:
+    """What the admin's change form posts for an organization (no inline rows)."""
+    data = {"name": organization.name, "slug": organization.slug}
+    for inline in ("memberships", "licenses"):
+        data |= {f"{inline}-TOTAL_FORMS": "0", f"{inline}-INITIAL_FORMS": "0"}
+    return data | changes
+
+
+def test_admin_refuses_an_organization_name_with_hidden_characters(staff_client):
+    organization = MembershipFactory().organization
+    before = organization.name
+    change = reverse("admin:organizations_organization_change", args=[organization.pk])
+    response = staff_client.post(change, organization_form(organization, name="Helios\u202e"))
+    assert response.status_code == 200
+    assert "It contains U+202E (right-to-left override)" in str(
+        response.context["adminform"].form.errors["name"]
+    )
+    organization.refresh_from_db()
+    assert organization.name == before
+
+
+def test_admin_refuses_an_adder_name_with_a_line_break(staff_client):
+    adder = Adder.objects.create(
+        organization=MembershipFactory().organization, name="Trenching", amount=1
+    )
+    change = reverse("admin:project_adder_change", args=[adder.pk])
+    response = staff_client.post(
+        change,
+        {
+            "organization": adder.organization_id,
+            "name": "Trench\ning",
+            "pricing": "fixed",
+            "amount": "1",
+        },
+    )
+    assert response.status_code == 200
+    assert "It contains a line break" in str(response.context["adminform"].form.errors["name"])
+    adder.refresh_from_db()
+    assert adder.name == "Trenching"
+
+
+def test_admin_refuses_another_organizations_name_beside_the_name(staff_client):
+    MembershipFactory(organization__name="Summit Solar")
+    organization = MembershipFactory().organization
+    before = organization.name
+    change = reverse("admin:organizations_organization_change", args=[organization.pk])
+    response = staff_client.post(change, organization_form(organization, name="summit solar "))
+    assert response.status_code == 200
+    assert "already has this name" in str(response.context["adminform"].form.errors["name"])
+    organization.refresh_from_db()
+    assert organization.name == before
+
+
+def test_admin_refuses_a_4_mb_proposal_email_body(staff_client):
+    from settings_sync.proposal.models import ProposalEmail
+
+    row = ProposalEmail.objects.get(organization=MembershipFactory().organization)
+    before = row.body
+    change = reverse("admin:proposal_proposalemail_change", args=[row.pk])
+    response = staff_client.post(
+        change, {"subject": "Proposal", "body": "x" * (4 * 1024 * 1024 - 1000), "cc": ""}
+    )
+    assert response.status_code == 200
+    assert "Ensure this value has at most 10000 characters" in str(
+        response.context["adminform"].form.errors["body"]
+    )
+    row.refresh_from_db()
+    assert row.body == before
+
+
+TWELVE = ", ".join(["8"] * 11)
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        "[" + "9" * 5000 + "]",  # beyond Python's limit for reading an integer: was a 500
+        f"[{TWELVE}, {'1' * 400}]",
+        f"[{TWELVE}, 1e999]",
+        f"[{TWELVE}, -1e300]",
+        f"[{TWELVE}, NaN]",
+        f"[{TWELVE}, Infinity]",
+    ],
+    ids=["5000-digits", "400-digits", "1e999", "-1e300", "NaN", "Infinity"],
+)
+def test_admin_refuses_huge_or_non_finite_numbers_in_a_monthly_profile(staff_client, profile):
+    organization = MembershipFactory().organization
+    response = staff_client.post(
+        reverse("admin:usage_persona_add"),
+        {
+            "organization": organization.pk,
+            "name": "EV owner",
+            "annual_kwh": "14500",
+            "monthly_profile": profile,
+            "description": "",
+        },
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors["monthly_profile"]
+    assert "numbers are ordinary numbers: not NaN or Infinity" in str(errors)
+    assert not Persona.objects.filter(organization=organization).exists()
+
+
+def test_admin_accepts_an_ordinary_monthly_profile(staff_client):
+    organization = MembershipFactory().organization
+    response = staff_client.post(
+        reverse("admin:usage_persona_add"),
+        {
+            "organization": organization.pk,
+            "name": "EV owner",
+            "annual_kwh": "14500",
+            "monthly_profile": f"[{TWELVE}, 12]",
+            "description": "",
+        },
+    )
+    assert response.status_code == 302
+    assert Persona.objects.get(organization=organization).monthly_profile == [8] * 11 + [12]

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from organizations.validators import validate_name
 from settings_sync import registry
 from settings_sync.items import (
     SingletonSetting,
@@ -35,8 +36,8 @@ class Equipment(SyncedItem):
     NATURAL_KEY = registry.get("equipment").natural_key
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    manufacturer = models.CharField(max_length=100)
-    model = models.CharField(max_length=120)
+    manufacturer = models.CharField(max_length=100, validators=[validate_name])
+    model = models.CharField(max_length=120, validators=[validate_name])
     rating = models.DecimalField(
         max_digits=10,
         decimal_places=2,
@@ -78,7 +79,7 @@ class Adder(SyncedItem):
     SYNCED_FIELDS = registry.get("adders").synced_fields
     NATURAL_KEY = registry.get("adders").natural_key
 
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[validate_name])
     pricing = models.CharField(max_length=20, choices=Pricing.choices, default=Pricing.FIXED)
     amount = models.DecimalField(**RATE, validators=[non_negative])
     applied_by_default = models.BooleanField(default=False)

@@ -6,7 +6,9 @@ from django.db import models
 from django.db.models import Q
 
 from organizations.models import Organization
+from organizations.validators import validate_name
 from settings_sync import registry
+from settings_sync.fields import BoundedTextField, text_length_constraint
 from settings_sync.items import (
     SingletonSetting,
     SyncedItem,
@@ -14,6 +16,10 @@ from settings_sync.items import (
     track_baseline,
 )
 from settings_sync.validators import between, non_negative, validate_email_list
+
+#: A proposal email is a few paragraphs; the body is copied into every partner it syncs to.
+BODY_MAX_LENGTH = 10_000
+DESCRIPTION_MAX_LENGTH = 2000
 
 
 class ProposalExpiration(SingletonSetting):
@@ -44,8 +50,10 @@ class ComparableValue(SyncedItem):
     SYNCED_FIELDS = registry.get("comparable_values").synced_fields
     NATURAL_KEY = registry.get("comparable_values").natural_key
 
-    label = models.CharField(max_length=120, help_text="e.g. Trees planted")
-    unit = models.CharField(max_length=40, help_text="e.g. trees")
+    label = models.CharField(
+        max_length=120, validators=[validate_name], help_text="e.g. Trees planted"
+    )
+    unit = models.CharField(max_length=40, validators=[validate_name], help_text="e.g. trees")
     factor_per_mwh = models.DecimalField(
         "per MWh produced", max_digits=12, decimal_places=4, validators=[non_negative]
     )
@@ -69,10 +77,13 @@ class ComparableValue(SyncedItem):
 class ProposalEmail(SingletonSetting):
     SYNCED_FIELDS = registry.get("proposal_email").synced_fields
 
-    subject = models.CharField(max_length=200, default="Your solar proposal")
-    body = models.TextField(
+    subject = models.CharField(
+        max_length=200, default="Your solar proposal", validators=[validate_name]
+    )
+    body = BoundedTextField(
+        max_length=BODY_MAX_LENGTH,
         default="Hello {customer_name},\n\nAttached is your solar proposal. It is valid for "
-        "{days_valid} days.\n\nBest regards,\n{sender_name}"
+        "{days_valid} days.\n\nBest regards,\n{sender_name}",
     )
     reply_to = models.EmailField("reply-to", blank=True)
     cc = models.CharField(
@@ -86,6 +97,7 @@ class ProposalEmail(SingletonSetting):
     class Meta:
         verbose_name = "proposal email"
         verbose_name_plural = "proposal email"
+        constraints = [text_length_constraint("proposal_email", "body", BODY_MAX_LENGTH)]
 
     def __str__(self) -> str:
         return f"Proposal email of {self.organization}"
@@ -97,8 +109,8 @@ class ProposalTemplate(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="proposal_templates"
     )
-    name = models.CharField(max_length=120)
-    description = models.TextField(blank=True)
+    name = models.CharField(max_length=120, validators=[validate_name])
+    description = BoundedTextField(blank=True, max_length=DESCRIPTION_MAX_LENGTH)
     page_count = models.PositiveSmallIntegerField(default=8, validators=between(1, 100, "pages"))
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -111,7 +123,8 @@ class ProposalTemplate(models.Model):
                 name="proposal_template_unique_name",
                 violation_error_code="duplicate",
                 violation_error_message="This organization already has a template with this name.",
-            )
+            ),
+            text_length_constraint("proposal_template", "description", DESCRIPTION_MAX_LENGTH),
         ]
 
     def __str__(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import models
 
 from organizations.models import Organization
+from organizations.validators import validate_name
 from settings_sync.validators import between, non_negative
 
 
@@ -13,8 +14,8 @@ class FinancingProduct(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="financing_products"
     )
-    name = models.CharField(max_length=120)
-    lender = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[validate_name])
+    lender = models.CharField(max_length=120, validators=[validate_name])
     apr_percent = models.DecimalField(
         "APR (%)", max_digits=5, decimal_places=2, validators=between(0, 40, "an APR")
     )
@@ -55,7 +56,7 @@ class Integration(models.Model):
         Organization, on_delete=models.CASCADE, related_name="integrations"
     )
     provider = models.CharField(max_length=20, choices=Provider.choices)
-    account = models.CharField("account or workspace", max_length=120)
+    account = models.CharField("account or workspace", max_length=120, validators=[validate_name])
     is_enabled = models.BooleanField("enabled", default=True)
     sync_leads = models.BooleanField("send new leads", default=False)
 

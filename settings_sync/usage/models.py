@@ -7,10 +7,17 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Q
 
+from organizations.validators import validate_name
 from settings_sync import registry
-from settings_sync.fields import MonthlyProfileJSONField
+from settings_sync.fields import (
+    BoundedTextField,
+    MonthlyProfileJSONField,
+    text_length_constraint,
+)
 from settings_sync.items import SyncedItem, natural_key_constraint, track_baseline
 from settings_sync.validators import between, validate_monthly_profile
+
+DESCRIPTION_MAX_LENGTH = 2000
 
 
 @track_baseline
@@ -18,7 +25,7 @@ class Persona(SyncedItem):
     SYNCED_FIELDS = registry.get("personas").synced_fields
     NATURAL_KEY = registry.get("personas").natural_key
 
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[validate_name])
     annual_kwh = models.PositiveIntegerField(
         "annual usage (kWh)", validators=between(1, 1_000_000, "an annual usage")
     )
@@ -30,7 +37,7 @@ class Persona(SyncedItem):
         help_text="Twelve monthly shares of the annual usage, January to December, adding up "
         "to 100. Leave empty for a flat profile.",
     )
-    description = models.TextField(blank=True)
+    description = BoundedTextField(blank=True, max_length=DESCRIPTION_MAX_LENGTH)
 
     class Meta(SyncedItem.Meta):
         ordering = ["name"]
@@ -39,6 +46,7 @@ class Persona(SyncedItem):
                 "persona", message="This organization already has a persona with this name."
             ),
             models.CheckConstraint(condition=Q(annual_kwh__gt=0), name="persona_usage_positive"),
+            text_length_constraint("persona", "description", DESCRIPTION_MAX_LENGTH),
         ]
 
     def __str__(self) -> str:
@@ -50,7 +58,7 @@ class RateEscalation(SyncedItem):
     SYNCED_FIELDS = registry.get("rate_escalations").synced_fields
     NATURAL_KEY = registry.get("rate_escalations").natural_key
 
-    utility_name = models.CharField(max_length=150)
+    utility_name = models.CharField(max_length=150, validators=[validate_name])
     annual_escalation_percent = models.DecimalField(
         "annual escalation (%)",
         max_digits=5,

@@ -33,6 +33,21 @@ def screenshot(page):
     return take
 
 
+@pytest.fixture(autouse=True)
+def csp_violations(page):
+    """Every browser test fails if Chromium blocked anything under the Content-Security-Policy
+    (it reports each refusal as a console error); a test may also inspect the list itself."""
+    refused: list[str] = []
+
+    def collect(message) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            refused.append(f"{message.text} ({message.location['url']})")
+
+    page.on("console", collect)
+    yield refused
+    assert refused == []
+
+
 @pytest.fixture
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1280, "height": 800}}

@@ -60,7 +60,7 @@ def test_channel_manager_edits_flags_in_place(
         "link", name="Partnerships"
     ).click()
     expect(page).to_have_url(f"{live_server.url}/o/helios-energy/settings/partnerships/")
-    page.get_by_role("link", name="Sunrise Solar Installers", exact=True).click()
+    page.get_by_role("link", name="Sunrise Solar Installers (sunrise-solar)", exact=True).click()
     detail_url = f"{live_server.url}/o/helios-energy/settings/partnerships/{partnership.pk}/"
     expect(page).to_have_url(detail_url)
     expect(_details(page).get_by_test_id("mode-badge")).to_have_text("Non-exclusive")
@@ -156,7 +156,9 @@ def test_downstream_admin_sees_flags_read_only(page, live_server, sign_in, sunri
         "link", name="Partnerships"
     ).click()
     channel_managers = page.get_by_role("region", name="Channel managers")
-    channel_managers.get_by_role("link", name="Helios Energy Partners", exact=True).click()
+    channel_managers.get_by_role(
+        "link", name="Helios Energy Partners (helios-energy)", exact=True
+    ).click()
 
     detail_url = f"{live_server.url}/o/sunrise-solar/settings/partnerships/{partnership.pk}/"
     expect(page).to_have_url(detail_url)
@@ -167,7 +169,7 @@ def test_downstream_admin_sees_flags_read_only(page, live_server, sign_in, sunri
     expect(details.get_by_test_id("flag-is_exclusive")).to_have_text("No")
     expect(details.get_by_test_id("flag-data_sync_enabled")).to_have_text("On")
     expect(details.get_by_test_id("mode-badge")).to_have_text("Non-exclusive")
-    expect(details).to_contain_text("Helios Energy Partners sets these flags.")
+    expect(details).to_contain_text("Helios Energy Partners (helios-energy) sets these flags.")
 
     response = page.goto(f"{detail_url}edit/")
     assert response is not None
@@ -187,8 +189,11 @@ def test_partnerships_tab_lists_partners_in_every_mode(
         ),
         "Evergreen Installers": ({"is_exclusive": True, "data_sync_enabled": True}, "Strict"),
     }
+    shown = {}
     for name, (flags, _label) in partners.items():
-        make_partnership(helios, OrganizationFactory(name=name), **flags)
+        partner = OrganizationFactory(name=name)
+        make_partnership(helios, partner, **flags)
+        shown[name] = partner.name_with_slug
 
     sign_in(helios_admin)
     page.get_by_role("navigation", name="Organization Settings").get_by_role(
@@ -198,7 +203,7 @@ def test_partnerships_tab_lists_partners_in_every_mode(
     expect(downstream).to_contain_text("4 partners")
     for name, (_flags, label) in partners.items():
         row = downstream.get_by_role("row").filter(
-            has=page.get_by_role("link", name=name, exact=True)
+            has=page.get_by_role("link", name=shown[name], exact=True)
         )
         expect(row).to_have_count(1)
         expect(row.get_by_test_id("mode-badge")).to_have_text(label)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def test_slug_is_derived_and_unique():
     first = Organization.objects.create(name="Sunrise Solar")
-    second = Organization.objects.create(name="Sunrise Solar")
+    second = Organization.objects.create(name="Sunrise-Solar")
     assert (first.slug, second.slug) == ("sunrise-solar", "sunrise-solar-2")
 
 
@@ -52,3 +52,59 @@ def test_restore_brings_an_archived_license_back():
     assert not License.objects.filter(pk=license_.pk).exists()
     License.all_objects.get(pk=license_.pk).restore()
     assert License.objects.filter(pk=license_.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "other", ["Summit Solar", "  summit SOLAR ", "SUMMIT  solar", "Summit\u00a0Solar"]
+)
+def test_the_database_refuses_a_second_organization_with_the_same_name(other):
+    OrganizationFactory(name="Summit Solar")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Organization.objects.create(name=other, slug="another-summit")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Organization.objects.bulk_create([Organization(name=other, slug="bulk-summit")])
+    assert Organization.objects.count() == 1
+
+
+def test_names_that_only_look_alike_in_ascii_are_told_apart_the_same_way_everywhere():
+    """Case folding is Python's, stored in a column: "ÉNERGIE" and "énergie" are one name on
+    SQLite too (whose lower() only folds ASCII), and "Straße" is "STRASSE"."""
+    OrganizationFactory(name="Énergie Solaire")
+    OrganizationFactory(name="Straße Solar")
+    for name in ["ÉNERGIE SOLAIRE", "STRASSE SOLAR"]:
+        assert Organization.name_taken(name)
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Organization.objects.create(name=name, slug="x")
+
+
+def test_full_clean_reports_a_taken_name_beside_the_name():
+    OrganizationFactory(name="Summit Solar")
+    with pytest.raises(ValidationError) as error:
+        Organization(name=" summit solar", slug="summit-2").full_clean()
+    assert error.value.message_dict == {
+        "name": [
+            "Another organization on Channel Data Sync already has this name. Choose a name "
+            "that tells your organization apart."
+        ]
+    }
+
+
+def test_migration_tells_existing_namesakes_apart_by_their_slugs():
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("organizations.migrations.0006_fill_name_keys")
+    first = OrganizationFactory(name="Summit Solar", slug="summit-solar")
+    second = OrganizationFactory(name="Summit Solar 2", slug="summit-solar-2")
+    # Namesakes stored before names were unique (the key column kept what it had).
+    Organization.objects.filter(pk=second.pk).update(name=" SUMMIT solar", name_key="")
+    other = OrganizationFactory(name="Helios")
+    migration.fill_name_keys(apps, None)
+    names = dict(Organization.objects.values_list("pk", "name"))
+    assert names == {
+        first.pk: "Summit Solar",
+        second.pk: " SUMMIT solar (summit-solar-2)",
+        other.pk: "Helios",
+    }
+    assert Organization.objects.get(pk=second.pk).name_key == "summit solar (summit-solar-2)"

@@ -12,14 +12,9 @@ from PIL import Image
 
 from organizations.models import License, Organization
 from tests.factories import LicenseFactory, MembershipFactory, OrganizationFactory
+from tests.images import image_upload
 
 pytestmark = pytest.mark.django_db
-
-
-def image_upload(name: str = "logo.png", fmt: str = "PNG", size=(64, 64)) -> SimpleUploadedFile:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (240, 160, 20)).save(buffer, format=fmt)
-    return SimpleUploadedFile(name, buffer.getvalue(), content_type=f"image/{fmt.lower()}")
 
 
 def tab_url(organization: Organization) -> str:
@@ -118,6 +113,51 @@ class TestProfile:
         response = admin_client.post(tab_url(organization), {"name": "  "})
         assert response.status_code == 400
         assert b"This field is required" in response.content
+        organization.refresh_from_db()
+        assert organization.name == before
+
+    @pytest.mark.parametrize("taken", ["Summit Solar", " summit SOLAR ", "SUMMIT   Solar"])
+    def test_renaming_to_another_organizations_name_is_refused(
+        self, admin_client, organization, taken
+    ):
+        OrganizationFactory(name="Summit Solar")
+        before = organization.name
+        response = admin_client.post(tab_url(organization), {"name": taken})
+        assert response.status_code == 400
+        content = response.content.decode()
+        assert 'id="id_name_error"' in content
+        assert "Another organization on Channel Data Sync already has this name." in content
+        organization.refresh_from_db()
+        assert organization.name == before
+
+    def test_an_organization_may_change_the_case_of_its_own_name(self, admin_client, organization):
+        organization.name = "Sunrise Solar"
+        organization.save()
+        response = admin_client.post(tab_url(organization), {"name": "SUNRISE solar"})
+        assert response.status_code == 302
+        organization.refresh_from_db()
+        assert organization.name == "SUNRISE solar"
+
+    @pytest.mark.parametrize(
+        ("name", "described"),
+        [
+            ("Sunrise\nSolar", "a line break"),
+            ("Sunrise\tSolar", "a tab"),
+            ("Sunrise\u200bSolar", "U+200B (zero width space)"),
+            ("\u202eralos esirnuS", "U+202E (right-to-left override)"),
+            ("Sunrise\u2066Solar\u2069", "U+2066 (left-to-right isolate)"),
+            ("Sun\u00adrise Solar", "U+00AD (soft hyphen)"),
+        ],
+    )
+    def test_name_with_hidden_characters_refused_beside_the_field(
+        self, admin_client, organization, name, described
+    ):
+        before = organization.name
+        response = admin_client.post(tab_url(organization), {"name": name})
+        assert response.status_code == 400
+        content = response.content.decode()
+        assert 'id="id_name_error"' in content
+        assert f"It contains {described}: retype it without." in content
         organization.refresh_from_db()
         assert organization.name == before
 

@@ -363,6 +363,38 @@ class TestInvitations:
         assert not Invitation.objects.exists()
         assert mail.outbox == []
 
+    @pytest.mark.parametrize("name", ["Summit\nSolar", "Summit\u200bSolar", "\u202eSummit"])
+    def test_invite_refuses_hidden_characters_in_the_name(self, channel_manager, cm_admin, name):
+        with pytest.raises(ValidationError) as error:
+            services.invite_organization(
+                channel_manager, name=name, email="a@example.com", invited_by=cm_admin
+            )
+        assert "cannot contain line breaks" in error.value.message_dict["organization_name"][0]
+        assert not Invitation.objects.exists()
+        assert mail.outbox == []
+
+    def test_invite_refuses_the_name_of_an_organization_on_the_platform(
+        self, channel_manager, cm_admin
+    ):
+        OrganizationFactory(name="Summit Solar Co.")
+        with pytest.raises(ValidationError) as error:
+            services.invite_organization(
+                channel_manager, name="SUMMIT solar co.", email="a@example.com", invited_by=cm_admin
+            )
+        assert (
+            "Request a partnership with it instead"
+            in (error.value.message_dict["organization_name"][0])
+        )
+        assert not Invitation.objects.exists()
+
+    def test_accept_refuses_a_name_taken_since_the_invitation(self, channel_manager, cm_admin):
+        invitation = self.invite(channel_manager, cm_admin)
+        OrganizationFactory(name="summit solar co.")
+        with pytest.raises(ValidationError, match="joined Channel Data Sync after this invitation"):
+            services.accept_invitation(invitation, UserFactory())
+        assert Organization.objects.count() == 2
+        assert Invitation.objects.get().status == "pending"
+
     def test_accept_creates_organization_admin_and_partnership(
         self, channel_manager, cm_admin, events, django_capture_on_commit_callbacks
     ):
@@ -437,6 +469,18 @@ class TestRequests:
             partnership,
         )
         assert [name for name, _ in events] == ["partnership_created"]
+
+    def test_request_message_has_a_maximum(self, channel_manager, partner, cm_admin):
+        with pytest.raises(ValidationError) as error:
+            services.request_partnership(
+                channel_manager, partner, by=cm_admin, message="x" * 2001, data_sync_enabled=True
+            )
+        assert error.value.message_dict["message"] == [
+            "Keep the message to at most 2,000 characters."
+        ]
+        assert not PartnershipRequest.objects.exists()
+        services.request_partnership(channel_manager, partner, by=cm_admin, message="x" * 2000)
+        assert PartnershipRequest.objects.count() == 1
 
     def test_decline_creates_nothing(self, channel_manager, partner, cm_admin, partner_admin):
         sent = services.request_partnership(channel_manager, partner, by=cm_admin)

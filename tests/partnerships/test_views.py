@@ -131,7 +131,7 @@ class TestFlagEditing:
         page = client.get(url("detail", partner, partnership.pk)).content.decode()
         assert "Partnership Details" in page
         assert url("edit", partner, partnership.pk) not in page
-        assert "Helios Energy Partners sets these flags." in page
+        assert f"Helios Energy Partners ({partnership.upstream.slug}) sets these flags." in page
 
     def test_other_organizations_get_404(self, client, partnership):
         outsider = MembershipFactory(role="admin")
@@ -194,7 +194,10 @@ class TestInvitationFlow:
         client.logout()
 
         page = client.get(f"/{path}")
-        assert "Helios Energy Partners invites Summit Solar Co." in page.content.decode()
+        assert (
+            f"Helios Energy Partners ({channel_manager.slug}) invites Summit Solar Co."
+            in page.content.decode()
+        )
         response = client.post(
             f"/{path}",
             {
@@ -317,6 +320,50 @@ class TestInvitationFlow:
         assert not Invitation.objects.exists()
         assert mail.outbox == []
 
+    def test_organization_name_with_a_line_break_is_refused(
+        self, client, cm_admin, channel_manager, django_capture_on_commit_callbacks
+    ):
+        """The name goes into the email's subject: a line break would end that header."""
+        client.force_login(cm_admin)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = self.send(
+                client, channel_manager, organization_name="Summit\r\nBcc: all@example.com"
+            )
+        assert response.status_code == 400
+        content = response.content.decode()
+        assert 'id="id_organization_name_error"' in content
+        assert "It contains a line break: retype it without." in content
+        assert not Invitation.objects.exists()
+        assert mail.outbox == []
+
+    def test_the_name_of_an_organization_on_the_platform_is_refused_beside_the_field(
+        self, client, cm_admin, channel_manager
+    ):
+        OrganizationFactory(name="summit solar co.")
+        client.force_login(cm_admin)
+        response = self.send(client, channel_manager)
+        assert response.status_code == 400
+        content = response.content.decode()
+        assert 'id="id_organization_name_error"' in content
+        assert "Request a partnership with it instead" in content
+        assert not Invitation.objects.exists()
+
+    def test_accepting_after_the_name_was_taken_explains_why(
+        self, client, cm_admin, channel_manager
+    ):
+        invitation = services.invite_organization(
+            channel_manager, name="Summit Solar Co.", email="a@example.com", invited_by=cm_admin
+        )
+        OrganizationFactory(name="summit solar CO.")  # registered meanwhile
+        client.force_login(UserFactory())
+        response = client.post(reverse("invitations:accept", args=[invitation.token]))
+        assert response.status_code == 410
+        assert "joined Channel Data Sync after this invitation was sent" in (
+            response.content.decode()
+        )
+        assert Organization.objects.filter(name_key="summit solar co.").count() == 1
+        assert Invitation.objects.get().status == "pending"
+
     def test_member_cannot_invite(self, client, channel_manager):
         client.force_login(MembershipFactory(organization=channel_manager, role="member").user)
         assert self.send(client, channel_manager).status_code == 403
@@ -381,7 +428,10 @@ class TestRequestFlow:
     def test_suggestions(self, client, cm_admin, channel_manager, partner):
         client.force_login(cm_admin)
         response = client.get(url("organization-search", channel_manager), {"organization": "sunr"})
-        assert '<option value="Sunrise Solar">' in response.content.decode()
+        assert (
+            f'<option value="{partner.slug}">Sunrise Solar ({partner.slug})</option>'
+            in response.content.decode()
+        )
         own = client.get(url("organization-search", channel_manager), {"organization": "helios"})
         assert "<option" not in own.content.decode()
 
@@ -493,3 +543,72 @@ class TestAdmin:
             reverse("admin:partnerships_partnership_changelist"), {"mode": "strict"}
         )
         assert "Sunrise Solar" in changelist.content.decode()
+
+
+class TestOrganizationsShownWithTheirSlugs:
+    """Wherever one organization sees another, its unique slug stands beside its name: names
+    are chosen by the organizations themselves, and two may look alike."""
+
+    @pytest.fixture
+    def helios(self):
+        return OrganizationFactory(name="Helios Energy Partners", slug="helios-energy")
+
+    @pytest.fixture
+    def summit(self):
+        return OrganizationFactory(name="Summit Solar", slug="summit-solar")
+
+    def test_requests_received_and_sent(self, client, helios, summit):
+        services.request_partnership(helios, summit, by=None, data_sync_enabled=True)
+        client.force_login(MembershipFactory(organization=summit).user)
+        received = client.get(url("list", summit)).content.decode()
+        assert (
+            "<strong>Helios Energy Partners (helios-energy)</strong> asks to become your "
+            "channel manager" in received
+        )
+        assert "Accept request from Helios Energy Partners (helios-energy)" in received
+        client.force_login(MembershipFactory(organization=helios).user)
+        sent = client.get(url("list", helios)).content.decode()
+        assert "Request to <strong>Summit Solar (summit-solar)</strong>" in sent
+        assert "Withdraw request to Summit Solar (summit-solar)" in sent
+
+    def test_the_request_form_and_its_preview(self, client, helios, summit):
+        client.force_login(MembershipFactory(organization=helios).user)
+        suggestions = client.get(url("organization-search", helios), {"organization": "summ"})
+        assert (
+            '<option value="summit-solar">Summit Solar (summit-solar)</option>'
+            in suggestions.content.decode()
+        )
+        form = client.post(
+            url("request", helios),
+            {"_refresh": "1", "organization": "summit-solar", "data_sync_enabled": "on"},
+        )
+        assert "Preview in Summit Solar (summit-solar)" in form.content.decode()
+
+    def test_partnerships_lists_detail_and_end(self, client, helios, summit):
+        partnership = make_partnership(helios, summit, data_sync_enabled=True)
+        make_partnership(OrganizationFactory(name="Evergreen", slug="evergreen"), helios)
+        client.force_login(MembershipFactory(organization=helios).user)
+        listing = client.get(url("list", helios)).content.decode()
+        assert ">Summit Solar (summit-solar)</a>" in listing
+        assert ">Evergreen (evergreen)</a>" in listing
+        detail = client.get(url("detail", helios, partnership.pk)).content.decode()
+        assert '<h2 class="h4 mb-0">Summit Solar (summit-solar)</h2>' in detail
+        assert "Helios Energy Partners (helios-energy)</dd>" in detail
+        end = client.get(url("end", helios, partnership.pk)).content.decode()
+        assert (
+            "End the partnership between Helios Energy Partners (helios-energy) and "
+            "Summit Solar (summit-solar)?" in end
+        )
+
+    def test_the_invitation_page_and_email(
+        self, client, helios, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            invitation = services.invite_organization(
+                helios, name="Nova Roofing", email="a@example.com", invited_by=None
+            )
+        assert "Helios Energy Partners (helios-energy) invites Nova Roofing" in mail.outbox[0].body
+        page = client.get(reverse("invitations:accept", args=[invitation.token]))
+        assert (
+            "Helios Energy Partners (helios-energy) invites Nova Roofing" in page.content.decode()
+        )

@@ -8,8 +8,9 @@ import html
 import re
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 
+from organizations.validators import validate_name
 from settings_sync import registry
 from tests.factories import OrganizationFactory
 from tests.settings_sync import catalogue_data as data
@@ -413,3 +414,169 @@ def test_adder_example_from_the_issue(client, org, admin):
         "This organization already has an adder with this name."
     ]
     assert page.model.objects.get(organization=org).amount == 1
+
+
+# Names: nothing invisible, nothing that breaks a line -------------------------------------
+
+#: Every name-like field of a settings page.
+NAME_FIELDS = [
+    ("equipment", "manufacturer"),
+    ("equipment", "model"),
+    ("adders", "name"),
+    ("personas", "name"),
+    ("rate_escalations", "utility_name"),
+    ("comparable_values", "label"),
+    ("comparable_values", "unit"),
+    ("licenses", "license_type"),
+    ("licenses", "number"),
+    ("licenses", "jurisdiction"),
+    ("financing_products", "name"),
+    ("financing_products", "lender"),
+    ("proposal_templates", "name"),
+    ("integrations", "account"),
+]
+#: A control character, and invisible or reordering ones (category Cf, Zl, a Hangul filler).
+HIDDEN_CHARACTERS = {
+    "line-break": ("\n", "a line break"),
+    "zero-width-space": ("\u200b", "U+200B (zero width space)"),
+    "right-to-left-override": ("\u202e", "U+202E (right-to-left override)"),
+    "soft-hyphen": ("\u00ad", "U+00AD (soft hyphen)"),
+    "first-strong-isolate": ("\u2068", "U+2068 (first strong isolate)"),
+    "byte-order-mark": ("\ufeff", "U+FEFF (zero width no-break space)"),
+    "line-separator": ("\u2028", "a line break"),
+    "hangul-filler": ("\u3164", "U+3164 (hangul filler)"),
+}
+
+
+@pytest.mark.parametrize(("key", "field"), NAME_FIELDS, ids=["-".join(f) for f in NAME_FIELDS])
+@pytest.mark.parametrize("hidden", list(HIDDEN_CHARACTERS))
+def test_names_with_hidden_characters_are_refused(client, org, admin, key, field, hidden):
+    character, described = HIDDEN_CHARACTERS[hidden]
+    page = data.page(key)
+    bad = {**data.LIST_CASES[key].valid}
+    bad[field] = f"Tile{character}roof"
+    response = client.post(url("add", org, page), bad)
+    assert response.status_code == 400
+    error = field_error(response, field)
+    assert "cannot contain line breaks, tabs or other control characters" in error
+    assert f"It contains {described}" in error
+    assert not page.model._base_manager.filter(organization=org).exists()
+
+    item = data.make_item(key, org)
+    before = data.item_values(key)
+    response = client.post(url("edit", org, page, item.pk), bad)
+    assert response.status_code == 400
+    item.refresh_from_db()
+    assert data.values_of(item, before) == before
+
+
+def test_every_line_of_text_on_a_settings_page_refuses_hidden_characters():
+    """Every editable one-line text field of a settings model (not a choice, an address or a
+    slug) has the name validator, and the pages above test each name field through a form."""
+    unchecked = [
+        f"{page.model.__name__}.{field.name}"
+        for page in data.PAGES
+        for field in page.model._meta.get_fields()
+        if isinstance(field, models.CharField)
+        and not isinstance(field, models.EmailField | models.SlugField)
+        and field.editable
+        and not field.choices
+        and field.name != "cc"  # a list of addresses, validated as such
+        and validate_name not in field.validators
+    ]
+    assert unchecked == []
+    tested = set(NAME_FIELDS)
+    for key, case in data.LIST_CASES.items():
+        assert (key, case.display_field) in tested
+
+
+def test_a_proposal_email_subject_stays_on_one_line(client, org, admin):
+    page = data.page("proposal_email")
+    row = data.singleton("proposal_email", org)
+    before = row.synced_values()
+    response = client.post(
+        url("page", org, page),
+        {**data.FORM_CASES["proposal_email"].valid, "subject": "Hi\r\nBcc: all@example.com"},
+    )
+    assert response.status_code == 400
+    assert "It contains a line break" in field_error(response, "subject")
+    assert data.singleton("proposal_email", org).synced_values() == before
+
+
+def test_names_in_other_scripts_and_with_emoji_are_fine(client, org, admin):
+    page = data.page("adders")
+    for name in ["Énergie solaire", "太陽光", "Sonnen-Dach ☀️", "Tile\u00a0roof (spécial)"]:
+        response = client.post(
+            url("add", org, page), {"name": name, "amount": "1", "pricing": "fixed"}
+        )
+        assert response.status_code == 302, (name, response.content.decode()[:2000])
+    assert page.model.objects.filter(organization=org).count() == 4
+
+
+# Oversized input --------------------------------------------------------------------------
+
+#: (page key, field, the most characters it takes)
+BOUNDED_TEXTS = [
+    ("proposal_email", "body", 10_000),
+    ("personas", "description", 2000),
+    ("proposal_templates", "description", 2000),
+]
+
+
+def post_text(client, org, key: str, field: str, text: str):
+    page = data.page(key)
+    if page.is_list:
+        return client.post(url("add", org, page), {**data.LIST_CASES[key].valid, field: text})
+    return client.post(url("page", org, page), {**data.FORM_CASES[key].valid, field: text})
+
+
+def stored_texts(key: str, field: str, org) -> list:
+    model = data.page(key).model
+    return list(model._base_manager.filter(organization=org).values_list("pk", field))
+
+
+@pytest.mark.parametrize(("key", "field", "limit"), BOUNDED_TEXTS)
+@pytest.mark.parametrize("length", ["one-over", "4-mb"])
+def test_oversized_texts_are_refused_beside_the_field(
+    client, org, admin, key, field, limit, length
+):
+    text = "x" * (limit + 1 if length == "one-over" else 4 * 1024 * 1024 - 10_000)
+    before = stored_texts(key, field, org)
+    response = post_text(client, org, key, field, text)
+    assert response.status_code == 400
+    assert field_error(response, field) == (
+        f"Ensure this value has at most {limit} characters (it has {len(text)})."
+    )
+    assert stored_texts(key, field, org) == before
+
+
+@pytest.mark.parametrize(("key", "field", "limit"), BOUNDED_TEXTS)
+def test_texts_up_to_the_limit_are_accepted(client, org, admin, key, field, limit):
+    response = post_text(client, org, key, field, "é" * limit)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    model = data.page(key).model
+    assert model.objects.filter(organization=org, **{field: "é" * limit}).count() == 1
+
+
+@pytest.mark.parametrize(("key", "field", "limit"), BOUNDED_TEXTS)
+def test_the_database_refuses_oversized_texts_too(key, field, limit):
+    """Writes that bypass validation (update(), the shell) meet a check constraint."""
+    organization = OrganizationFactory()
+    model = data.page(key).model
+    if data.page(key).is_list:
+        item = data.make_item(key, organization)
+    else:
+        item = data.singleton(key, organization)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        model._base_manager.filter(pk=item.pk).update(**{field: "é" * (limit + 1)})
+    model._base_manager.filter(pk=item.pk).update(**{field: "é" * limit})
+
+
+def test_every_text_field_of_a_settings_page_has_a_maximum():
+    unbounded = [
+        f"{page.model.__name__}.{field.name}"
+        for page in data.PAGES
+        for field in page.model._meta.get_fields()
+        if isinstance(field, models.TextField) and field.editable and field.max_length is None
+    ]
+    assert unbounded == []

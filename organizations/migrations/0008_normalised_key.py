@@ -8,19 +8,17 @@ from organizations.natural_keys import fill_normalised_keys_operation
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("organizations", "0002_normalised_key"),
-        ("partnerships", "0002_invited_by_optional"),
-        ("proposal", "0003_synced_from_without_constraint"),
+        ("organizations", "0007_organization_unique_name"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name="comparablevalue",
-            name="comparable_value_unique_natural_key",
+            model_name="license",
+            name="license_unique_jurisdiction_number",
         ),
         migrations.AddField(
-            model_name="comparablevalue",
+            model_name="license",
             name="normalised_key",
             field=models.TextField(
                 default="",
@@ -28,15 +26,15 @@ class Migration(migrations.Migration):
                 help_text="The natural key as it is compared: trimmed and case-folded.",
             ),
         ),
-        fill_normalised_keys_operation("proposal", "comparablevalue", ("label",)),
+        fill_normalised_keys_operation("organizations", "license", ("jurisdiction", "number")),
         migrations.AddConstraint(
-            model_name="comparablevalue",
+            model_name="license",
             constraint=models.UniqueConstraint(
                 condition=models.Q(("archived_at__isnull", True)),
                 fields=("organization", "normalised_key"),
-                name="comparable_value_unique_natural_key",
+                name="license_unique_jurisdiction_number",
                 violation_error_code="duplicate",
-                violation_error_message="This organization already has a comparable value with this label.",
+                violation_error_message="This organization already has a license with this number in this jurisdiction.",
             ),
         ),
     ]

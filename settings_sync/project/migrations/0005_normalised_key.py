@@ -8,23 +8,23 @@ from organizations.natural_keys import fill_normalised_keys_operation
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("organizations", "0002_normalised_key"),
+        ("organizations", "0008_normalised_key"),
         ("partnerships", "0002_invited_by_optional"),
-        ("usage", "0003_canonical_monthly_profile"),
+        ("project", "0004_names_without_invisible_characters"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name="persona",
-            name="persona_unique_natural_key",
+            model_name="adder",
+            name="adder_unique_natural_key",
         ),
         migrations.RemoveConstraint(
-            model_name="rateescalation",
-            name="rate_escalation_unique_natural_key",
+            model_name="equipment",
+            name="equipment_unique_natural_key",
         ),
         migrations.AddField(
-            model_name="persona",
+            model_name="adder",
             name="normalised_key",
             field=models.TextField(
                 default="",
@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.AddField(
-            model_name="rateescalation",
+            model_name="equipment",
             name="normalised_key",
             field=models.TextField(
                 default="",
@@ -41,26 +41,26 @@ class Migration(migrations.Migration):
                 help_text="The natural key as it is compared: trimmed and case-folded.",
             ),
         ),
-        fill_normalised_keys_operation("usage", "persona", ("name",)),
-        fill_normalised_keys_operation("usage", "rateescalation", ("utility_name",)),
+        fill_normalised_keys_operation("project", "adder", ("name",)),
+        fill_normalised_keys_operation("project", "equipment", ("kind", "manufacturer", "model")),
         migrations.AddConstraint(
-            model_name="persona",
+            model_name="adder",
             constraint=models.UniqueConstraint(
                 condition=models.Q(("archived_at__isnull", True)),
                 fields=("organization", "normalised_key"),
-                name="persona_unique_natural_key",
+                name="adder_unique_natural_key",
                 violation_error_code="duplicate",
-                violation_error_message="This organization already has a persona with this name.",
+                violation_error_message="This organization already has an adder with this name.",
             ),
         ),
         migrations.AddConstraint(
-            model_name="rateescalation",
+            model_name="equipment",
             constraint=models.UniqueConstraint(
                 condition=models.Q(("archived_at__isnull", True)),
                 fields=("organization", "normalised_key"),
-                name="rate_escalation_unique_natural_key",
+                name="equipment_unique_natural_key",
                 violation_error_code="duplicate",
-                violation_error_message="This organization already has an escalation rate for this utility.",
+                violation_error_message="This organization already has this kind, manufacturer and model.",
             ),
         ),
     ]
