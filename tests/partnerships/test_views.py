@@ -356,7 +356,7 @@ class TestInvitationFlow:
         )
         OrganizationFactory(name="summit solar CO.")  # registered meanwhile
         client.force_login(UserFactory())
-        response = client.post(reverse("invitations:accept", args=[invitation.token]))
+        response = client.post(reverse("invitations:accept", args=[invitation.issue_token()]))
         assert response.status_code == 410
         assert "joined Channel Data Sync after this invitation was sent" in (
             response.content.decode()
@@ -565,7 +565,7 @@ class TestOrganizationsShownWithTheirSlugs:
             "<strong>Helios Energy Partners (helios-energy)</strong> asks to become your "
             "channel manager" in received
         )
-        assert "Accept request from Helios Energy Partners (helios-energy)" in received
+        assert "Review the request from Helios Energy Partners (helios-energy)" in received
         client.force_login(MembershipFactory(organization=helios).user)
         sent = client.get(url("list", helios)).content.decode()
         assert "Request to <strong>Summit Solar (summit-solar)</strong>" in sent
@@ -582,7 +582,8 @@ class TestOrganizationsShownWithTheirSlugs:
             url("request", helios),
             {"_refresh": "1", "organization": "summit-solar", "data_sync_enabled": "on"},
         )
-        assert "Preview in Summit Solar (summit-solar)" in form.content.decode()
+        # The preview counts only what Helios sends: it names no one else (an oracle otherwise).
+        assert "Preview of what you send" in form.content.decode()
 
     def test_partnerships_lists_detail_and_end(self, client, helios, summit):
         partnership = make_partnership(helios, summit, data_sync_enabled=True)
@@ -608,7 +609,7 @@ class TestOrganizationsShownWithTheirSlugs:
                 helios, name="Nova Roofing", email="a@example.com", invited_by=None
             )
         assert "Helios Energy Partners (helios-energy) invites Nova Roofing" in mail.outbox[0].body
-        page = client.get(reverse("invitations:accept", args=[invitation.token]))
+        page = client.get(reverse("invitations:accept", args=[invitation.issue_token()]))
         assert (
             "Helios Energy Partners (helios-energy) invites Nova Roofing" in page.content.decode()
         )
