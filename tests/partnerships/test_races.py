@@ -29,7 +29,7 @@ from tests.settings_sync.test_faults import (
     waiting_backends,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.faults, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @contextmanager

@@ -12,28 +12,9 @@ from partnerships.models import Partnership
 from settings_sync import engine
 from settings_sync.models import SyncRun
 from settings_sync.project.models import Adder
-from tests.factories import AdderFactory, MembershipFactory, OrganizationFactory, make_partnership
+from tests.factories import AdderFactory, OrganizationFactory, make_partnership
 
 from . import catalogue_data as data
-
-
-@pytest.fixture
-def org():
-    return OrganizationFactory()
-
-
-@pytest.fixture
-def admin(client, org):
-    user = MembershipFactory(organization=org, role="admin").user
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
-def member(client, org):
-    user = MembershipFactory(organization=org, role="member").user
-    client.force_login(user)
-    return user
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ from .concurrency import (
     waiting_behind,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.faults, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 NON_EXCLUSIVE = {"data_sync_enabled": True}
 FLEXIBLE = {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_edit": True}

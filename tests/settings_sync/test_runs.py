@@ -135,6 +135,7 @@ def test_a_failed_run_changes_nothing_and_its_retry_is_linked_to_it(waiting_chan
 # serialised per partner (rule R5) ----------------------------------------------------------
 
 
+@pytest.mark.faults
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_runs_into_one_partner_serialise(upstream, partner):

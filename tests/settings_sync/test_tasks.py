@@ -83,6 +83,7 @@ def test_run_sync_batch_applies_runs_into_different_partners(two_partners):
         assert len(history(run)) == 1
 
 
+@pytest.mark.faults
 def test_a_run_delivered_again_after_it_finished_is_left_as_it_is(waiting_change):
     """A requeued run whose first worker was only slow reaches a second worker: every later
     delivery, alone or in a batch, finds it finished and neither applies nor records anything
@@ -107,6 +108,7 @@ def test_a_run_delivered_again_after_it_finished_is_left_as_it_is(waiting_change
     assert history(again) == recorded
 
 
+@pytest.mark.faults
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("task", ["run_sync", "run_sync_batch"])
@@ -148,6 +150,7 @@ def test_two_workers_delivering_one_run_at_once_apply_it_once(request, task):
         assert (copy.amount, copy.sync_state) == (1400, "synced")
 
 
+@pytest.mark.faults
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_delivery_failing_after_another_finished_the_run_leaves_its_outcome(waiting_change):
@@ -179,6 +182,7 @@ def test_a_delivery_failing_after_another_finished_the_run_leaves_its_outcome(wa
 # sync_requeue ------------------------------------------------------------------------------
 
 
+@pytest.mark.faults
 @pytest.mark.django_db(transaction=True)
 def test_requeue_leaves_a_run_that_finished_after_it_was_selected(waiting_change):
     """Attacks: rule R10's "never once it has finished". A worker finishes the run right
@@ -205,6 +209,7 @@ def test_requeue_leaves_a_run_that_finished_after_it_was_selected(waiting_change
     assert len(history(run)) == 1
 
 
+@pytest.mark.faults
 def test_two_ticks_of_requeue_enqueue_a_stalled_run_once(waiting_change, task_queue):
     """Attacks: "at most once per cutoff". The run's task was lost an hour ago; cron runs
     `sync_requeue` every few minutes. Fails if each tick enqueues it again."""
@@ -227,6 +232,7 @@ def test_two_ticks_of_requeue_enqueue_a_stalled_run_once(waiting_change, task_qu
     assert len(history(waiting_change)) == 1
 
 
+@pytest.mark.faults
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_run_waiting_for_its_partner_is_not_requeued_while_its_worker_beats(

@@ -139,31 +139,32 @@ def test_every_synced_collection_has_bad_input_cases():
 
 
 @pytest.mark.parametrize(("key", "changes", "field", "message"), params(COLLECTION_CASES))
-def test_bad_input_is_refused(client, org, admin, key, changes, field, message):
+def test_bad_input_is_refused(client, organization, admin_client, key, changes, field, message):
     page = data.page(key)
     bad = {**data.LIST_CASES[key].valid, **changes}
     # Adding
-    response = client.post(url("add", org, page), bad)
+    response = client.post(url("add", organization, page), bad)
     assert response.status_code == 400
     assert message in field_error(response, field)
     assert "nothing was saved" in response.content.decode()
-    assert not page.model._base_manager.filter(organization=org).exists()
+    assert not page.model._base_manager.filter(organization=organization).exists()
     # Editing
-    item = data.make_item(key, org)
+    item = data.make_item(key, organization)
     before = data.item_values(key)
-    response = client.post(url("edit", org, page, item.pk), bad)
+    response = client.post(url("edit", organization, page, item.pk), bad)
     assert response.status_code == 400
     assert message in field_error(response, field)
     item.refresh_from_db()
     assert data.values_of(item, before) == before
-    assert page.model._base_manager.filter(organization=org).count() == 1
+    assert page.model._base_manager.filter(organization=organization).count() == 1
 
 
-def test_monthly_profile_total_is_shown_as_typed(client, org, admin):
+def test_monthly_profile_total_is_shown_as_typed(client, organization, admin_client):
     page = data.page("personas")
     profile = "10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10"
     response = client.post(
-        url("add", org, page), {**data.LIST_CASES["personas"].valid, "monthly_profile": profile}
+        url("add", organization, page),
+        {**data.LIST_CASES["personas"].valid, "monthly_profile": profile},
     )
     assert field_error(response, "monthly_profile") == (
         "The 12 monthly shares must add up to 100 (they add up to 120)."
@@ -191,15 +192,15 @@ LIMITS = {
 
 
 @pytest.mark.parametrize("key", list(LIMITS))
-def test_limits_are_accepted(client, org, admin, key):
+def test_limits_are_accepted(client, organization, admin_client, key):
     page = data.page(key)
-    item = data.make_item(key, org)
+    item = data.make_item(key, organization)
     for changes in LIMITS[key]:
         response = client.post(
-            url("edit", org, page, item.pk), {**data.LIST_CASES[key].valid, **changes}
+            url("edit", organization, page, item.pk), {**data.LIST_CASES[key].valid, **changes}
         )
         assert response.status_code == 302, (changes, response.content.decode()[:3000])
-    assert page.model.objects.filter(organization=org).count() == 1
+    assert page.model.objects.filter(organization=organization).count() == 1
 
 
 SINGLETON_CASES = [
@@ -257,20 +258,24 @@ SINGLETON_CASES = [
 
 
 @pytest.mark.parametrize(("key", "changes", "field", "message"), params(SINGLETON_CASES))
-def test_bad_singleton_input_is_refused(client, org, admin, key, changes, field, message):
+def test_bad_singleton_input_is_refused(
+    client, organization, admin_client, key, changes, field, message
+):
     page = data.page(key)
-    row = data.singleton(key, org)
+    row = data.singleton(key, organization)
     before = (row.synced_values(), row.updated_at)
-    response = client.post(url("page", org, page), {**data.FORM_CASES[key].valid, **changes})
+    response = client.post(
+        url("page", organization, page), {**data.FORM_CASES[key].valid, **changes}
+    )
     assert response.status_code == 400
     assert message in field_error(response, field)
     assert "nothing was saved" in response.content.decode()
-    row = data.singleton(key, org)
+    row = data.singleton(key, organization)
     assert (row.synced_values(), row.updated_at) == before
-    assert page.model.objects.filter(organization=org).count() == 1
+    assert page.model.objects.filter(organization=organization).count() == 1
 
 
-def test_singleton_limits_are_accepted(client, org, admin):
+def test_singleton_limits_are_accepted(client, organization, admin_client):
     for key, changes, saved in [
         ("installation_dates", {"contract_to_install_days": "0"}, {"contract_to_install_days": 0}),
         ("installation_dates", {"install_to_pto_days": "365"}, {"install_to_pto_days": 365}),
@@ -279,9 +284,11 @@ def test_singleton_limits_are_accepted(client, org, admin):
         ("proposal_email", {"reply_to": "", "cc": ""}, {"reply_to": "", "cc": ""}),
     ]:
         page = data.page(key)
-        response = client.post(url("page", org, page), {**data.FORM_CASES[key].valid, **changes})
+        response = client.post(
+            url("page", organization, page), {**data.FORM_CASES[key].valid, **changes}
+        )
         assert response.status_code == 302, response.content.decode()[:3000]
-        assert data.values_of(data.singleton(key, org), saved) == saved
+        assert data.values_of(data.singleton(key, organization), saved) == saved
 
 
 # Duplicate natural keys -------------------------------------------------------------------
@@ -331,7 +338,9 @@ def duplicate_message_of(key: str) -> str:
 
 @pytest.mark.parametrize("category", KEYED, ids=data.key_id)
 class TestDuplicates:
-    def test_the_form_refuses_them_beside_the_key(self, client, org, admin, category):
+    def test_the_form_refuses_them_beside_the_key(
+        self, client, organization, admin_client, category
+    ):
         page = data.page(category.key)
         field = duplicate_field(category.key)
         assert field in category.natural_key
@@ -339,51 +348,53 @@ class TestDuplicates:
         valid = data.LIST_CASES[category.key].valid
 
         # A new item with the same key in other letters and with surrounding spaces.
-        assert client.post(url("add", org, page), valid).status_code == 302
-        response = client.post(url("add", org, page), shouted(category.key, valid))
+        assert client.post(url("add", organization, page), valid).status_code == 302
+        response = client.post(url("add", organization, page), shouted(category.key, valid))
         assert response.status_code == 400
         assert field_error(response, field) == message
-        assert page.model.objects.filter(organization=org).count() == 1
+        assert page.model.objects.filter(organization=organization).count() == 1
 
         # An item stored (outside the form) with surrounding spaces blocks its key too.
         spaced = {
             name: f"  {value} " if name in category.natural_key and name != "kind" else value
             for name, value in data.item_values(category.key, 1).items()
         }
-        stored = page.model.objects.create(organization=org, **spaced)
+        stored = page.model.objects.create(organization=organization, **spaced)
         typed = {**valid}
         for name in category.natural_key:
             value = data.item_values(category.key, 1)[name]
             typed[name] = value if name == "kind" else value.upper()
-        response = client.post(url("add", org, page), typed)
+        response = client.post(url("add", organization, page), typed)
         assert response.status_code == 400
         assert field_error(response, field) == message
-        assert page.model.objects.filter(organization=org).count() == 2
+        assert page.model.objects.filter(organization=organization).count() == 2
 
         # Renaming an item onto another item's key.
-        response = client.post(url("edit", org, page, stored.pk), shouted(category.key, valid))
+        response = client.post(
+            url("edit", organization, page, stored.pk), shouted(category.key, valid)
+        )
         assert response.status_code == 400
         assert field_error(response, field) == message
         stored.refresh_from_db()
         assert data.values_of(stored, spaced) == spaced
 
         # An item may keep its own key in other letters.
-        response = client.post(url("edit", org, page, stored.pk), typed)
+        response = client.post(url("edit", organization, page, stored.pk), typed)
         assert response.status_code == 302, response.content.decode()[:3000]
-        assert page.model.objects.filter(organization=org).count() == 2
+        assert page.model.objects.filter(organization=organization).count() == 2
 
     def test_archived_items_and_other_organizations_do_not_count(
-        self, client, org, admin, category
+        self, client, organization, admin_client, category
     ):
         page = data.page(category.key)
-        data.make_item(category.key, org).archive(reason="test")
+        data.make_item(category.key, organization).archive(reason="test")
         data.make_item(category.key, OrganizationFactory())
         typed = {**data.LIST_CASES[category.key].valid}
         typed.update({name: data.item_values(category.key)[name] for name in category.natural_key})
-        response = client.post(url("add", org, page), typed)
+        response = client.post(url("add", organization, page), typed)
         assert response.status_code == 302, response.content.decode()[:3000]
-        assert page.model.objects.filter(organization=org).count() == 1
-        assert page.model.all_objects.filter(organization=org).count() == 2
+        assert page.model.objects.filter(organization=organization).count() == 1
+        assert page.model.all_objects.filter(organization=organization).count() == 2
 
     def test_the_database_refuses_them_too(self, category):
         """The constraint itself trims and case-folds (for writes that bypass the form)."""
@@ -401,19 +412,21 @@ class TestDuplicates:
         assert model.objects.filter(organization=organization).count() == 1
 
 
-def test_adder_example_from_the_issue(client, org, admin):
+def test_adder_example_from_the_issue(client, organization, admin_client):
     """ " tile ROOF " is "Tile roof": refused beside the name."""
     page = data.page("adders")
-    client.post(url("add", org, page), {"name": "Tile roof", "pricing": "fixed", "amount": "1"})
+    client.post(
+        url("add", organization, page), {"name": "Tile roof", "pricing": "fixed", "amount": "1"}
+    )
     response = client.post(
-        url("add", org, page), {"name": " tile ROOF ", "pricing": "fixed", "amount": "2"}
+        url("add", organization, page), {"name": " tile ROOF ", "pricing": "fixed", "amount": "2"}
     )
     assert response.status_code == 400
     assert field_error(response, "name") == "This organization already has an adder with this name."
     assert field_errors(response, "name") == [
         "This organization already has an adder with this name."
     ]
-    assert page.model.objects.get(organization=org).amount == 1
+    assert page.model.objects.get(organization=organization).amount == 1
 
 
 # Names: nothing invisible, nothing that breaks a line -------------------------------------
@@ -450,21 +463,23 @@ HIDDEN_CHARACTERS = {
 
 @pytest.mark.parametrize(("key", "field"), NAME_FIELDS, ids=["-".join(f) for f in NAME_FIELDS])
 @pytest.mark.parametrize("hidden", list(HIDDEN_CHARACTERS))
-def test_names_with_hidden_characters_are_refused(client, org, admin, key, field, hidden):
+def test_names_with_hidden_characters_are_refused(
+    client, organization, admin_client, key, field, hidden
+):
     character, described = HIDDEN_CHARACTERS[hidden]
     page = data.page(key)
     bad = {**data.LIST_CASES[key].valid}
     bad[field] = f"Tile{character}roof"
-    response = client.post(url("add", org, page), bad)
+    response = client.post(url("add", organization, page), bad)
     assert response.status_code == 400
     error = field_error(response, field)
     assert "cannot contain line breaks, tabs or other control characters" in error
     assert f"It contains {described}" in error
-    assert not page.model._base_manager.filter(organization=org).exists()
+    assert not page.model._base_manager.filter(organization=organization).exists()
 
-    item = data.make_item(key, org)
+    item = data.make_item(key, organization)
     before = data.item_values(key)
-    response = client.post(url("edit", org, page, item.pk), bad)
+    response = client.post(url("edit", organization, page, item.pk), bad)
     assert response.status_code == 400
     item.refresh_from_db()
     assert data.values_of(item, before) == before
@@ -490,27 +505,27 @@ def test_every_line_of_text_on_a_settings_page_refuses_hidden_characters():
         assert (key, case.display_field) in tested
 
 
-def test_a_proposal_email_subject_stays_on_one_line(client, org, admin):
+def test_a_proposal_email_subject_stays_on_one_line(client, organization, admin_client):
     page = data.page("proposal_email")
-    row = data.singleton("proposal_email", org)
+    row = data.singleton("proposal_email", organization)
     before = row.synced_values()
     response = client.post(
-        url("page", org, page),
+        url("page", organization, page),
         {**data.FORM_CASES["proposal_email"].valid, "subject": "Hi\r\nBcc: all@example.com"},
     )
     assert response.status_code == 400
     assert "It contains a line break" in field_error(response, "subject")
-    assert data.singleton("proposal_email", org).synced_values() == before
+    assert data.singleton("proposal_email", organization).synced_values() == before
 
 
-def test_names_in_other_scripts_and_with_emoji_are_fine(client, org, admin):
+def test_names_in_other_scripts_and_with_emoji_are_fine(client, organization, admin_client):
     page = data.page("adders")
     for name in ["Énergie solaire", "太陽光", "Sonnen-Dach ☀️", "Tile\u00a0roof (spécial)"]:
         response = client.post(
-            url("add", org, page), {"name": name, "amount": "1", "pricing": "fixed"}
+            url("add", organization, page), {"name": name, "amount": "1", "pricing": "fixed"}
         )
         assert response.status_code == 302, (name, response.content.decode()[:2000])
-    assert page.model.objects.filter(organization=org).count() == 4
+    assert page.model.objects.filter(organization=organization).count() == 4
 
 
 # Oversized input --------------------------------------------------------------------------
@@ -523,39 +538,41 @@ BOUNDED_TEXTS = [
 ]
 
 
-def post_text(client, org, key: str, field: str, text: str):
+def post_text(client, organization, key: str, field: str, text: str):
     page = data.page(key)
     if page.is_list:
-        return client.post(url("add", org, page), {**data.LIST_CASES[key].valid, field: text})
-    return client.post(url("page", org, page), {**data.FORM_CASES[key].valid, field: text})
+        return client.post(
+            url("add", organization, page), {**data.LIST_CASES[key].valid, field: text}
+        )
+    return client.post(url("page", organization, page), {**data.FORM_CASES[key].valid, field: text})
 
 
-def stored_texts(key: str, field: str, org) -> list:
+def stored_texts(key: str, field: str, organization) -> list:
     model = data.page(key).model
-    return list(model._base_manager.filter(organization=org).values_list("pk", field))
+    return list(model._base_manager.filter(organization=organization).values_list("pk", field))
 
 
 @pytest.mark.parametrize(("key", "field", "limit"), BOUNDED_TEXTS)
 @pytest.mark.parametrize("length", ["one-over", "4-mb"])
 def test_oversized_texts_are_refused_beside_the_field(
-    client, org, admin, key, field, limit, length
+    client, organization, admin_client, key, field, limit, length
 ):
     text = "x" * (limit + 1 if length == "one-over" else 4 * 1024 * 1024 - 10_000)
-    before = stored_texts(key, field, org)
-    response = post_text(client, org, key, field, text)
+    before = stored_texts(key, field, organization)
+    response = post_text(client, organization, key, field, text)
     assert response.status_code == 400
     assert field_error(response, field) == (
         f"Ensure this value has at most {limit} characters (it has {len(text)})."
     )
-    assert stored_texts(key, field, org) == before
+    assert stored_texts(key, field, organization) == before
 
 
 @pytest.mark.parametrize(("key", "field", "limit"), BOUNDED_TEXTS)
-def test_texts_up_to_the_limit_are_accepted(client, org, admin, key, field, limit):
-    response = post_text(client, org, key, field, "é" * limit)
+def test_texts_up_to_the_limit_are_accepted(client, organization, admin_client, key, field, limit):
+    response = post_text(client, organization, key, field, "é" * limit)
     assert response.status_code == 302, response.content.decode()[:2000]
     model = data.page(key).model
-    assert model.objects.filter(organization=org, **{field: "é" * limit}).count() == 1
+    assert model.objects.filter(organization=organization, **{field: "é" * limit}).count() == 1
 
 
 @pytest.mark.parametrize(("key", "field", "limit"), BOUNDED_TEXTS)

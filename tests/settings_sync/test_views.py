@@ -37,105 +37,111 @@ def rows(setting, organization) -> int:
 
 @pytest.mark.parametrize("setting", LIST_PAGES, ids=data.key_id)
 class TestCollectionAsAdmin:
-    def test_lists_adds_and_edits(self, client, org, admin, setting):
+    def test_lists_adds_and_edits(self, client, organization, admin_client, setting):
         case = data.LIST_CASES[setting.key]
-        empty = client.get(url("page", org, setting))
+        empty = client.get(url("page", organization, setting))
         assert empty.status_code == 200
         assert f"No {setting.label.lower()} yet." in empty.content.decode()
 
-        form = client.get(url("add", org, setting))
+        form = client.get(url("add", organization, setting))
         assert form.status_code == 200
         assert f"Save {setting.item_label}" in form.content.decode()
-        response = client.post(url("add", org, setting), case.valid)
+        response = client.post(url("add", organization, setting), case.valid)
         assert response.status_code == 302, response.content.decode()[:3000]
-        assert response["Location"] == url("page", org, setting)
-        item = setting.model.objects.get(organization=org)
+        assert response["Location"] == url("page", organization, setting)
+        item = setting.model.objects.get(organization=organization)
         assert data.values_of(item, case.saved) == case.saved
 
-        listing = client.get(url("page", org, setting)).content.decode()
+        listing = client.get(url("page", organization, setting)).content.decode()
         assert f"“{item}” saved." in listing
         assert len(data.item_rows(listing)) == 1
         row = data.row_of(listing, case.shown)
-        assert url("edit", org, setting, item.pk) in row
-        assert url("archive", org, setting, item.pk) in row
+        assert url("edit", organization, setting, item.pk) in row
+        assert url("archive", organization, setting, item.pk) in row
         assert f"Add {setting.item_label}" in listing
 
-        form = client.get(url("edit", org, setting, item.pk))
+        form = client.get(url("edit", organization, setting, item.pk))
         assert form.status_code == 200
         assert f'value="{case.shown}"' in form.content.decode()  # filled in
-        response = client.post(url("edit", org, setting, item.pk), case.edit)
+        response = client.post(url("edit", organization, setting, item.pk), case.edit)
         assert response.status_code == 302, response.content.decode()[:3000]
         item.refresh_from_db()
         assert data.values_of(item, case.edited) == case.edited
-        assert rows(setting, org) == 1
+        assert rows(setting, organization) == 1
 
-    def test_archives_after_confirmation(self, client, org, admin, setting):
-        item = data.make_item(setting.key, org)
-        kept = data.make_item(setting.key, org, 1)
-        confirmation = client.get(url("archive", org, setting, item.pk))
+    def test_archives_after_confirmation(
+        self, client, organization, admin_user, admin_client, setting
+    ):
+        item = data.make_item(setting.key, organization)
+        kept = data.make_item(setting.key, organization, 1)
+        confirmation = client.get(url("archive", organization, setting, item.pk))
         assert confirmation.status_code == 200
         text = confirmation.content.decode()
         assert f"Delete {setting.item_label} “{item}”?" in text
         assert f"Delete {setting.item_label}</button>" in text
-        assert rows(setting, org) == 2  # a GET changes nothing
+        assert rows(setting, organization) == 2  # a GET changes nothing
 
-        response = client.post(url("archive", org, setting, item.pk))
+        response = client.post(url("archive", organization, setting, item.pk))
         assert response.status_code == 302
-        assert response["Location"] == url("page", org, setting)
-        assert list(setting.model.objects.filter(organization=org)) == [kept]
+        assert response["Location"] == url("page", organization, setting)
+        assert list(setting.model.objects.filter(organization=organization)) == [kept]
         archivable = hasattr(setting.model, "all_objects")
         if archivable:
             archived = setting.model.all_objects.get(pk=item.pk)
             assert archived.archived_at is not None
-            assert archived.archived_by == admin
+            assert archived.archived_by == admin_user
             assert archived.archive_reason
         else:  # never-synced settings have no history to keep
             assert not setting.model._default_manager.filter(pk=item.pk).exists()
-        listing = client.get(url("page", org, setting)).content.decode()
+        listing = client.get(url("page", organization, setting)).content.decode()
         assert f"“{item}” deleted." in listing
         remaining = data.item_rows(listing)
         assert len(remaining) == 1
         assert data.shown_text(setting.key, 1) in remaining[0]
 
         # An archived item is gone from the pages: no edit, no second archive.
-        assert client.get(url("edit", org, setting, item.pk)).status_code == 404
-        assert client.post(url("archive", org, setting, item.pk)).status_code == 404
+        assert client.get(url("edit", organization, setting, item.pk)).status_code == 404
+        assert client.post(url("archive", organization, setting, item.pk)).status_code == 404
         if archivable:
             assert setting.model.all_objects.get(pk=item.pk).archived_at == archived.archived_at
-        assert rows(setting, org) == 1
+        assert rows(setting, organization) == 1
 
-    def test_search(self, client, org, admin, setting):
+    def test_search(self, client, organization, admin_client, setting):
         first, second = data.item_values(setting.key, 1), data.item_values(setting.key, 2)
         name = next(name for name in setting.search_fields if first[name] != second[name])
-        data.make_item(setting.key, org, 1)
-        data.make_item(setting.key, org, 2)
+        data.make_item(setting.key, organization, 1)
+        data.make_item(setting.key, organization, 2)
         wanted = second[name][-6:].upper()  # part of it, in other letters
-        content = client.get(url("page", org, setting), {"q": wanted}).content.decode()
+        content = client.get(url("page", organization, setting), {"q": wanted}).content.decode()
         assert len(data.item_rows(content)) == 1
         assert data.shown_text(setting.key, 2) in content
-        nothing = client.get(url("page", org, setting), {"q": "zzz-nothing"}).content.decode()
+        nothing = client.get(
+            url("page", organization, setting), {"q": "zzz-nothing"}
+        ).content.decode()
         assert "Nothing matches “zzz-nothing”." in nothing
 
 
 @pytest.mark.parametrize("setting", LIST_PAGES, ids=data.key_id)
-def test_member_reads_without_controls_and_cannot_change(client, org, member, setting):
-    item = data.make_item(setting.key, org)
-    response = client.get(url("page", org, setting))
+def test_member_reads_without_controls_and_cannot_change(
+    client, organization, member_client, setting
+):
+    item = data.make_item(setting.key, organization)
+    response = client.get(url("page", organization, setting))
     assert response.status_code == 200
     content = response.content.decode()
     assert data.shown_text(setting.key) in content
     assert f"Add {setting.item_label}" not in content
-    assert url("add", org, setting) not in content
-    assert url("edit", org, setting, item.pk) not in content
-    assert url("archive", org, setting, item.pk) not in content
+    assert url("add", organization, setting) not in content
+    assert url("edit", organization, setting, item.pk) not in content
+    assert url("archive", organization, setting, item.pk) not in content
 
     case = data.LIST_CASES[setting.key]
     before = data.values_of(item, data.item_values(setting.key))
-    assert client.get(url("add", org, setting)).status_code == 403
-    assert client.post(url("add", org, setting), case.valid).status_code == 403
-    assert client.post(url("edit", org, setting, item.pk), case.edit).status_code == 403
-    assert client.post(url("archive", org, setting, item.pk)).status_code == 403
-    assert list(setting.model.objects.filter(organization=org)) == [item]
+    assert client.get(url("add", organization, setting)).status_code == 403
+    assert client.post(url("add", organization, setting), case.valid).status_code == 403
+    assert client.post(url("edit", organization, setting, item.pk), case.edit).status_code == 403
+    assert client.post(url("archive", organization, setting, item.pk)).status_code == 403
+    assert list(setting.model.objects.filter(organization=organization)) == [item]
     item.refresh_from_db()
     assert data.values_of(item, before) == before
     if hasattr(item, "archived_at"):
@@ -168,35 +174,39 @@ def test_another_organizations_admin_finds_nothing(client, setting):
 
 @pytest.mark.parametrize("setting", FORM_PAGES, ids=data.key_id)
 class TestSingleton:
-    def test_admin_edits_the_form(self, client, org, admin, setting):
+    def test_admin_edits_the_form(self, client, organization, admin_client, setting):
         case = data.FORM_CASES[setting.key]
-        form = client.get(url("page", org, setting))
+        form = client.get(url("page", organization, setting))
         assert form.status_code == 200
         assert f"Save {setting.label.lower()}" in form.content.decode()
-        response = client.post(url("page", org, setting), case.valid)
+        response = client.post(url("page", organization, setting), case.valid)
         assert response.status_code == 302, response.content.decode()[:3000]
-        assert response["Location"] == url("page", org, setting)
-        assert rows(setting, org) == 1
-        row = data.singleton(setting.key, org)
+        assert response["Location"] == url("page", organization, setting)
+        assert rows(setting, organization) == 1
+        row = data.singleton(setting.key, organization)
         assert data.values_of(row, case.saved) == case.saved
-        page_after = client.get(url("page", org, setting)).content.decode()
+        page_after = client.get(url("page", organization, setting)).content.decode()
         assert f"{setting.label} saved." in page_after
         # A singleton has no add or edit pages of its own.
-        assert client.get(url("add", org, setting))["Location"] == url("page", org, setting)
-        assert client.get(url("edit", org, setting, row.pk))["Location"] == url(
-            "page", org, setting
+        assert client.get(url("add", organization, setting))["Location"] == url(
+            "page", organization, setting
         )
-        assert rows(setting, org) == 1
+        assert client.get(url("edit", organization, setting, row.pk))["Location"] == url(
+            "page", organization, setting
+        )
+        assert rows(setting, organization) == 1
 
-    def test_member_reads_the_values_and_cannot_change_them(self, client, org, member, setting):
+    def test_member_reads_the_values_and_cannot_change_them(
+        self, client, organization, member_client, setting
+    ):
         name = setting.form_class._meta.fields[0]
         value, shown = {
             "proposal_email": ("Visible subject line", "Visible subject line"),
             "default_costs": (7.77, "7.77"),
         }.get(setting.key, (47, "47"))
-        setting.model.objects.filter(organization=org).update(**{name: value})
-        row = data.singleton(setting.key, org)
-        response = client.get(url("page", org, setting))
+        setting.model.objects.filter(organization=organization).update(**{name: value})
+        row = data.singleton(setting.key, organization)
+        response = client.get(url("page", organization, setting))
         assert response.status_code == 200
         content = response.content.decode()
         assert shown in content
@@ -207,10 +217,12 @@ class TestSingleton:
             assert label[0].upper() + label[1:] in content
 
         before = (row.synced_values(), row.updated_at)
-        response = client.post(url("page", org, setting), data.FORM_CASES[setting.key].valid)
+        response = client.post(
+            url("page", organization, setting), data.FORM_CASES[setting.key].valid
+        )
         assert response.status_code == 403
-        assert client.post(url("archive", org, setting, row.pk)).status_code == 403
-        row = data.singleton(setting.key, org)
+        assert client.post(url("archive", organization, setting, row.pk)).status_code == 403
+        row = data.singleton(setting.key, organization)
         assert (row.synced_values(), row.updated_at) == before
 
     def test_another_organizations_admin_finds_nothing(self, client, setting):
@@ -223,12 +235,12 @@ class TestSingleton:
         assert data.singleton(setting.key, theirs).synced_values() == before
 
     def test_singleton_rows_cannot_be_deleted_through_the_archive_url(
-        self, client, org, admin, setting
+        self, client, organization, admin_client, setting
     ):
-        row = data.singleton(setting.key, org)
-        response = client.post(url("archive", org, setting, row.pk))
+        row = data.singleton(setting.key, organization)
+        response = client.post(url("archive", organization, setting, row.pk))
         assert response.status_code in (302, 404, 405)
-        assert rows(setting, org) == 1
+        assert rows(setting, organization) == 1
 
 
 class TestLongLists:
@@ -240,17 +252,17 @@ class TestLongLists:
         [data.page(key) for key in ("equipment", "personas", "licenses", "proposal_templates")],
         ids=data.key_id,
     )
-    def test_constant_queries(self, client, org, admin, setting):
+    def test_constant_queries(self, client, organization, admin_client, setting):
         upstream = OrganizationFactory(name=data.UPSTREAM_NAME)
         category = registry.find(setting.key)
         partnership = None
         if category is not None and category.is_collection:
-            partnership = make_partnership(upstream, org, **data.NON_EXCLUSIVE)
+            partnership = make_partnership(upstream, organization, **data.NON_EXCLUSIVE)
 
         def add(start: int, stop: int) -> None:
             items = []
             for i in range(start, stop):
-                item = setting.model(organization=org, **data.item_values(setting.key, i))
+                item = setting.model(organization=organization, **data.item_values(setting.key, i))
                 if partnership is not None and i % 2:
                     # every other item is a synced copy, every fourth one edited locally
                     for name in category.synced_fields:
@@ -262,14 +274,16 @@ class TestLongLists:
             setting.model.objects.bulk_create(items)
 
         add(0, 10)
-        client.get(url("page", org, setting))  # warm-up: the first visit writes the session
+        client.get(
+            url("page", organization, setting)
+        )  # warm-up: the first visit writes the session
         with CaptureQueriesContext(connection) as ten:
-            response = client.get(url("page", org, setting))
+            response = client.get(url("page", organization, setting))
         assert response.content.decode().count('data-testid="item-row"') == 10
 
         add(10, 1000)
         with CaptureQueriesContext(connection) as thousand:
-            response = client.get(url("page", org, setting))
+            response = client.get(url("page", organization, setting))
         content = response.content.decode()
         assert content.count('data-testid="item-row"') == 50
         assert "Page 1 of 20 · 1000 in all" in content
@@ -278,7 +292,7 @@ class TestLongLists:
         )
 
         with CaptureQueriesContext(connection) as second:
-            response = client.get(url("page", org, setting), {"page": 2})
+            response = client.get(url("page", organization, setting), {"page": 2})
         assert response.status_code == 200
         content = response.content.decode()
         assert "Page 2 of 20 · 1000 in all" in content
@@ -417,9 +431,9 @@ class TestSharedProposalTemplates:
         assert "Shared with you" not in content
 
 
-def test_group_index_redirects_to_the_first_page(client, org, admin):
+def test_group_index_redirects_to_the_first_page(client, organization, admin_client):
     for group in ("project", "usage", "proposal", "financing", "integrations"):
-        response = client.get(reverse(f"settings_sync:{group}", args=[org.slug]))
+        response = client.get(reverse(f"settings_sync:{group}", args=[organization.slug]))
         assert response.status_code == 302
         first = next(setting for setting in data.PAGES if setting.group == group)
-        assert response["Location"] == url("page", org, first)
+        assert response["Location"] == url("page", organization, first)
