@@ -30,7 +30,6 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
         model = Organization
 
     name = factory.Sequence(lambda n: f"Solar Organization {n}")
-    slug = factory.Sequence(lambda n: f"solar-organization-{n}")
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):
