@@ -36,8 +36,8 @@ def delete_organizations(organizations) -> None:
     ) + list(Partnership.objects.filter(downstream_id__in=ids).values_list("pk", flat=True))
     for category in registry.all():
         model = category.model
-        if model is Organization:
-            continue
+        if category.copied_as_files:
+            continue  # fields of the organization itself
         if hasattr(model, "synced_from"):
             with connection.cursor() as cursor:
                 cursor.execute(

@@ -36,6 +36,8 @@ class SettingsPage:
     columns: tuple[str, ...] = ()
     search_fields: tuple[str, ...] = ()
     item_label: str = "item"
+    #: the organization's partners see its items read-only ("Shared by …") on this page
+    shared_with_partners: bool = False
     synced: bool = field(default=False, init=False)
 
     @cached_property
@@ -70,6 +72,7 @@ LOCAL_PAGES: list[SettingsPage] = [
         columns=("name", "description", "page_count"),
         search_fields=("name",),
         item_label="template",
+        shared_with_partners=True,
     ),
     SettingsPage(
         key="financing_products",

@@ -89,9 +89,7 @@ def _list(request: HttpRequest, page: SettingsPage, lock) -> HttpResponse:
     items_page = Paginator(items.order_by(*page.model._meta.ordering, "pk"), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    shared = []
-    if page.key == "proposal_templates":
-        shared = _shared_templates(request)
+    shared = _shared_by_channel_managers(request, page) if page.shared_with_partners else []
     return render(
         request,
         "settings_sync/list.html",
@@ -99,13 +97,12 @@ def _list(request: HttpRequest, page: SettingsPage, lock) -> HttpResponse:
     )
 
 
-def _shared_templates(request: HttpRequest):
-    """Templates shared by this organization's channel managers (read-only here)."""
-    model = catalogue.page_or_404("proposal", "proposal_templates").model
+def _shared_by_channel_managers(request: HttpRequest, page: SettingsPage):
+    """The items this organization's channel managers share on this page (read-only here)."""
     upstream_ids = (
         Partnership.objects.active().filter(downstream=request.organization).values("upstream_id")
     )
-    return model.objects.filter(organization__in=upstream_ids).select_related("organization")
+    return page.model.objects.filter(organization__in=upstream_ids).select_related("organization")
 
 
 def _singleton(request: HttpRequest, page: SettingsPage, lock) -> HttpResponse:
