@@ -1,7 +1,7 @@
 """Hostile input: every form a user can post (and every search box), fed hypothesis-generated
 strings, huge and non-finite numbers, lists where one value is expected and missing fields,
 never answers 500; a refused submission changes nothing and an accepted one stores only
-valid data (docs/design.md §9.5)."""
+valid data (docs/design.md §9.6)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Drift: what the Partnerships tab says about each partner, read in bulk (docs/design.md
-§4.4): diverged copies, missing copies, and copies out of date with their upstream item."""
+§10): diverged copies, missing copies, and copies out of date with their upstream item."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bad input on the settings pages (docs/design.md §9.5): refused with status 400, the field's
+"""Bad input on the settings pages (docs/design.md §9.6): refused with status 400, the field's
 message beside the field, and nothing changed — for adds, edits and singleton forms alike. Duplicate
 natural keys are found case-insensitively after trimming, by the form and by the database."""
 
