@@ -44,25 +44,55 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
-@pytest.fixture
-def organization(db):
+def _user_of(organization, role: str):
+    from tests.factories import MembershipFactory
+
+    return MembershipFactory(organization=organization, role=role).user
+
+
+def _organization(**fields):
     from tests.factories import OrganizationFactory
 
-    return OrganizationFactory()
+    return OrganizationFactory(**fields)
+
+
+# The same people everywhere: an organization with an admin and a member, and the channel
+# manager of most stories with its partner (modules may give them settings of their own).
+
+
+@pytest.fixture
+def organization(db):
+    return _organization()
 
 
 @pytest.fixture
 def admin_user(organization):
-    from tests.factories import MembershipFactory
-
-    return MembershipFactory(organization=organization, role="admin").user
+    return _user_of(organization, "admin")
 
 
 @pytest.fixture
 def member_user(organization):
-    from tests.factories import MembershipFactory
+    return _user_of(organization, "member")
 
-    return MembershipFactory(organization=organization, role="member").user
+
+@pytest.fixture
+def channel_manager(db):
+    return _organization(name="Helios Energy Partners")
+
+
+@pytest.fixture
+def partner(db):
+    return _organization(name="Sunrise Solar")
+
+
+@pytest.fixture
+def channel_manager_admin(channel_manager):
+    return _user_of(channel_manager, "admin")
+
+
+@pytest.fixture
+def partner_admin(partner):
+    return _user_of(partner, "admin")
 
 
 @pytest.fixture

@@ -192,8 +192,8 @@ def _lock_partners(partnership_ids: list[int]) -> None:
     """Two runs into one partner never interleave: the partner's row is the lock (taken in
     primary-key order, so runs locking several partners cannot deadlock each other).
 
-    On PostgreSQL the wait is bounded by a heartbeat (a ``lock_timeout`` for this statement
-    only): past it, ``_PartnersBusy`` ends the transaction. On SQLite a transaction takes the
+    On PostgreSQL the wait is bounded by a heartbeat (a ``lock_timeout`` for the run's
+    transaction): past it, ``_PartnersBusy`` ends the transaction. On SQLite a transaction takes the
     whole database when it begins (``BEGIN IMMEDIATE``), so the wait happened there and no
     other statement, not even a heartbeat, could have been written meanwhile.
     """
@@ -207,18 +207,18 @@ def _lock_partners(partnership_ids: list[int]) -> None:
         return
     heartbeat = getattr(settings, "SYNC_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('lock_timeout')")
-        (previous,) = cursor.fetchone()
+        # For the rest of this transaction: no statement of a run waits longer for a lock.
+        # Once the partner is held nothing else a run writes is locked for long (the rows
+        # are the partner's), so it is not worth a statement to lift the bound again.
         cursor.execute(
             "SELECT set_config('lock_timeout', %s, true)", [f"{max(1, int(heartbeat * 1000))}ms"]
         )
-        try:
-            list(partners)
-        except OperationalError as error:
-            if getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
-                raise _PartnersBusy from error
-            raise
-        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+    try:
+        list(partners)
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise _PartnersBusy from error
+        raise
 
 
 def _finished(sync_runs: list[SyncRun]) -> set[int]:

@@ -5,27 +5,6 @@ from asgiref.local import Local
 from django.tasks import task_backends
 
 from partnerships import signals
-from tests.factories import MembershipFactory, OrganizationFactory
-
-
-@pytest.fixture
-def channel_manager(db):
-    return OrganizationFactory(name="Helios Energy Partners")
-
-
-@pytest.fixture
-def partner(db):
-    return OrganizationFactory(name="Sunrise Solar")
-
-
-@pytest.fixture
-def cm_admin(channel_manager):
-    return MembershipFactory(organization=channel_manager, role="admin").user
-
-
-@pytest.fixture
-def partner_admin(partner):
-    return MembershipFactory(organization=partner, role="admin").user
 
 
 @pytest.fixture

@@ -112,14 +112,21 @@ class TestCreate:
             services.create_partnership(channel_manager, partner, by=None, exclusive=True)
 
     def test_records_creator_and_announces(
-        self, channel_manager, partner, cm_admin, events, django_capture_on_commit_callbacks
+        self,
+        channel_manager,
+        partner,
+        channel_manager_admin,
+        events,
+        django_capture_on_commit_callbacks,
     ):
         with django_capture_on_commit_callbacks(execute=True):
             partnership = services.create_partnership(
-                channel_manager, partner, by=cm_admin, data_sync_enabled=True
+                channel_manager, partner, by=channel_manager_admin, data_sync_enabled=True
             )
-        assert partnership.created_by == cm_admin
-        assert events == [("partnership_created", {"partnership": partnership, "by": cm_admin})]
+        assert partnership.created_by == channel_manager_admin
+        assert events == [
+            ("partnership_created", {"partnership": partnership, "by": channel_manager_admin})
+        ]
 
     def test_nothing_announced_when_rolled_back(
         self, channel_manager, partner, events, django_capture_on_commit_callbacks
@@ -135,14 +142,19 @@ class TestCreate:
 
 class TestUpdateFlags:
     def test_changes_flags_and_announces_modes(
-        self, channel_manager, partner, cm_admin, events, django_capture_on_commit_callbacks
+        self,
+        channel_manager,
+        partner,
+        channel_manager_admin,
+        events,
+        django_capture_on_commit_callbacks,
     ):
         partnership = make_partnership(channel_manager, partner, data_sync_enabled=True)
         with django_capture_on_commit_callbacks(execute=True):
-            updated = services.update_flags(partnership, by=cm_admin, **FLEXIBLE)
+            updated = services.update_flags(partnership, by=channel_manager_admin, **FLEXIBLE)
         assert updated.mode == "flexible"
         assert updated.version == partnership.version + 1
-        assert updated.updated_by == cm_admin
+        assert updated.updated_by == channel_manager_admin
         assert events == [
             (
                 "flags_changed",
@@ -150,7 +162,7 @@ class TestUpdateFlags:
                     "partnership": updated,
                     "old_mode": "non_exclusive",
                     "new_mode": "flexible",
-                    "by": cm_admin,
+                    "by": channel_manager_admin,
                 },
             )
         ]
@@ -181,13 +193,16 @@ class TestUpdateFlags:
         partnership.refresh_from_db()
         assert not partnership.is_exclusive
 
-    def test_stale_edit_refused(self, channel_manager, partner, cm_admin):
+    def test_stale_edit_refused(self, channel_manager, partner, channel_manager_admin):
         partnership = make_partnership(channel_manager, partner, data_sync_enabled=True)
         opened_at_version = partnership.version
-        services.update_flags(partnership, by=cm_admin, **STRICT)
+        services.update_flags(partnership, by=channel_manager_admin, **STRICT)
         with pytest.raises(ValidationError, match="changed meanwhile"):
             services.update_flags(
-                partnership, by=cm_admin, expected_version=opened_at_version, **FLEXIBLE
+                partnership,
+                by=channel_manager_admin,
+                expected_version=opened_at_version,
+                **FLEXIBLE,
             )
         partnership.refresh_from_db()
         assert partnership.mode == "strict"
@@ -200,16 +215,24 @@ class TestUpdateFlags:
 
 class TestEnd:
     def test_end_keeps_the_row_and_announces(
-        self, channel_manager, partner, cm_admin, events, django_capture_on_commit_callbacks
+        self,
+        channel_manager,
+        partner,
+        channel_manager_admin,
+        events,
+        django_capture_on_commit_callbacks,
     ):
         partnership = make_partnership(channel_manager, partner, **STRICT)
         with django_capture_on_commit_callbacks(execute=True):
-            ended = services.end_partnership(partnership, by=cm_admin)
+            ended = services.end_partnership(partnership, by=channel_manager_admin)
         assert ended.status == "ended"
-        assert ended.ended_by == cm_admin
+        assert ended.ended_by == channel_manager_admin
         assert Partnership.objects.filter(pk=partnership.pk).exists()
         assert events == [
-            ("partnership_ended", {"partnership": ended, "old_mode": "strict", "by": cm_admin})
+            (
+                "partnership_ended",
+                {"partnership": ended, "old_mode": "strict", "by": channel_manager_admin},
+            )
         ]
 
     def test_end_twice_refused(self, channel_manager, partner):
@@ -230,20 +253,20 @@ def a_different_token(token: str) -> str:
 
 
 class TestInvitations:
-    def invite(self, channel_manager, cm_admin, **flags):
+    def invite(self, channel_manager, channel_manager_admin, **flags):
         return services.invite_organization(
             channel_manager,
             name="Summit Solar Co.",
             email="owner@summitsolar.example",
-            invited_by=cm_admin,
+            invited_by=channel_manager_admin,
             **flags,
         )
 
     def test_invite_emails_a_single_use_link(
-        self, channel_manager, cm_admin, django_capture_on_commit_callbacks
+        self, channel_manager, channel_manager_admin, django_capture_on_commit_callbacks
     ):
         with django_capture_on_commit_callbacks(execute=True):
-            invitation = self.invite(channel_manager, cm_admin, **STRICT)
+            invitation = self.invite(channel_manager, channel_manager_admin, **STRICT)
         assert len(mail.outbox) == 1
         message = mail.outbox[0]
         assert message.to == ["owner@summitsolar.example"]
@@ -256,11 +279,15 @@ class TestInvitations:
         assert (stored.email_status, stored.email_attempts) == ("sent", 1)
 
     def test_mail_server_down_saves_the_invitation_and_says_so(
-        self, channel_manager, cm_admin, mail_server, django_capture_on_commit_callbacks
+        self,
+        channel_manager,
+        channel_manager_admin,
+        mail_server,
+        django_capture_on_commit_callbacks,
     ):
         mail_server(refusals=99)
         with django_capture_on_commit_callbacks(execute=True):
-            invitation = self.invite(channel_manager, cm_admin)
+            invitation = self.invite(channel_manager, channel_manager_admin)
         invitation.refresh_from_db()
         assert (invitation.status, invitation.email_status) == ("pending", "failed")
         assert invitation.email_attempts == tasks.MAX_ATTEMPTS
@@ -269,18 +296,22 @@ class TestInvitations:
 
         mail_server(refusals=0)  # back up: the channel manager sends it again
         with django_capture_on_commit_callbacks(execute=True):
-            services.resend_invitation(invitation, by=cm_admin)
+            services.resend_invitation(invitation, by=channel_manager_admin)
         invitation.refresh_from_db()
         assert (invitation.email_status, invitation.email_attempts) == ("sent", 1)
         assert invitation.email_error == ""
         assert services.find_invitation(emailed_token()) == invitation
 
     def test_a_refused_email_is_tried_again(
-        self, channel_manager, cm_admin, mail_server, django_capture_on_commit_callbacks
+        self,
+        channel_manager,
+        channel_manager_admin,
+        mail_server,
+        django_capture_on_commit_callbacks,
     ):
         mail_server(refusals=tasks.MAX_ATTEMPTS - 1)
         with django_capture_on_commit_callbacks(execute=True):
-            invitation = self.invite(channel_manager, cm_admin)
+            invitation = self.invite(channel_manager, channel_manager_admin)
         invitation.refresh_from_db()
         assert (invitation.email_status, invitation.email_attempts) == ("sent", tasks.MAX_ATTEMPTS)
         assert len(mail.outbox) == 1
@@ -289,7 +320,7 @@ class TestInvitations:
     def test_in_the_database_queue_the_next_attempt_waits(
         self,
         channel_manager,
-        cm_admin,
+        channel_manager_admin,
         mail_server,
         database_task_queue,
         django_capture_on_commit_callbacks,
@@ -298,7 +329,7 @@ class TestInvitations:
         (a worker would otherwise hammer a server that is down)."""
         mail_server(refusals=99)
         with django_capture_on_commit_callbacks(execute=True):
-            invitation = self.invite(channel_manager, cm_admin)
+            invitation = self.invite(channel_manager, channel_manager_admin)
         first = DBTaskResult.objects.get()
         assert first.task_path == "partnerships.tasks.send_invitation_email"
         assert first.args_kwargs == {"args": [invitation.pk], "kwargs": {}}
@@ -311,13 +342,13 @@ class TestInvitations:
         assert (invitation.email_status, invitation.email_attempts) == ("sending", 1)
 
     def test_resending_replaces_the_link(
-        self, channel_manager, cm_admin, django_capture_on_commit_callbacks
+        self, channel_manager, channel_manager_admin, django_capture_on_commit_callbacks
     ):
         with django_capture_on_commit_callbacks(execute=True):
-            invitation = self.invite(channel_manager, cm_admin)
+            invitation = self.invite(channel_manager, channel_manager_admin)
         first = emailed_token()
         with django_capture_on_commit_callbacks(execute=True):
-            services.resend_invitation(invitation, by=cm_admin)
+            services.resend_invitation(invitation, by=channel_manager_admin)
         second = emailed_token()
         assert len(mail.outbox) == 2
         assert services.find_invitation(second) == invitation
@@ -327,13 +358,13 @@ class TestInvitations:
 
     @pytest.mark.parametrize("case", ["sending", "accepted", "revoked", "expired"])
     def test_resend_refused(
-        self, channel_manager, cm_admin, case, django_capture_on_commit_callbacks
+        self, channel_manager, channel_manager_admin, case, django_capture_on_commit_callbacks
     ):
-        invitation = self.invite(channel_manager, cm_admin)  # its email not sent yet
+        invitation = self.invite(channel_manager, channel_manager_admin)  # its email not sent yet
         if case == "accepted":
             services.accept_invitation(invitation, UserFactory())
         elif case == "revoked":
-            services.revoke_invitation(invitation, by=cm_admin)
+            services.revoke_invitation(invitation, by=channel_manager_admin)
         elif case == "expired":
             Invitation.objects.filter(pk=invitation.pk).update(
                 expires_at=timezone.now() - timedelta(seconds=1)
@@ -342,44 +373,51 @@ class TestInvitations:
             Invitation.objects.filter(pk=invitation.pk).update(email_status="failed")
         before = Invitation.objects.values().get(pk=invitation.pk)
         with django_capture_on_commit_callbacks(execute=True), pytest.raises(ValidationError):
-            services.resend_invitation(invitation, by=cm_admin)
+            services.resend_invitation(invitation, by=channel_manager_admin)
         assert Invitation.objects.values().get(pk=invitation.pk) == before
         assert mail.outbox == []
 
-    def test_no_email_for_an_invitation_withdrawn_before_it_went(self, channel_manager, cm_admin):
-        invitation = self.invite(channel_manager, cm_admin)  # its email not sent yet
-        services.revoke_invitation(invitation, by=cm_admin)
+    def test_no_email_for_an_invitation_withdrawn_before_it_went(
+        self, channel_manager, channel_manager_admin
+    ):
+        invitation = self.invite(channel_manager, channel_manager_admin)  # its email not sent yet
+        services.revoke_invitation(invitation, by=channel_manager_admin)
         tasks.send_invitation_email.enqueue(invitation.pk)  # the queued email, run late
         assert mail.outbox == []
 
-    def test_invite_validates_input(self, channel_manager, cm_admin):
+    def test_invite_validates_input(self, channel_manager, channel_manager_admin):
         with pytest.raises(ValidationError) as error:
             services.invite_organization(
-                channel_manager, name=" ", email="not-an-email", invited_by=cm_admin
+                channel_manager, name=" ", email="not-an-email", invited_by=channel_manager_admin
             )
         assert set(error.value.message_dict) == {"organization_name", "email"}
         with pytest.raises(ValidationError, match="can only be on when"):
-            self.invite(channel_manager, cm_admin, allow_downstream_edit=True)
+            self.invite(channel_manager, channel_manager_admin, allow_downstream_edit=True)
         assert not Invitation.objects.exists()
         assert mail.outbox == []
 
     @pytest.mark.parametrize("name", ["Summit\nSolar", "Summit\u200bSolar", "\u202eSummit"])
-    def test_invite_refuses_hidden_characters_in_the_name(self, channel_manager, cm_admin, name):
+    def test_invite_refuses_hidden_characters_in_the_name(
+        self, channel_manager, channel_manager_admin, name
+    ):
         with pytest.raises(ValidationError) as error:
             services.invite_organization(
-                channel_manager, name=name, email="a@example.com", invited_by=cm_admin
+                channel_manager, name=name, email="a@example.com", invited_by=channel_manager_admin
             )
         assert "cannot contain line breaks" in error.value.message_dict["organization_name"][0]
         assert not Invitation.objects.exists()
         assert mail.outbox == []
 
     def test_invite_refuses_the_name_of_an_organization_on_the_platform(
-        self, channel_manager, cm_admin
+        self, channel_manager, channel_manager_admin
     ):
         OrganizationFactory(name="Summit Solar Co.")
         with pytest.raises(ValidationError) as error:
             services.invite_organization(
-                channel_manager, name="SUMMIT solar co.", email="a@example.com", invited_by=cm_admin
+                channel_manager,
+                name="SUMMIT solar co.",
+                email="a@example.com",
+                invited_by=channel_manager_admin,
             )
         assert (
             "Request a partnership with it instead"
@@ -387,8 +425,10 @@ class TestInvitations:
         )
         assert not Invitation.objects.exists()
 
-    def test_accept_refuses_a_name_taken_since_the_invitation(self, channel_manager, cm_admin):
-        invitation = self.invite(channel_manager, cm_admin)
+    def test_accept_refuses_a_name_taken_since_the_invitation(
+        self, channel_manager, channel_manager_admin
+    ):
+        invitation = self.invite(channel_manager, channel_manager_admin)
         OrganizationFactory(name="summit solar co.")
         with pytest.raises(ValidationError, match="joined Channel Data Sync after this invitation"):
             services.accept_invitation(invitation, UserFactory())
@@ -396,9 +436,9 @@ class TestInvitations:
         assert Invitation.objects.get().status == "pending"
 
     def test_accept_creates_organization_admin_and_partnership(
-        self, channel_manager, cm_admin, events, django_capture_on_commit_callbacks
+        self, channel_manager, channel_manager_admin, events, django_capture_on_commit_callbacks
     ):
-        invitation = self.invite(channel_manager, cm_admin, **FLEXIBLE)
+        invitation = self.invite(channel_manager, channel_manager_admin, **FLEXIBLE)
         user = UserFactory()
         with django_capture_on_commit_callbacks(execute=True):
             partnership = services.accept_invitation(invitation, user)
@@ -408,7 +448,7 @@ class TestInvitations:
         assert Membership.objects.get(organization=organization).role == "admin"
         assert partnership.upstream == channel_manager
         assert partnership.mode == "flexible"
-        assert partnership.created_by == cm_admin
+        assert partnership.created_by == channel_manager_admin
         invitation.refresh_from_db()
         assert (invitation.status, invitation.accepted_by, invitation.partnership) == (
             "accepted",
@@ -419,8 +459,8 @@ class TestInvitations:
         assert events[0][1]["partnership"] == partnership
 
     @pytest.mark.parametrize("case", ["used", "expired", "revoked", "unknown"])
-    def test_bad_tokens_create_nothing(self, channel_manager, cm_admin, case):
-        invitation = self.invite(channel_manager, cm_admin)
+    def test_bad_tokens_create_nothing(self, channel_manager, channel_manager_admin, case):
+        invitation = self.invite(channel_manager, channel_manager_admin)
         token = invitation.issue_token()
         if case == "used":
             services.accept_invitation(invitation, UserFactory())
@@ -429,7 +469,7 @@ class TestInvitations:
                 expires_at=timezone.now() - timedelta(seconds=1)
             )
         elif case == "revoked":
-            services.revoke_invitation(invitation, by=cm_admin)
+            services.revoke_invitation(invitation, by=channel_manager_admin)
         else:
             token = a_different_token(token)
         organizations = Organization.objects.count()
@@ -449,13 +489,15 @@ class TestRequests:
         self,
         channel_manager,
         partner,
-        cm_admin,
+        channel_manager_admin,
         partner_admin,
         events,
         django_capture_on_commit_callbacks,
     ):
         with django_capture_on_commit_callbacks(execute=True):
-            sent = services.request_partnership(channel_manager, partner, by=cm_admin, **STRICT)
+            sent = services.request_partnership(
+                channel_manager, partner, by=channel_manager_admin, **STRICT
+            )
         assert not Partnership.objects.exists()
         assert events == []
         with django_capture_on_commit_callbacks(execute=True):
@@ -470,35 +512,45 @@ class TestRequests:
         )
         assert [name for name, _ in events] == ["partnership_created"]
 
-    def test_request_message_has_a_maximum(self, channel_manager, partner, cm_admin):
+    def test_request_message_has_a_maximum(self, channel_manager, partner, channel_manager_admin):
         with pytest.raises(ValidationError) as error:
             services.request_partnership(
-                channel_manager, partner, by=cm_admin, message="x" * 2001, data_sync_enabled=True
+                channel_manager,
+                partner,
+                by=channel_manager_admin,
+                message="x" * 2001,
+                data_sync_enabled=True,
             )
         assert error.value.message_dict["message"] == [
             "Keep the message to at most 2,000 characters."
         ]
         assert not PartnershipRequest.objects.exists()
-        services.request_partnership(channel_manager, partner, by=cm_admin, message="x" * 2000)
+        services.request_partnership(
+            channel_manager, partner, by=channel_manager_admin, message="x" * 2000
+        )
         assert PartnershipRequest.objects.count() == 1
 
-    def test_decline_creates_nothing(self, channel_manager, partner, cm_admin, partner_admin):
-        sent = services.request_partnership(channel_manager, partner, by=cm_admin)
+    def test_decline_creates_nothing(
+        self, channel_manager, partner, channel_manager_admin, partner_admin
+    ):
+        sent = services.request_partnership(channel_manager, partner, by=channel_manager_admin)
         services.decline_request(sent, by=partner_admin)
         assert not Partnership.objects.exists()
         with pytest.raises(ValidationError, match="already declined"):
             services.accept_request(sent, by=partner_admin)
         assert not Partnership.objects.exists()
 
-    def test_one_pending_request_per_pair(self, channel_manager, partner, cm_admin):
-        services.request_partnership(channel_manager, partner, by=cm_admin)
+    def test_one_pending_request_per_pair(self, channel_manager, partner, channel_manager_admin):
+        services.request_partnership(channel_manager, partner, by=channel_manager_admin)
         with pytest.raises(ValidationError, match="already waiting"):
-            services.request_partnership(channel_manager, partner, by=cm_admin)
+            services.request_partnership(channel_manager, partner, by=channel_manager_admin)
 
     def test_request_checks_the_rules_again_on_accept(
-        self, channel_manager, partner, cm_admin, partner_admin
+        self, channel_manager, partner, channel_manager_admin, partner_admin
     ):
-        sent = services.request_partnership(channel_manager, partner, by=cm_admin, **STRICT)
+        sent = services.request_partnership(
+            channel_manager, partner, by=channel_manager_admin, **STRICT
+        )
         make_partnership(OrganizationFactory(), partner, data_sync_enabled=True)
         with pytest.raises(ValidationError, match="only active channel manager"):
             services.accept_request(sent, by=partner_admin)
@@ -506,9 +558,9 @@ class TestRequests:
         assert sent.status == "pending"
         assert partner.upstream_partnerships.count() == 1
 
-    def test_withdraw(self, channel_manager, partner, cm_admin):
-        sent = services.request_partnership(channel_manager, partner, by=cm_admin)
-        services.withdraw_request(sent, by=cm_admin)
+    def test_withdraw(self, channel_manager, partner, channel_manager_admin):
+        sent = services.request_partnership(channel_manager, partner, by=channel_manager_admin)
+        services.withdraw_request(sent, by=channel_manager_admin)
         assert PartnershipRequest.objects.get().status == "withdrawn"
 
 

@@ -36,18 +36,22 @@ def post_flags(client, organization, partnership, **flags):
 
 
 class TestFlagEditing:
-    def test_upstream_admin_saves_flags(self, client, cm_admin, channel_manager, partnership):
-        client.force_login(cm_admin)
+    def test_upstream_admin_saves_flags(
+        self, client, channel_manager_admin, channel_manager, partnership
+    ):
+        client.force_login(channel_manager_admin)
         response = post_flags(
             client, channel_manager, partnership, is_exclusive=True, data_sync_enabled=True
         )
         assert response.status_code == 302
         partnership.refresh_from_db()
         assert partnership.mode == "strict"
-        assert partnership.updated_by == cm_admin
+        assert partnership.updated_by == channel_manager_admin
 
-    def test_edit_fragment_for_htmx(self, client, cm_admin, channel_manager, partnership):
-        client.force_login(cm_admin)
+    def test_edit_fragment_for_htmx(
+        self, client, channel_manager_admin, channel_manager, partnership
+    ):
+        client.force_login(channel_manager_admin)
         response = client.get(url("edit", channel_manager, partnership.pk), HTTP_HX_REQUEST="true")
         content = response.content.decode()
         assert "<html" not in content
@@ -65,9 +69,9 @@ class TestFlagEditing:
         assert 'id="partnership-sync" hx-swap-oob="true"' in saved.content.decode()
 
     def test_allow_edit_shown_only_with_exclusive_and_sync(
-        self, client, cm_admin, channel_manager, partnership
+        self, client, channel_manager_admin, channel_manager, partnership
     ):
-        client.force_login(cm_admin)
+        client.force_login(channel_manager_admin)
         edit = url("edit", channel_manager, partnership.pk)
         page = client.get(edit).content.decode()  # non-exclusive: hidden
         assert "id_allow_downstream_edit" not in page
@@ -87,9 +91,9 @@ class TestFlagEditing:
         assert partnership.mode == "non_exclusive"
 
     def test_forged_impossible_combination_refused(
-        self, client, cm_admin, channel_manager, partnership
+        self, client, channel_manager_admin, channel_manager, partnership
     ):
-        client.force_login(cm_admin)
+        client.force_login(channel_manager_admin)
         response = post_flags(
             client, channel_manager, partnership, data_sync_enabled=True, allow_downstream_edit=True
         )
@@ -98,8 +102,8 @@ class TestFlagEditing:
         partnership.refresh_from_db()
         assert (partnership.allow_downstream_edit, partnership.version) == (False, 1)
 
-    def test_stale_form_refused(self, client, cm_admin, channel_manager, partnership):
-        client.force_login(cm_admin)
+    def test_stale_form_refused(self, client, channel_manager_admin, channel_manager, partnership):
+        client.force_login(channel_manager_admin)
         opened = partnership.version
         services.update_flags(
             partnership, by=UserFactory(first_name="Maya", last_name="Chen"), **STRICT
@@ -182,9 +186,9 @@ class TestInvitationFlow:
         return re.search(r"https?://\S+/invitations/\S+/", mail.outbox[-1].body).group(0)
 
     def test_end_to_end_with_a_new_account(
-        self, client, cm_admin, channel_manager, django_capture_on_commit_callbacks
+        self, client, channel_manager_admin, channel_manager, django_capture_on_commit_callbacks
     ):
-        client.force_login(cm_admin)
+        client.force_login(channel_manager_admin)
         with django_capture_on_commit_callbacks(execute=True):
             response = self.send(client, channel_manager, is_exclusive="on")
         assert response.status_code == 302
@@ -221,9 +225,14 @@ class TestInvitationFlow:
         assert "already been used" in reused.content.decode()
 
     def test_mail_server_down_shows_a_resend_button_not_an_error_page(
-        self, client, cm_admin, channel_manager, mail_server, django_capture_on_commit_callbacks
+        self,
+        client,
+        channel_manager_admin,
+        channel_manager,
+        mail_server,
+        django_capture_on_commit_callbacks,
     ):
-        client.force_login(cm_admin)
+        client.force_login(channel_manager_admin)
         mail_server(refusals=99)
         with django_capture_on_commit_callbacks(execute=True):
             response = self.send(client, channel_manager)
@@ -245,11 +254,11 @@ class TestInvitationFlow:
 
     @pytest.mark.django_db(transaction=True)
     def test_the_message_says_whether_the_email_went(
-        self, client, cm_admin, channel_manager, mail_server
+        self, client, channel_manager_admin, channel_manager, mail_server
     ):
         """Committed for real, as in a request: the immediate task backend has tried the
         email by the time the page answers, and the message says how it went."""
-        client.force_login(cm_admin)
+        client.force_login(channel_manager_admin)
         mail_server(refusals=99)
         failed = self.send(client, channel_manager, organization_name="Summit Solar Co.")
         page = client.get(failed["Location"]).content.decode()
@@ -260,10 +269,13 @@ class TestInvitationFlow:
         assert "Your invitation to owner@summitsolar.example was sent." in page
 
     def test_member_cannot_resend(
-        self, client, cm_admin, channel_manager, django_capture_on_commit_callbacks
+        self, client, channel_manager_admin, channel_manager, django_capture_on_commit_callbacks
     ):
         invitation = services.invite_organization(
-            channel_manager, name="Summit Solar Co.", email="a@example.com", invited_by=cm_admin
+            channel_manager,
+            name="Summit Solar Co.",
+            email="a@example.com",
+            invited_by=channel_manager_admin,
         )
         Invitation.objects.filter(pk=invitation.pk).update(email_status="failed")
         client.force_login(MembershipFactory(organization=channel_manager, role="member").user)
@@ -276,9 +288,12 @@ class TestInvitationFlow:
         assert mail.outbox == []
         assert Invitation.objects.get().email_status == "failed"
 
-    def test_signed_in_user_accepts(self, client, cm_admin, channel_manager):
+    def test_signed_in_user_accepts(self, client, channel_manager_admin, channel_manager):
         invitation = services.invite_organization(
-            channel_manager, name="Summit Solar Co.", email="a@example.com", invited_by=cm_admin
+            channel_manager,
+            name="Summit Solar Co.",
+            email="a@example.com",
+            invited_by=channel_manager_admin,
         )
         invitee = UserFactory()
         client.force_login(invitee)
@@ -287,9 +302,12 @@ class TestInvitationFlow:
         assert client.post(link).status_code == 302
         assert Membership.objects.get(organization__name="Summit Solar Co.").user == invitee
 
-    def test_bad_signup_creates_nothing(self, client, cm_admin, channel_manager):
+    def test_bad_signup_creates_nothing(self, client, channel_manager_admin, channel_manager):
         invitation = services.invite_organization(
-            channel_manager, name="Summit Solar Co.", email="a@example.com", invited_by=cm_admin
+            channel_manager,
+            name="Summit Solar Co.",
+            email="a@example.com",
+            invited_by=channel_manager_admin,
         )
         users = UserFactory._meta.model.objects.count()
         response = client.post(
@@ -310,8 +328,10 @@ class TestInvitationFlow:
         assert client.post(reverse("invitations:accept", args=[token])).status_code == status
         assert Organization.objects.count() == 0
 
-    def test_invalid_invite_form_changes_nothing(self, client, cm_admin, channel_manager):
-        client.force_login(cm_admin)
+    def test_invalid_invite_form_changes_nothing(
+        self, client, channel_manager_admin, channel_manager
+    ):
+        client.force_login(channel_manager_admin)
         response = self.send(client, channel_manager, email="nope", organization_name="")
         assert response.status_code == 400
         content = response.content.decode()
@@ -321,10 +341,10 @@ class TestInvitationFlow:
         assert mail.outbox == []
 
     def test_organization_name_with_a_line_break_is_refused(
-        self, client, cm_admin, channel_manager, django_capture_on_commit_callbacks
+        self, client, channel_manager_admin, channel_manager, django_capture_on_commit_callbacks
     ):
         """The name goes into the email's subject: a line break would end that header."""
-        client.force_login(cm_admin)
+        client.force_login(channel_manager_admin)
         with django_capture_on_commit_callbacks(execute=True):
             response = self.send(
                 client, channel_manager, organization_name="Summit\r\nBcc: all@example.com"
@@ -337,10 +357,10 @@ class TestInvitationFlow:
         assert mail.outbox == []
 
     def test_the_name_of_an_organization_on_the_platform_is_refused_beside_the_field(
-        self, client, cm_admin, channel_manager
+        self, client, channel_manager_admin, channel_manager
     ):
         OrganizationFactory(name="summit solar co.")
-        client.force_login(cm_admin)
+        client.force_login(channel_manager_admin)
         response = self.send(client, channel_manager)
         assert response.status_code == 400
         content = response.content.decode()
@@ -349,10 +369,13 @@ class TestInvitationFlow:
         assert not Invitation.objects.exists()
 
     def test_accepting_after_the_name_was_taken_explains_why(
-        self, client, cm_admin, channel_manager
+        self, client, channel_manager_admin, channel_manager
     ):
         invitation = services.invite_organization(
-            channel_manager, name="Summit Solar Co.", email="a@example.com", invited_by=cm_admin
+            channel_manager,
+            name="Summit Solar Co.",
+            email="a@example.com",
+            invited_by=channel_manager_admin,
         )
         OrganizationFactory(name="summit solar CO.")  # registered meanwhile
         client.force_login(UserFactory())
@@ -371,8 +394,10 @@ class TestInvitationFlow:
 
 
 class TestRequestFlow:
-    def test_end_to_end(self, client, cm_admin, partner_admin, channel_manager, partner):
-        client.force_login(cm_admin)
+    def test_end_to_end(
+        self, client, channel_manager_admin, partner_admin, channel_manager, partner
+    ):
+        client.force_login(channel_manager_admin)
         response = client.post(
             url("request", channel_manager),
             {"organization": "sunrise solar", "is_exclusive": "on", "data_sync_enabled": "on"},
@@ -397,8 +422,8 @@ class TestRequestFlow:
             "strict",
         )
 
-    def test_decline(self, client, cm_admin, partner_admin, channel_manager, partner):
-        sent = services.request_partnership(channel_manager, partner, by=cm_admin)
+    def test_decline(self, client, channel_manager_admin, partner_admin, channel_manager, partner):
+        sent = services.request_partnership(channel_manager, partner, by=channel_manager_admin)
         client.force_login(partner_admin)
         client.post(url("request-decline", partner, sent.pk))
         assert PartnershipRequest.objects.get().status == "declined"
@@ -407,9 +432,11 @@ class TestRequestFlow:
         assert "This request was declined" in review
         assert "Accept request" not in review
 
-    def test_only_the_addressee_decides(self, client, cm_admin, channel_manager, partner):
-        sent = services.request_partnership(channel_manager, partner, by=cm_admin)
-        client.force_login(cm_admin)  # the requester cannot accept its own request
+    def test_only_the_addressee_decides(
+        self, client, channel_manager_admin, channel_manager, partner
+    ):
+        sent = services.request_partnership(channel_manager, partner, by=channel_manager_admin)
+        client.force_login(channel_manager_admin)  # the requester cannot accept its own request
         assert client.post(url("request-accept", channel_manager, sent.pk)).status_code == 404
         assert client.get(url("request-detail", channel_manager, sent.pk)).status_code == 404
         client.force_login(MembershipFactory(organization=partner, role="member").user)
@@ -418,15 +445,15 @@ class TestRequestFlow:
         assert PartnershipRequest.objects.get().status == "pending"
         assert not Partnership.objects.exists()
 
-    def test_unknown_organization_refused(self, client, cm_admin, channel_manager):
-        client.force_login(cm_admin)
+    def test_unknown_organization_refused(self, client, channel_manager_admin, channel_manager):
+        client.force_login(channel_manager_admin)
         response = client.post(url("request", channel_manager), {"organization": "Nobody Inc"})
         assert response.status_code == 400
         assert "No organization is called “Nobody Inc”" in response.content.decode()
         assert not PartnershipRequest.objects.exists()
 
-    def test_suggestions(self, client, cm_admin, channel_manager, partner):
-        client.force_login(cm_admin)
+    def test_suggestions(self, client, channel_manager_admin, channel_manager, partner):
+        client.force_login(channel_manager_admin)
         response = client.get(url("organization-search", channel_manager), {"organization": "sunr"})
         assert (
             f'<option value="{partner.slug}">Sunrise Solar ({partner.slug})</option>'
@@ -449,10 +476,12 @@ class TestRequestFlow:
 
 
 class TestList:
-    def test_lists_both_directions_with_badges(self, client, cm_admin, channel_manager, partner):
+    def test_lists_both_directions_with_badges(
+        self, client, channel_manager_admin, channel_manager, partner
+    ):
         make_partnership(channel_manager, partner, **STRICT)
         make_partnership(OrganizationFactory(name="Evergreen Distribution"), channel_manager)
-        client.force_login(cm_admin)
+        client.force_login(channel_manager_admin)
         page = client.get(url("list", channel_manager)).content.decode()
         downstream = page.split('id="downstream-heading"')[1].split('id="upstream-heading"')[0]
         upstream = page.split('id="upstream-heading"')[1]
@@ -461,11 +490,11 @@ class TestList:
         assert "Evergreen Distribution" in upstream
         assert ">Off<" in upstream
 
-    def test_search_and_ended_filter(self, client, cm_admin, channel_manager):
+    def test_search_and_ended_filter(self, client, channel_manager_admin, channel_manager):
         make_partnership(channel_manager, OrganizationFactory(name="Sunrise Solar"))
         ended = make_partnership(channel_manager, OrganizationFactory(name="Dusk Energy"))
         services.end_partnership(ended, by=None)
-        client.force_login(cm_admin)
+        client.force_login(channel_manager_admin)
         active = client.get(url("list", channel_manager)).content.decode()
         assert "Sunrise Solar" in active
         assert "Dusk Energy" not in active
@@ -476,9 +505,9 @@ class TestList:
         assert "Sunrise Solar" not in ended_page
 
     def test_constant_queries_with_5000_partners(
-        self, client, cm_admin, channel_manager, django_assert_num_queries
+        self, client, channel_manager_admin, channel_manager, django_assert_num_queries
     ):
-        client.force_login(cm_admin)
+        client.force_login(channel_manager_admin)
 
         def add_partners(count: int) -> None:
             start = Organization.objects.count()

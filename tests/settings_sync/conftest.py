@@ -12,30 +12,18 @@ from partnerships.models import Partnership
 from settings_sync import engine
 from settings_sync.models import SyncRun
 from settings_sync.project.models import Adder
-from tests.factories import AdderFactory, OrganizationFactory, make_partnership
-
-from . import catalogue_data as data
+from tests.factories import AdderFactory, make_partnership
 
 
 @pytest.fixture
-def upstream():
-    return OrganizationFactory(name=data.UPSTREAM_NAME)
-
-
-@pytest.fixture
-def partner():
-    return OrganizationFactory(name="Sunrise Installers")
-
-
-@pytest.fixture
-def syncing(db, upstream, partner, django_capture_on_commit_callbacks) -> Partnership:
-    """``upstream`` syncs to ``partner`` (non-exclusive) and the link has run: the partner
+def syncing(db, channel_manager, partner, django_capture_on_commit_callbacks) -> Partnership:
+    """``channel_manager`` syncs to ``partner`` (non-exclusive) and the link has run: the partner
     holds copies of "Trenching" and "Tile roof" beside its own "Tree removal"."""
-    AdderFactory(organization=upstream, name="Trenching", amount=1250)
-    AdderFactory(organization=upstream, name="Tile roof", amount=35)
+    AdderFactory(organization=channel_manager, name="Trenching", amount=1250)
+    AdderFactory(organization=channel_manager, name="Tile roof", amount=35)
     AdderFactory(organization=partner, name="Tree removal", amount=900)
     with django_capture_on_commit_callbacks(execute=True):
-        partnership = make_partnership(upstream, partner, data_sync_enabled=True)
+        partnership = make_partnership(channel_manager, partner, data_sync_enabled=True)
     assert SyncRun.objects.get(partnership=partnership).status == "succeeded"
     return partnership
 
@@ -48,8 +36,8 @@ def record_change(*partnerships: Partnership) -> list[SyncRun]:
     """Their channel manager changes "Trenching" to 1400 and a `change` run is recorded for
     each partnership, not yet delivered to a worker (the change bypasses the signals, so
     nothing else is queued)."""
-    upstream = partnerships[0].upstream
-    Adder.objects.filter(organization=upstream, name="Trenching").update(amount=1400)
+    channel_manager = partnerships[0].upstream
+    Adder.objects.filter(organization=channel_manager, name="Trenching").update(amount=1400)
     return [engine.schedule_record(p, "change", categories=["adders"]) for p in partnerships]
 
 

@@ -77,8 +77,8 @@ def admin_changelist_url(model) -> str:
 
 
 @pytest.fixture
-def partnership(upstream, partner):
-    return make_partnership(upstream, partner, **data.NON_EXCLUSIVE)
+def partnership(channel_manager, partner):
+    return make_partnership(channel_manager, partner, **data.NON_EXCLUSIVE)
 
 
 @pytest.fixture
@@ -94,7 +94,8 @@ def partner_client(client, partner):
 
 
 def make_copy(category, partnership, i: int = 3, **source_values):
-    """An upstream item and its downstream copy, made by hand: content equal to the baseline."""
+    """A channel manager's item and its downstream copy, made by hand: content equal to the
+    baseline."""
     source = data.make_item(category.key, partnership.upstream, i, **source_values)
     copy = category.model.objects.create(
         organization=partnership.downstream,
@@ -151,7 +152,7 @@ class TestSyncState:
         for badge in ("Synced from", "Edited locally", "Managed by"):
             assert badge not in row
 
-        # A copy keeps its partnership (and state) when its upstream item is hard-deleted.
+        # A copy keeps its partnership (and state) when its channel_manager item is hard-deleted.
         source.delete()
         synced.refresh_from_db()
         assert synced.synced_partnership == partnership
@@ -333,9 +334,9 @@ def test_an_unchanged_resave_through_the_page_stays_synced_in_sql(
 def test_a_partner_deletion_after_a_restore_is_the_partners(partner_client, partnership, partner):
     category = registry.get("adders")
     _, copy = make_copy(category, partnership)
-    # The sync archived the copy (its upstream item was archived) ...
+    # The sync archived the copy (its channel_manager item was archived) ...
     category.model.objects.filter(pk=copy.pk).update(
-        archived_at=timezone.now(), archive_reason="Archived upstream", archived_by_sync=True
+        archived_at=timezone.now(), archive_reason="Archived channel_manager", archived_by_sync=True
     )
     # ... staff restored it, and the partner deleted it through its settings page.
     category.model.all_objects.get(pk=copy.pk).restore()

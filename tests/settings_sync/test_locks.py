@@ -43,13 +43,13 @@ def test_the_lockable_pages_are_the_synced_ones():
     }
 
 
-def downstream_of(upstream, partner, mode: str):
-    return make_partnership(upstream, partner, **data.MODES[mode])
+def downstream_of(channel_manager, partner, mode: str):
+    return make_partnership(channel_manager, partner, **data.MODES[mode])
 
 
 @pytest.fixture
-def strict(upstream, partner):
-    return downstream_of(upstream, partner, "strict")
+def strict(channel_manager, partner):
+    return downstream_of(channel_manager, partner, "strict")
 
 
 @pytest.fixture
@@ -61,22 +61,22 @@ def partner_admin(client, partner):
 
 class TestIsLocked:
     @pytest.mark.parametrize("mode", list(data.MODES))
-    def test_only_lockable_categories_and_only_in_strict(self, upstream, partner, mode):
+    def test_only_lockable_categories_and_only_in_strict(self, channel_manager, partner, mode):
         for category in registry.all():  # no partnership yet
             assert is_locked(partner, category.key) is False
-        downstream_of(upstream, partner, mode)
+        downstream_of(channel_manager, partner, mode)
         for category in registry.all():
             expected = mode == "strict" and category.kind != registry.INVITE_ONLY
             assert is_locked(partner, category.key) is expected, category.key
-            assert is_locked(upstream, category.key) is False, category.key
+            assert is_locked(channel_manager, category.key) is False, category.key
         assert is_locked(partner, "logo") is False
         assert is_locked(partner, "licenses") is False
         for key in data.NEVER_SYNCED_KEYS:
             assert lock_for(partner, data.page(key)) is None
 
-    def test_the_lock_names_the_channel_manager(self, strict, partner, upstream):
+    def test_the_lock_names_the_channel_manager(self, strict, partner, channel_manager):
         assert managing_partnership(partner) == strict
-        assert lock_for(partner, registry.get("equipment")).upstream == upstream
+        assert lock_for(partner, registry.get("equipment")).upstream == channel_manager
 
     def test_lifted_by_allowing_edits_turning_sync_off_or_ending(self, strict, partner):
         services.update_flags(strict, by=None, **data.FLEXIBLE)
@@ -94,11 +94,11 @@ class TestIsLocked:
 @pytest.mark.parametrize("setting", LOCKABLE_LISTS, ids=data.key_id)
 class TestStrictLocksCollections:
     def test_read_only_page_and_forged_changes_refused(
-        self, client, upstream, strict, partner, partner_admin, setting
+        self, client, channel_manager, strict, partner, partner_admin, setting
     ):
         category = registry.get(setting.key)
         item = data.make_item(setting.key, partner)
-        source = data.make_item(setting.key, upstream, 7)
+        source = data.make_item(setting.key, channel_manager, 7)
         copy = setting.model.objects.create(
             organization=partner, synced_partnership=strict, **data.copy_values(category, source)
         )
@@ -134,7 +134,7 @@ class TestStrictLocksCollections:
         assert all(obj.archived_at is None for obj in after)
 
     def test_members_see_the_lock_and_the_channel_manager_edits_freely(
-        self, client, upstream, strict, partner, setting
+        self, client, channel_manager, strict, partner, setting
     ):
         item = data.make_item(setting.key, partner)
         client.force_login(MembershipFactory(organization=partner, role="member").user)
@@ -142,10 +142,12 @@ class TestStrictLocksCollections:
         assert client.post(url("archive", partner, setting, item.pk)).status_code == 403
         assert setting.model.objects.filter(pk=item.pk).exists()
 
-        client.force_login(MembershipFactory(organization=upstream, role="admin").user)
-        content = client.get(url("page", upstream, setting)).content.decode()
+        client.force_login(MembershipFactory(organization=channel_manager, role="admin").user)
+        content = client.get(url("page", channel_manager, setting)).content.decode()
         assert "Managed by" not in content
-        response = client.post(url("add", upstream, setting), data.LIST_CASES[setting.key].valid)
+        response = client.post(
+            url("add", channel_manager, setting), data.LIST_CASES[setting.key].valid
+        )
         assert response.status_code == 302
 
 
@@ -192,9 +194,9 @@ def test_invite_only_and_never_synced_pages_stay_editable_under_strict(
 
 
 @pytest.mark.parametrize("setting", LOCKABLE_PAGES, ids=data.key_id)
-def test_other_modes_edit_freely(client, upstream, partner, partner_admin, setting):
+def test_other_modes_edit_freely(client, channel_manager, partner, partner_admin, setting):
     """Flexible and non-exclusive: the changes a strict partner is refused succeed."""
-    partnership = downstream_of(upstream, partner, "flexible")
+    partnership = downstream_of(channel_manager, partner, "flexible")
     for mode in ("flexible", "non_exclusive"):
         services.update_flags(partnership, by=None, **{**NO_FLAGS, **data.MODES[mode]})
         partnership.refresh_from_db()
@@ -215,11 +217,11 @@ def test_other_modes_edit_freely(client, upstream, partner, partner_admin, setti
 
 
 def test_synced_copies_in_flexible_mode_are_editable_and_say_so(
-    client, upstream, partner, partner_admin
+    client, channel_manager, partner, partner_admin
 ):
-    partnership = downstream_of(upstream, partner, "flexible")
+    partnership = downstream_of(channel_manager, partner, "flexible")
     category = registry.get("adders")
-    source = data.make_item("adders", upstream)
+    source = data.make_item("adders", channel_manager)
     copy = category.model.objects.create(
         organization=partner, synced_partnership=partnership, **data.copy_values(category, source)
     )

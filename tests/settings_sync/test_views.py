@@ -253,11 +253,11 @@ class TestLongLists:
         ids=data.key_id,
     )
     def test_constant_queries(self, client, organization, admin_client, setting):
-        upstream = OrganizationFactory(name=data.UPSTREAM_NAME)
+        channel_manager = OrganizationFactory(name=data.UPSTREAM_NAME)
         category = registry.find(setting.key)
         partnership = None
         if category is not None and category.is_collection:
-            partnership = make_partnership(upstream, organization, **data.NON_EXCLUSIVE)
+            partnership = make_partnership(channel_manager, organization, **data.NON_EXCLUSIVE)
 
         def add(start: int, stop: int) -> None:
             items = []
@@ -350,7 +350,7 @@ class TestSharedProposalTemplates:
     setting = data.page("proposal_templates")
 
     @pytest.fixture
-    def upstream(self):
+    def channel_manager(self):
         helios = OrganizationFactory(name=data.UPSTREAM_NAME)
         ProposalTemplate.objects.create(
             organization=helios, name="Helios Standard", description="The house layout"
@@ -358,16 +358,16 @@ class TestSharedProposalTemplates:
         return helios
 
     @pytest.fixture
-    def partner_admin(self, client, upstream):
+    def partner_admin(self, client, channel_manager):
         membership = MembershipFactory(role="admin")
-        make_partnership(upstream, membership.organization)
+        make_partnership(channel_manager, membership.organization)
         client.force_login(membership.user)
         return membership
 
-    def test_partner_sees_them_read_only(self, client, upstream, partner_admin):
+    def test_partner_sees_them_read_only(self, client, channel_manager, partner_admin):
         partner = partner_admin.organization
         own = ProposalTemplate.objects.create(organization=partner, name="Our own layout")
-        shared = ProposalTemplate.objects.get(organization=upstream)
+        shared = ProposalTemplate.objects.get(organization=channel_manager)
         response = client.get(url("page", partner, self.setting))
         assert response.status_code == 200
         content = response.content.decode()
@@ -379,43 +379,43 @@ class TestSharedProposalTemplates:
         assert url("edit", partner, self.setting, shared.pk) not in content
         assert url("archive", partner, self.setting, shared.pk) not in content
 
-    def test_shared_whatever_the_flags(self, client, upstream, partner_admin):
+    def test_shared_whatever_the_flags(self, client, channel_manager, partner_admin):
         strict_partner = MembershipFactory(role="admin")
-        make_partnership(upstream, strict_partner.organization, **data.STRICT)
+        make_partnership(channel_manager, strict_partner.organization, **data.STRICT)
         client.force_login(strict_partner.user)
         content = client.get(url("page", strict_partner.organization, self.setting)).content
         assert f"Shared by {data.UPSTREAM_NAME}".encode() in content
         assert b"Managed by" not in content  # templates are never locked
 
     def test_forged_changes_to_a_shared_template_are_not_found(
-        self, client, upstream, partner_admin
+        self, client, channel_manager, partner_admin
     ):
         partner = partner_admin.organization
-        shared = ProposalTemplate.objects.get(organization=upstream)
+        shared = ProposalTemplate.objects.get(organization=channel_manager)
         forged = {"name": "Taken over", "description": "", "page_count": "3"}
         assert client.get(url("edit", partner, self.setting, shared.pk)).status_code == 404
         assert client.post(url("edit", partner, self.setting, shared.pk), forged).status_code == 404
         assert client.get(url("archive", partner, self.setting, shared.pk)).status_code == 404
         assert client.post(url("archive", partner, self.setting, shared.pk)).status_code == 404
-        assert client.get(url("page", upstream, self.setting)).status_code == 404
+        assert client.get(url("page", channel_manager, self.setting)).status_code == 404
         shared.refresh_from_db()
         assert (shared.name, shared.page_count) == ("Helios Standard", 8)
         assert ProposalTemplate.objects.filter(organization=partner).count() == 0
 
     def test_the_channel_manager_does_not_see_its_partners_templates(
-        self, client, upstream, partner_admin
+        self, client, channel_manager, partner_admin
     ):
         ProposalTemplate.objects.create(
             organization=partner_admin.organization, name="Partner layout"
         )
-        client.force_login(MembershipFactory(organization=upstream, role="admin").user)
-        content = client.get(url("page", upstream, self.setting)).content.decode()
+        client.force_login(MembershipFactory(organization=channel_manager, role="admin").user)
+        content = client.get(url("page", channel_manager, self.setting)).content.decode()
         assert "Shared with you" not in content
         assert "Partner layout" not in content
         assert "Helios Standard" in content
 
     def test_not_shared_with_outsiders_or_after_the_partnership_ends(
-        self, client, upstream, partner_admin
+        self, client, channel_manager, partner_admin
     ):
         outsider = MembershipFactory(role="admin")
         client.force_login(outsider.user)
@@ -423,7 +423,7 @@ class TestSharedProposalTemplates:
         assert "Helios Standard" not in content
 
         partner = partner_admin.organization
-        partnership = Partnership.objects.get(upstream=upstream, downstream=partner)
+        partnership = Partnership.objects.get(upstream=channel_manager, downstream=partner)
         services.end_partnership(partnership, by=None)
         client.force_login(partner_admin.user)
         content = client.get(url("page", partner, self.setting)).content.decode()
