@@ -152,7 +152,7 @@ class TestSyncState:
         for badge in ("Synced from", "Edited locally", "Managed by"):
             assert badge not in row
 
-        # A copy keeps its partnership (and state) when its channel_manager item is hard-deleted.
+        # A copy keeps its partnership (and state) when its upstream item is hard-deleted.
         source.delete()
         synced.refresh_from_db()
         assert synced.synced_partnership == partnership
@@ -334,7 +334,7 @@ def test_an_unchanged_resave_through_the_page_stays_synced_in_sql(
 def test_a_partner_deletion_after_a_restore_is_the_partners(partner_client, partnership, partner):
     category = registry.get("adders")
     _, copy = make_copy(category, partnership)
-    # The sync archived the copy (its channel_manager item was archived) ...
+    # The sync archived the copy (its upstream item was archived) ...
     category.model.objects.filter(pk=copy.pk).update(
         archived_at=timezone.now(), archive_reason="Archived channel_manager", archived_by_sync=True
     )

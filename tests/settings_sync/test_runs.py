@@ -140,7 +140,7 @@ def test_a_failed_run_changes_nothing_and_its_retry_is_linked_to_it(waiting_chan
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_runs_into_one_partner_serialise(channel_manager, partner):
     """Two runs of one partnership at once: the partner's row lock makes the second see the
-    first's copies, so each channel_manager item ends with exactly one copy and nothing fails."""
+    first's copies, so each upstream item ends with exactly one copy and nothing fails."""
     AdderFactory(organization=channel_manager, name="Trenching", amount=1250)
     AdderFactory(organization=channel_manager, name="Tile roof", amount=35)
     partnership = Partnership.objects.create(
