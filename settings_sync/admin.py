@@ -32,7 +32,7 @@ class SyncedItemAdmin(ArchivableAdmin):
     list_filter = [SyncStateFilter, ArchivedListFilter, "organization"]
     list_select_related = ["organization", "synced_partnership__upstream"]
     autocomplete_fields = ["organization"]
-    actions = ["export_csv"]
+    actions = [*ArchivableAdmin.actions, "export_csv"]
     category: registry.Category
 
     @admin.action(description="Export selected as CSV", permissions=["view"])
