@@ -222,7 +222,7 @@ class Command(BaseCommand):
         if copies != equipment or run.status != "succeeded":
             raise CommandError(f"Invitation sync incomplete: {copies} copies, {run.error}")
         self.figure(
-            "invitation (1,000 equipment + rest)",
+            f"invitation ({equipment:,} equipment + rest)",
             f"{took['seconds']:.3f} s",
             "< 0.5 s",
             took["seconds"] < 0.5,
