@@ -52,6 +52,8 @@ class RowPlan:
     errors: list[tuple[str, str]] = field(default_factory=list)
     #: the fields an update changes
     changed: list[str] = field(default_factory=list)
+    #: the same fields as the file's headers name them (shown in the dry run)
+    changed_headers: list[str] = field(default_factory=list)
     key: str = ""
     instance: object = None
 
@@ -308,6 +310,7 @@ def plan_import(
             row.changed = []
         elif row.key in live:
             row.action = UPDATE if row.changed else UNCHANGED
+            row.changed_headers = [exports.header(category, name) for name in row.changed]
         else:
             row.action = CREATE
         row.instance = instance

@@ -220,6 +220,7 @@ def test_dry_run_then_apply_is_one_change_for_each_partner(
     page = detail.content.decode()
     assert "2 to create, 1 to update, 0 unchanged, 0 with errors" in page
     assert "“Colour”" in page
+    assert "Changes Name, Amount." in page  # headers as in the file, not field names
     assert applied.status_code == 302
     names = set(Adder.objects.filter(organization=channel_manager).values_list("name", "amount"))
     assert names == {
