@@ -48,11 +48,12 @@ def cell(category: Category, item, name: str, form_fields: dict):
 def category_rows(category: Category, items) -> Iterator[list]:
     names = field_names(category)
     form_fields = category.form_class(organization=None).fields
-    items = (
-        items.with_sync_state()
-        .select_related("synced_partnership__upstream")
-        .order_by(*category.model._meta.ordering, "pk")
-    )
+    items = items.order_by(*category.model._meta.ordering, "pk")
+    if not category.is_collection:  # invite-only (licenses): always the organization's own
+        for item in items.iterator(chunk_size=CHUNK_SIZE):
+            yield [cell(category, item, name, form_fields) for name in names]
+        return
+    items = items.with_sync_state().select_related("synced_partnership__upstream")
     for item in items.iterator(chunk_size=CHUNK_SIZE):
         upstream = item.synced_partnership.upstream if item.synced_partnership_id else None
         yield [
@@ -63,7 +64,8 @@ def category_rows(category: Category, items) -> Iterator[list]:
 
 
 def _item_header(category: Category) -> list[str]:
-    return [*(header(category, name) for name in field_names(category)), *PROVENANCE_HEADERS]
+    provenance = PROVENANCE_HEADERS if category.is_collection else ()
+    return [*(header(category, name) for name in field_names(category)), *provenance]
 
 
 def export_category(*, category: Category, organization: Organization, fmt: str):

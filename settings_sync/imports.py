@@ -40,7 +40,7 @@ FALSE_WORDS = {"no", "n", "false", "0", "off", ""}
 
 
 def importable(category: Category) -> bool:
-    return category.is_collection and category.has_page
+    return category.transferable
 
 
 @dataclass
@@ -403,23 +403,25 @@ class StalePlan(ValidationError):
 
 def _write(plan: ImportPlan, *, by) -> None:
     category, model, now = plan.category, plan.category.model, timezone.now()
+    # Synced items carry when they changed; invite-only ones (licenses) do not.
+    synced = category.is_collection
+    stamp = {"archived_by_sync": False, "updated_at": now} if synced else {}
     created = [row.instance for row in plan.rows if row.action == CREATE]
     updated = [row.instance for row in plan.rows if row.action == UPDATE]
-    for item in [*created, *updated]:
-        item.updated_at = now
+    if synced:
+        for item in [*created, *updated]:
+            item.updated_at = now
     if plan.archived:
         model.objects.filter(pk__in=[item.pk for item in plan.archived]).update(
-            archived_at=now,
-            archived_by=by,
-            archive_reason=ARCHIVE_REASON,
-            archived_by_sync=False,
-            updated_at=now,
+            archived_at=now, archived_by=by, archive_reason=ARCHIVE_REASON, **stamp
         )
     if updated:
-        model.objects.bulk_update(updated, [*plan.columns, "updated_at"], batch_size=500)
+        fields = [*plan.columns, "updated_at"] if synced else plan.columns
+        model.objects.bulk_update(updated, fields, batch_size=500)
     if created:
         model.objects.bulk_create(created, batch_size=1000)
-    if plan.has_changes:
+    if plan.has_changes and synced:
         # Bulk writes send no post_save: the whole file is one upstream change, one run per
-        # partner (docs/design.md §7.3, rule R1).
+        # partner (docs/design.md §7.3, rule R1). Invite-only data is copied once, at the
+        # invitation, and never fanned out.
         tasks.schedule_upstream_change(plan.organization.pk, category.key, category.label)

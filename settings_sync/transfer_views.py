@@ -38,7 +38,7 @@ def _category_or_404(group: str, key: str) -> registry.Category:
     page = catalogue.page_or_404(group, key)
     category = registry.find(page.key)
     if category is None or not imports.importable(category):
-        raise Http404("Only lists of synced settings are imported and exported.")
+        raise Http404("Only lists of settings with a natural key are imported and exported.")
     return category
 
 

@@ -100,7 +100,7 @@ def _list(request: HttpRequest, page: SettingsPage, lock) -> HttpResponse:
             items_page=items_page,
             query=query,
             shared=shared,
-            transferable=page.synced and page.is_collection,
+            transferable=page.synced and page.transferable,
         ),
     )
 

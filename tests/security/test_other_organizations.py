@@ -86,7 +86,7 @@ def settings_page_cases() -> list[Case]:
             ),
             Case("settings_sync:archive", item_ids, fixed),
         ]
-        if page.synced and page.is_collection:
+        if page.synced and page.transferable:
             cases += [
                 Case("settings_sync:export", fixed=fixed, methods=("GET",)),
                 Case("settings_sync:import-template", fixed=fixed, methods=("GET",)),

@@ -23,6 +23,7 @@ from tests.factories import (
     AdderFactory,
     ComparableValueFactory,
     EquipmentFactory,
+    LicenseFactory,
     OrganizationFactory,
     PersonaFactory,
     RateEscalationFactory,
@@ -32,8 +33,10 @@ from tests.security.world import database_state
 
 pytestmark = pytest.mark.django_db
 
-COLLECTIONS = [category for category in registry.all() if category.is_collection]
+# The synced collections and the invite-only licenses.
+TRANSFERABLE = [category for category in registry.all() if category.transferable]
 FACTORIES = {
+    "licenses": LicenseFactory,
     "equipment": EquipmentFactory,
     "adders": AdderFactory,
     "personas": PersonaFactory,
@@ -138,7 +141,7 @@ def test_history_export_follows_the_status_filter(admin_client, channel_manager,
 # Round trip ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("category", COLLECTIONS, ids=lambda c: c.key)
+@pytest.mark.parametrize("category", TRANSFERABLE, ids=lambda c: c.key)
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_export_then_import_changes_nothing(admin_client, organization, category, fmt):
     for _index in range(3):
@@ -239,6 +242,40 @@ def test_dry_run_then_apply_is_one_change_for_each_partner(
     assert upload_row.counts["create"] == 2
     history = client.get(reverse("settings_sync:imports", kwargs={"org": channel_manager.slug}))
     assert "items.csv" in history.content.decode()
+
+
+def test_licenses_export_without_provenance_and_import_as_own_without_a_fan_out(
+    client, channel_manager, partner, channel_manager_admin, django_capture_on_commit_callbacks
+):
+    make_partnership(channel_manager, partner, data_sync_enabled=True)
+    LicenseFactory(organization=channel_manager, number="1045822", expires_on=None)
+    client.force_login(channel_manager_admin)
+    category = registry.get("licenses")
+    exported = content_of(client.get(url("export", channel_manager, category)))
+    rows = list(csv.reader(io.StringIO(exported.decode("utf-8-sig"))))
+    assert rows == [
+        ["License type", "Number", "Jurisdiction", "Expires on"],
+        ["C-46 Solar Contractor", "1045822", "California", ""],
+    ]
+    SyncRun.objects.all().delete()
+    content = (
+        b"License type,Number,Jurisdiction,Expires on\n"
+        b"C-46 Solar Contractor,1045822,california,2029-01-31\n"
+        b"C-10 Electrical Contractor,998877,Nevada,\n"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        detail, applied = dry_run_and_apply(client, channel_manager, category, content)
+    assert "1 to create, 1 to update, 0 unchanged, 0 with errors" in detail.content.decode()
+    assert applied.status_code == 302
+    licenses = channel_manager.licenses.order_by("number")
+    assert [(lic.number, lic.jurisdiction, str(lic.expires_on)) for lic in licenses] == [
+        ("1045822", "california", "2029-01-31"), ("998877", "Nevada", "None"),
+    ]  # fmt: skip
+    # Invite-only data is copied once, at the invitation: an import fans out nothing.
+    assert not SyncRun.objects.exists()
+    assert not partner.licenses.exists()
+    page = client.get(reverse("organizations:organization", kwargs={"org": channel_manager.slug}))
+    assert url("import-upload", channel_manager, category) in page.content.decode()
 
 
 def test_apply_refuses_a_plan_that_changed_since_the_dry_run(admin_client, organization):
