@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db import transaction
-from django.utils.html import format_html_join
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from organizations.admin import ArchivableAdmin, ArchivedListFilter
 
-from . import registry, services
+from . import exports, registry, services
 from .items import DIVERGED, OWN, SYNCED
 from .models import SyncChange, SyncRun
 from .pages import LOCAL_PAGES
@@ -31,6 +32,31 @@ class SyncedItemAdmin(ArchivableAdmin):
     list_filter = [SyncStateFilter, ArchivedListFilter, "organization"]
     list_select_related = ["organization", "synced_partnership__upstream"]
     autocomplete_fields = ["organization"]
+    actions = [*ArchivableAdmin.actions, "export_csv"]
+    category: registry.Category
+
+    @admin.action(description="Export selected as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        return exports.export_items(
+            category=self.category, items=queryset, file_name=f"{self.category.key}-selected"
+        )
+
+    @admin.display(description="import")
+    def import_link(self, obj) -> str:
+        if obj is None or obj.organization_id is None:
+            return "—"
+        return format_html(
+            '<a href="{}">Import into {}</a>',
+            reverse(
+                "settings_sync:import-upload",
+                kwargs={
+                    "org": obj.organization.slug,
+                    "group": self.category.group,
+                    "key": self.category.key,
+                },
+            ),
+            obj.organization,
+        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_sync_state()
@@ -44,7 +70,7 @@ class SyncedItemAdmin(ArchivableAdmin):
         return str(obj.synced_partnership.upstream) if obj.synced_partnership_id else "—"
 
     def get_readonly_fields(self, request, obj=None):
-        return list(self.model.bookkeeping_fields())
+        return [*self.model.bookkeeping_fields(), "import_link"]
 
 
 class SingletonAdmin(admin.ModelAdmin):
@@ -79,6 +105,7 @@ for category in registry.all():
                         "archived",
                     ],
                     "search_fields": [*category.search_fields, "organization__name"],
+                    "category": category,
                 },
             ),
         )

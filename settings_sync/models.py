@@ -134,3 +134,37 @@ class SyncChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.category}: {self.label}"
+
+
+class Import(models.Model):
+    """A file uploaded into a collection category: kept between its dry run and its apply, so
+    that confirming applies exactly the plan the dry run showed (docs/design.md §11)."""
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Dry run"
+        APPLIED = "applied", "Applied"
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    category = models.CharField(max_length=40)
+    file_name = models.CharField(max_length=255)
+    file_format = models.CharField(max_length=4)
+    content = models.BinaryField(help_text="The uploaded file, emptied once it is applied.")
+    archive_missing = models.BooleanField("archive items missing from the file", default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLANNED)
+    counts = models.JSONField(default=dict, blank=True, help_text="action → number of rows")
+    plan_digest = models.CharField(
+        max_length=64, help_text="What the dry run planned; the apply must plan the same."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} into {self.category} ({self.created_at:%Y-%m-%d %H:%M})"

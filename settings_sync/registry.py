@@ -37,6 +37,12 @@ class Category(SettingsPage):
         return self.kind == SINGLETON
 
     @property
+    def transferable(self) -> bool:
+        """Its items are exported and imported as rows (docs/design.md §11): a list with a form
+        and a natural key to match rows by (the collections, and the licenses)."""
+        return self.has_page and bool(self.natural_key)
+
+    @property
     def lockable(self) -> bool:
         """Strict partnerships make it read-only downstream (invite-only data stays editable)."""
         return self.kind != INVITE_ONLY

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import sync_views, views
+from . import sync_views, transfer_views, views
 from .pages import GROUPS
 
 app_name = "settings_sync"
@@ -17,6 +17,10 @@ urlpatterns = [
     path("sync/partnerships/<int:pk>/resync/", sync_views.resync, name="resync"),
     path("sync/resync-all/", sync_views.resync_all, name="resync-all"),
     path("sync/batches/<int:pk>/", sync_views.batch, name="batch"),
+    path("sync/export/", transfer_views.export_history, name="history-export"),
+    path("imports/", transfer_views.import_history, name="imports"),
+    path("imports/<int:pk>/", transfer_views.import_detail, name="import"),
+    path("imports/<int:pk>/apply/", transfer_views.import_apply, name="import-apply"),
     *[
         path(f"{group}/", views.group_index, {"group": group}, name=group)
         for group in GROUPS
@@ -24,6 +28,13 @@ urlpatterns = [
     ],
     path("<slug:group>/<slug:key>/", views.settings_page, name="page"),
     path("<slug:group>/<slug:key>/add/", views.item_form, name="add"),
+    path("<slug:group>/<slug:key>/export/", transfer_views.export_items, name="export"),
+    path("<slug:group>/<slug:key>/import/", transfer_views.import_upload, name="import-upload"),
+    path(
+        "<slug:group>/<slug:key>/import/template/",
+        transfer_views.import_template,
+        name="import-template",
+    ),
     path("<slug:group>/<slug:key>/<int:pk>/", views.item_form, name="edit"),
     path("<slug:group>/<slug:key>/<int:pk>/delete/", views.item_archive, name="archive"),
 ]

@@ -93,7 +93,15 @@ def _list(request: HttpRequest, page: SettingsPage, lock) -> HttpResponse:
     return render(
         request,
         "settings_sync/list.html",
-        _context(request, page, lock, items_page=items_page, query=query, shared=shared),
+        _context(
+            request,
+            page,
+            lock,
+            items_page=items_page,
+            query=query,
+            shared=shared,
+            transferable=page.synced and page.transferable,
+        ),
     )
 
 

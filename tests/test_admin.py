@@ -197,3 +197,21 @@ def test_admin_accepts_an_ordinary_monthly_profile(staff_client):
     )
     assert response.status_code == 302
     assert Persona.objects.get(organization=organization).monthly_profile == [8] * 11 + [12]
+
+
+def test_admin_exports_selected_items_as_csv_and_links_to_the_import(staff_client):
+    from tests.factories import AdderFactory
+
+    chosen = AdderFactory(name="Trenching", amount=1250)
+    AdderFactory(name="Not chosen")
+    response = staff_client.post(
+        reverse("admin:project_adder_changelist"),
+        {"action": "export_csv", "_selected_action": [chosen.pk]},
+    )
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert text.splitlines()[1].startswith("Trenching,fixed,1250,no,")
+    assert "Not chosen" not in text
+    change = staff_client.get(reverse("admin:project_adder_change", args=[chosen.pk]))
+    assert (
+        f"/o/{chosen.organization.slug}/settings/project/adders/import/" in change.content.decode()
+    )

@@ -86,6 +86,12 @@ def settings_page_cases() -> list[Case]:
             ),
             Case("settings_sync:archive", item_ids, fixed),
         ]
+        if page.synced and page.transferable:
+            cases += [
+                Case("settings_sync:export", fixed=fixed, methods=("GET",)),
+                Case("settings_sync:import-template", fixed=fixed, methods=("GET",)),
+                Case("settings_sync:import-upload", fixed=fixed),
+            ]
     return cases
 
 
@@ -138,6 +144,10 @@ CASES = [
     Case("settings_sync:resync", their("partnership")),
     Case("settings_sync:resync-all"),
     Case("settings_sync:batch", their("batch"), methods=("GET",)),
+    Case("settings_sync:history-export", methods=("GET",)),
+    Case("settings_sync:imports", methods=("GET",)),
+    Case("settings_sync:import", their("upload"), methods=("GET",)),
+    Case("settings_sync:import-apply", their("upload"), methods=("POST",)),
     *settings_page_cases(),
 ]
 

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, settings
 from organizations.models import Organization
 from partnerships import services
 from partnerships.models import Invitation, Partnership, PartnershipRequest
-from settings_sync import engine, policy
-from settings_sync.models import SyncBatch, SyncChange, SyncRun
+from settings_sync import engine, imports, policy, registry
+from settings_sync.models import Import, SyncBatch, SyncChange, SyncRun
 from tests.factories import MembershipFactory, OrganizationFactory
 from tests.settings_sync import catalogue_data as data
 
@@ -98,6 +98,7 @@ class Holdings(Terse):
     request: PartnershipRequest
     received: PartnershipRequest  # a request sent to it
     items: dict[str, models.Model]  # one item per settings list page, by page key
+    upload: Import  # a file uploaded into its adders, dry run not yet applied
 
 
 def holdings(name: str) -> Holdings:
@@ -130,6 +131,14 @@ def holdings(name: str) -> Holdings:
         request=services.request_partnership(organization, OrganizationFactory(), by=admin),
         received=services.request_partnership(OrganizationFactory(), organization, by=None),
         items=items,
+        upload=imports.start_import(
+            organization=organization,
+            category=registry.get("adders"),
+            file_name="adders.csv",
+            content=b"Name,Pricing,Amount\nImported,fixed,10\n",
+            archive_missing=False,
+            by=admin,
+        ),
     )
 
 
