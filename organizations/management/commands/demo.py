@@ -10,12 +10,12 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.module_loading import module_has_submodule
 
-from organizations.demo import DEMO_PASSWORD
+from organizations.demo import DEMO_PASSWORD, DemoLoad
 
 
 class Command(BaseCommand):
     help = (
-        "Migrate the database, load the demo data (idempotent: running it again adds nothing), "
+        "Migrate the database, load the demo data (once: running it again changes nothing), "
         "print the sign-in accounts and serve the app on 127.0.0.1:8000."
     )
 
@@ -30,17 +30,17 @@ class Command(BaseCommand):
     def handle(self, *args, addrport: str, no_serve: bool, **options) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write(self.style.SUCCESS("Database migrated."))
-        accounts: list[tuple[str, str]] = []
+        demo = DemoLoad(out=self.stdout)
         with transaction.atomic():
-            # Each app that has demo data keeps it in its own `demo.py` with a `load()`.
+            # Each app that has demo data keeps it in its own `demo.py` with a `load(demo)`.
             for config in apps.get_app_configs():
                 if module_has_submodule(config.module, "demo"):
-                    accounts += import_module(f"{config.name}.demo").load(self.stdout) or []
+                    import_module(f"{config.name}.demo").load(demo)
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
         self.stdout.write("")
         self.stdout.write(f"Sign in with any of these accounts (password: {DEMO_PASSWORD}):")
-        width = max(len(username) for username, _ in accounts)
-        for username, description in accounts:
+        width = max(len(username) for username, _ in demo.accounts)
+        for username, description in demo.accounts:
             self.stdout.write(f"  {username.ljust(width)}  {description}")
         self.stdout.write("")
         if no_serve:
