@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from django.urls import reverse
 from django.views.defaults import server_error
@@ -20,6 +22,20 @@ def test_forbidden_says_why_and_that_nothing_changed(member_client, organization
     assert "You can't change this" in page
     assert "Only an admin of this organization can change its settings." in page
     assert "Nothing was changed." in page
+
+
+def test_a_refused_request_is_logged_on_one_line_with_its_reason(
+    member_client, organization, caplog
+):
+    path = reverse("organizations:organization", args=[organization.slug])
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        member_client.post(path, {"name": "Renamed"})
+    assert caplog.messages == [
+        f"Forbidden (Permission denied): {path} "
+        "(Only an admin of this organization can change its settings.)"
+    ]
+    assert len(caplog.text.splitlines()) == 1  # no traceback
+    assert "Traceback" not in caplog.text
 
 
 def test_another_organizations_page_is_not_found(admin_client):
