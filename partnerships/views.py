@@ -232,6 +232,7 @@ def partnership_end(request: HttpRequest, pk: int) -> HttpResponse:
 def invite(request: HttpRequest) -> HttpResponse:
     _require_manager(request)
     status = 200
+    invited_already = None
     if _is_refresh(request):
         form = InvitationForm(initial=_refresh_initial(request))
     elif request.method == "POST":
@@ -247,6 +248,7 @@ def invite(request: HttpRequest) -> HttpResponse:
                 )
             except ValidationError as error:
                 form.add_error(None, error)
+                invited_already = getattr(error, "invitation", None)
             else:
                 _say_how_the_email_went(request, invitation)
                 return redirect("partnerships:list", org=request.organization.slug)
@@ -265,7 +267,15 @@ def invite(request: HttpRequest) -> HttpResponse:
         invited=True,
     )
     return render(
-        request, template, {"tab": "partnerships", "form": form, "preview": preview}, status=status
+        request,
+        template,
+        {
+            "tab": "partnerships",
+            "form": form,
+            "preview": preview,
+            "invited_already": invited_already,
+        },
+        status=status,
     )
 
 

@@ -222,7 +222,27 @@ class TestInvitationFlow:
         assert client.get(summit.get_absolute_url(), follow=True).status_code == 200
         reused = client.get(f"/{path}")
         assert reused.status_code == 410
-        assert "already been used" in reused.content.decode()
+        page = reused.content.decode()
+        assert "already been used: Summit Solar Co. was created with it." in page
+        assert "Go to your organization" in page
+        assert "Sign in" not in page  # signed in already
+        client.logout()
+        assert "Sign in" in client.get(f"/{path}").content.decode()
+
+    def test_inviting_twice_points_at_the_pending_invitation(
+        self, client, channel_manager_admin, channel_manager, django_capture_on_commit_callbacks
+    ):
+        client.force_login(channel_manager_admin)
+        with django_capture_on_commit_callbacks(execute=True):
+            self.send(client, channel_manager)
+        pending = Invitation.objects.get()
+        again = self.send(client, channel_manager, organization_name="Summit Solar Inc.")
+        assert again.status_code == 400
+        page = again.content.decode()
+        assert "that invitation is still waiting to be accepted" in page
+        assert url("invitation-resend", channel_manager, pending.pk) in page
+        assert url("invitation-revoke", channel_manager, pending.pk) in page
+        assert list(Invitation.objects.all()) == [pending]
 
     def test_mail_server_down_shows_a_resend_button_not_an_error_page(
         self,
@@ -264,9 +284,11 @@ class TestInvitationFlow:
         page = client.get(failed["Location"]).content.decode()
         assert "its email to owner@summitsolar.example could not be sent" in page
         mail_server(refusals=0)
-        sent = self.send(client, channel_manager, organization_name="Dawn Solar")
+        sent = self.send(
+            client, channel_manager, organization_name="Dawn Solar", email="owner@dawn.example"
+        )
         page = client.get(sent["Location"]).content.decode()
-        assert "Your invitation to owner@summitsolar.example was sent." in page
+        assert "Your invitation to owner@dawn.example was sent." in page
 
     def test_member_cannot_resend(
         self, client, channel_manager_admin, channel_manager, django_capture_on_commit_callbacks
