@@ -17,7 +17,7 @@ from organizations.access import organization_view
 from organizations.models import Organization
 from organizations.search import can_match
 
-from . import hooks, services
+from . import hooks, modes, services
 from .forms import (
     InvitationForm,
     InvitationSignupForm,
@@ -155,6 +155,7 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
             "Only an admin of the channel manager can change an active partnership's flags."
         )
     status = 200
+    conflict = None
     if _is_refresh(request):
         form = PartnershipFlagsForm(initial=_refresh_initial(request))
     elif request.method == "POST":
@@ -168,7 +169,20 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     **form.flags(),
                 )
             except ValidationError as error:
-                form.add_error(None, error)
+                if getattr(error, "code", None) == "stale":
+                    # Start again from the flags as they are now (and their version), or
+                    # every later save would be refused too; say what changed (rule D10).
+                    opened = form.opened_flags()
+                    partnership.refresh_from_db()
+                    form = PartnershipFlagsForm(
+                        initial=PartnershipFlagsForm.initial_for(partnership)
+                    )
+                    conflict = {
+                        "message": " ".join(error.messages),
+                        "changes": _flag_changes(opened, partnership),
+                    }
+                else:
+                    form.add_error(None, error)
             else:
                 if request.htmx:
                     return render(
@@ -186,7 +200,7 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect(partnership.url_for(request.organization))
         status = 200 if request.htmx else 400
     else:
-        form = PartnershipFlagsForm(initial={**partnership.flags, "version": partnership.version})
+        form = PartnershipFlagsForm(initial=PartnershipFlagsForm.initial_for(partnership))
     template = "partnerships/detail.html"
     if request.htmx:
         template += "#flags-form"
@@ -194,9 +208,25 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         template,
-        _detail_context(request, partnership, form=form, editing=True, preview=preview),
+        _detail_context(
+            request, partnership, form=form, editing=True, preview=preview, conflict=conflict
+        ),
         status=status,
     )
+
+
+def _flag_changes(opened: dict[str, bool], current: Partnership) -> list[str]:
+    """What changed between the flags a form was opened with and the partnership now."""
+    changes = [
+        f"{modes.FLAG_LABELS[name]}: {'on' if opened[name] else 'off'} → "
+        f"{'on' if current.flags[name] else 'off'}"
+        for name in modes.FLAG_NAMES
+        if opened[name] != current.flags[name]
+    ]
+    opened_mode = modes.mode_for(**opened)
+    if opened_mode != current.mode:
+        changes.append(f"Mode: {modes.MODE_LABELS[opened_mode]} → {current.mode_label}")
+    return changes
 
 
 @organization_view

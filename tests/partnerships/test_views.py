@@ -117,6 +117,40 @@ class TestFlagEditing:
         partnership.refresh_from_db()
         assert partnership.mode == "strict"
 
+    @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+    def test_after_a_stale_save_the_form_shows_the_current_flags_and_saves(
+        self, client, channel_manager_admin, channel_manager, partnership, htmx
+    ):
+        client.force_login(channel_manager_admin)
+        headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+        edit = url("edit", channel_manager, partnership.pk)
+        opened = client.get(edit, **headers).content.decode()
+        fields = dict(
+            re.findall(r'<input type="hidden" name="(version|opened)" value="([^"]*)"', opened)
+        )
+        assert fields == {"version": "1", "opened": "data_sync_enabled"}
+        services.update_flags(
+            partnership, by=UserFactory(first_name="Maya", last_name="Chen"), **STRICT
+        )
+        # Saved from the form opened before Maya's change: refused, and shown what she did.
+        stale = client.post(edit, {**fields, "data_sync_enabled": "on"}, **headers)
+        page = stale.content.decode()
+        assert "changed meanwhile (by Maya Chen" in page
+        assert "Exclusive: off → on" in page
+        assert "Mode: Non-exclusive → Strict" in page
+        assert re.search(r'name="is_exclusive"[^>]* checked', page)
+        refreshed = dict(
+            re.findall(r'<input type="hidden" name="(version|opened)" value="([^"]*)"', page)
+        )
+        assert refreshed == {"version": "2", "opened": "is_exclusive data_sync_enabled"}
+        # Saved again from the form as it now is: it goes through.
+        saved = client.post(edit, {**refreshed, "data_sync_enabled": "on"}, **headers)
+        assert saved.status_code in (200, 302)
+        assert "changed meanwhile" not in saved.content.decode()
+        partnership.refresh_from_db()
+        assert (partnership.mode, partnership.version) == ("non_exclusive", 3)
+        assert partnership.updated_by == channel_manager_admin
+
     @pytest.mark.parametrize("who", ["member", "downstream_admin", "downstream_member"])
     def test_others_cannot_change_flags(self, client, who, channel_manager, partner, partnership):
         organization = channel_manager if who == "member" else partner
