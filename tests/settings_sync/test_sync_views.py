@@ -125,6 +125,8 @@ class TestPreviews:
         previews = {name: preview_for(name) for name in ("Sunrise Solar", "Coastal Roofing", "")}
         assert previews["Sunrise Solar"] == previews["Coastal Roofing"] == previews[""]
         preview = previews["Sunrise Solar"]
+        # The page says so: choosing an organization does not change it.
+        assert "they stay the same whichever organization you choose" in preview
         assert 'data-category="adders"' in preview
         assert 'data-action="created">2 created' in preview  # the channel manager's two adders
         assert "archived" not in preview
