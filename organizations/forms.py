@@ -58,6 +58,11 @@ class OrganizationProfileForm(forms.ModelForm):
         model = Organization
         fields = ["name", "logo"]
 
+    def save(self, commit: bool = True) -> Organization:
+        if "logo" in self.changed_data:
+            self.instance.logo_copied_from = None  # another logo, or none: no longer a copy
+        return super().save(commit)
+
 
 class LicenseForm(OrganizationOwnedForm):
     duplicate_error_field = "number"

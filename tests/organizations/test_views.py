@@ -11,7 +11,8 @@ from django.urls import reverse
 from PIL import Image
 
 from organizations.models import License, Organization
-from tests.factories import LicenseFactory, MembershipFactory, OrganizationFactory
+from partnerships import services
+from tests.factories import LicenseFactory, MembershipFactory, OrganizationFactory, UserFactory
 from tests.images import image_upload
 
 pytestmark = pytest.mark.django_db
@@ -297,3 +298,40 @@ class TestLicenses:
         assert '<td class="font-monospace">1045822</td>' not in page
         # The number can be used again by a new license.
         assert self.post_license(admin_client, organization).status_code == 302
+
+
+class TestCopiedWhenJoining:
+    """Licenses and the logo an invitation copies are the new organization's own, and say
+    where they came from."""
+
+    @pytest.fixture
+    def joined(self, client, django_capture_on_commit_callbacks):
+        helios = OrganizationFactory(name="Helios Energy Partners")
+        helios.logo.save("helios.png", image_upload())
+        LicenseFactory(organization=helios, number="1045822", jurisdiction="California")
+        invitation = services.invite_organization(
+            helios,
+            name="Summit Solar",
+            email="a@example.com",
+            invited_by=None,
+            data_sync_enabled=True,
+        )
+        summit_admin = UserFactory()
+        with django_capture_on_commit_callbacks(execute=True):
+            summit = services.accept_invitation(invitation, summit_admin).downstream
+        client.force_login(summit_admin)
+        return summit
+
+    def test_the_organization_tab_says_they_were_copied(self, client, joined):
+        LicenseFactory(organization=joined, number="77", jurisdiction="Nevada")  # its own
+        page = client.get(tab_url(joined)).content.decode()
+        marks = page.count("Copied from Helios Energy Partners when you joined")
+        assert marks == 2  # the logo and the copied license; not the organization's own
+
+    def test_a_new_logo_is_no_longer_a_copy(self, client, joined):
+        response = client.post(tab_url(joined), {"name": joined.name, "logo": image_upload()})
+        assert response.status_code == 302
+        joined.refresh_from_db()
+        assert joined.logo_copied_from is None
+        page = client.get(tab_url(joined)).content.decode()
+        assert page.count("Copied from Helios Energy Partners when you joined") == 1

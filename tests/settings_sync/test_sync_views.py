@@ -203,6 +203,13 @@ class TestPredictor:
             for k in policy.KINDS
         )
 
+    def test_invite_only_data_is_said_to_be_marked_where_it_came_from(self, client, helios_admin):
+        page = client.get(reverse("help-sync")).content.decode()
+        line = re.search(r'data-testid="invite-only">(.*?)</li>', page).group(1)
+        assert "the copies become its own, marked “Copied from” the channel manager" in line
+        assert "never synced again" in line
+        assert "Logo, Licenses" in line
+
 
 class TestHistoryAndRuns:
     def test_history_lists_runs_of_both_sides(self, client, helios_admin, helios, sunrise):
