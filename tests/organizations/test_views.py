@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -222,6 +223,48 @@ class TestProfile:
         admin_client.post(tab_url(organization), {"name": "Acme", "logo": svg})
         organization.refresh_from_db()
         assert organization.logo.name == previous
+
+
+class TestLogoField:
+    """The logo is shown as a person expects: the image, a file to replace it, a box to
+    remove it; never the stored file's name."""
+
+    def test_with_a_logo(self, admin_client, organization):
+        organization.logo.save("logo.png", image_upload())
+        page = admin_client.get(tab_url(organization)).content.decode()
+        assert f'alt="Current logo of {organization.name}"' in page
+        assert '<label for="id_logo">Replace the logo:</label>' in page
+        assert re.search(r'<input type="file" name="logo"[^>]*id="id_logo"', page)
+        assert re.search(r'<input type="checkbox" name="remove_logo"[^>]*id="id_remove_logo"', page)
+        assert '<label for="id_remove_logo">Remove the logo:</label>' in page
+        for raw in ("Currently:", "Change:", "Clear", "logos/"):
+            assert raw not in page
+
+    def test_without_a_logo(self, admin_client, organization):
+        page = admin_client.get(tab_url(organization)).content.decode()
+        assert '<label for="id_logo">Logo:</label>' in page
+        assert "remove_logo" not in page
+
+    def test_removing_the_logo(self, admin_client, organization):
+        organization.logo.save("logo.png", image_upload())
+        response = admin_client.post(
+            tab_url(organization), {"name": organization.name, "remove_logo": "on"}
+        )
+        assert response.status_code == 302
+        organization.refresh_from_db()
+        assert not organization.logo
+
+    def test_replacing_and_removing_at_once_is_refused(self, admin_client, organization):
+        organization.logo.save("logo.png", image_upload())
+        before = organization.logo.name
+        response = admin_client.post(
+            tab_url(organization),
+            {"name": organization.name, "remove_logo": "on", "logo": image_upload()},
+        )
+        assert response.status_code == 400
+        assert "Choose a new logo or remove the logo, not both." in response.content.decode()
+        organization.refresh_from_db()
+        assert organization.logo.name == before
 
 
 class TestLicenses:
