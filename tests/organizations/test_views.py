@@ -87,11 +87,19 @@ class TestAccess:
         assert response["Location"] == second.organization.get_absolute_url()
 
     def test_user_without_organization_sees_explanation(self, client):
-        from tests.factories import UserFactory
-
         client.force_login(UserFactory())
         response = client.get(reverse("home"))
         assert b"not in an organization yet" in response.content
+        assert b"accept the invitation a channel" in response.content
+        assert reverse("admin:index").encode() not in response.content
+
+    def test_staff_without_organization_are_shown_the_way_to_the_admin(self, client):
+        client.force_login(UserFactory(is_staff=True))
+        page = client.get(reverse("home")).content.decode()
+        assert "As platform staff you work in the administration" in page
+        admin_link = f'href="{reverse("admin:index")}">Open the administration</a>'
+        assert admin_link in page
+        assert "accept the invitation" not in page
 
     def test_header_shows_current_organization_and_switcher(self, client):
         membership = MembershipFactory(organization__name="Sunrise Solar")
