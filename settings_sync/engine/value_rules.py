@@ -46,7 +46,8 @@ class ValueRules(RunContext):
                 item=row,
                 before=old,
                 after=new,
-                overwrites_local=True,
+                # An organization created by the invitation holds defaults nobody chose.
+                overwrites_local=self.event != policy.INVITE,
             )
 
     # Invite-only data ---------------------------------------------------------------

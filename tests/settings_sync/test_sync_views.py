@@ -101,6 +101,26 @@ class TestPreviews:
         assert 'data-category="adders"' in page
         assert 'data-action="created">2 created' in page
 
+    @pytest.mark.parametrize(
+        "flags", [{"data_sync_enabled": True}, STRICT], ids=["merge", "strict"]
+    )
+    def test_an_invited_organization_has_nothing_to_overwrite(
+        self, client, helios_admin, helios, flags
+    ):
+        """A new organization has no settings of its own yet: the invitation's preview warns
+        of nothing, however different the channel manager's values are from the defaults."""
+        ProposalExpiration.objects.filter(organization=helios).update(days_valid=45)
+        page = client.post(
+            reverse("partnerships:invite", args=[helios.slug]),
+            {"_refresh": "1", "organization_name": "Summit Solar", **dict.fromkeys(flags, "on")},
+            HTTP_HX_REQUEST="true",
+        ).content.decode()
+        preview = re.search(r'<section[^>]* id="sync-preview".*?</section>', page, re.S).group(0)
+        assert 'data-category="proposal_expiration"' in preview
+        assert "overwritten" not in preview
+        assert "archived" not in preview
+        assert "alert-warning" not in preview
+
     def test_request_preview_reads_nothing_of_the_organization_asked(
         self, client, helios_admin, helios, sunrise
     ):
