@@ -80,6 +80,11 @@ def partnership_list(request: HttpRequest) -> HttpResponse:
     sync_column = hooks.decorate_list(request, downstream_page.object_list)
     context = {
         "sync_column": sync_column,
+        # Resync all partners is offered while at least one partner has Data Sync on.
+        "has_syncing_partners": is_admin
+        and Partnership.objects.active()
+        .filter(upstream=organization, data_sync_enabled=True)
+        .exists(),
         "tab": "partnerships",
         "query": query,
         "status": status,
