@@ -57,6 +57,7 @@ class MembershipInline(admin.TabularInline):
 
 class LicenseInline(admin.TabularInline):
     model = License
+    fk_name = "organization"
     extra = 0
     fields = ["license_type", "number", "jurisdiction", "expires_on"]
 
@@ -112,4 +113,4 @@ class LicenseAdmin(ArchivableAdmin):
     search_fields = ["number", "license_type", "jurisdiction", "organization__name"]
     autocomplete_fields = ["organization"]
     list_select_related = ["organization"]
-    readonly_fields = ["archived_at", "archived_by", "archive_reason"]
+    readonly_fields = ["copied_from_organization", "archived_at", "archived_by", "archive_reason"]

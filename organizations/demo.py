@@ -1,7 +1,9 @@
 """Demo data for organizations: a channel manager, its partners, their people and licenses.
 
-Loaded by ``manage.py demo``; every step is idempotent (get-or-create by a stable key), so
-loading twice changes nothing.
+Loaded by ``manage.py demo``, which passes one :class:`DemoLoad` to every app's loader. The
+loaders only create, never overwrite: an organization's data is loaded with the organization
+itself, so an organization that already exists (and whatever people did in it since) is left
+as it is, and loading twice changes nothing.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import datetime
 import io
 import math
+from dataclasses import dataclass, field
+from typing import TextIO
 
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
@@ -40,6 +44,20 @@ LICENSES = {
     "desert-sun-dealers": [("ROC B-1 General", "ROC 334210", "Arizona", 2027)],
     "prairie-power": [("Electrical Contractor", "EC-21-0087", "Colorado", 2027)],
 }
+
+
+@dataclass
+class DemoLoad:
+    """One run of ``manage.py demo``, as the apps' loaders share it."""
+
+    out: TextIO
+    #: slugs of the organizations this run created: only their data is loaded
+    new_organizations: set[str] = field(default_factory=set)
+    #: (account, what it is), printed at the end
+    accounts: list[tuple[str, str]] = field(default_factory=list)
+
+    def is_new(self, organization: Organization) -> bool:
+        return organization.slug in self.new_organizations
 
 
 def sun_logo(color: tuple[int, int, int] = (245, 158, 11)) -> bytes:
@@ -83,14 +101,16 @@ def _user(username: str, first: str, last: str, *, staff: bool = False):
     return user
 
 
-def _organization(slug: str, name: str) -> Organization:
-    organization, _ = Organization.objects.get_or_create(slug=slug, defaults={"name": name})
+def _organization(demo: DemoLoad, slug: str, name: str) -> Organization:
+    organization, created = Organization.objects.get_or_create(slug=slug, defaults={"name": name})
+    if created:
+        demo.new_organizations.add(slug)
     return organization
 
 
-def load(out) -> list[tuple[str, str]]:
-    """Create the demo organizations and accounts; return (account, what it is) rows."""
-    accounts: list[tuple[str, str]] = []
+def load(demo: DemoLoad) -> None:
+    """Create the demo organizations and accounts (listed in ``demo.accounts``)."""
+    accounts = demo.accounts
     staff = _user("staff", "Sam", "Staff", staff=True)
     accounts.append((staff.username, "platform staff (Django admin at /admin/)"))
 
@@ -103,36 +123,37 @@ def load(out) -> list[tuple[str, str]]:
         "prairie-power": ("Grace", "Olsen", "Noah", "Kim"),
     }
     for slug, name in [CHANNEL_MANAGER, *PARTNERS]:
-        organization = _organization(slug, name)
-        if slug == CHANNEL_MANAGER[0] and not organization.logo:
-            organization.logo.save("helios-energy.png", ContentFile(sun_logo()), save=True)
+        organization = _organization(demo, slug, name)
         admin_first, admin_last, member_first, member_last = people[slug]
         admin = _user(f"{slug.split('-')[0]}-admin", admin_first, admin_last)
         member = _user(f"{slug.split('-')[0]}-member", member_first, member_last)
-        Membership.objects.get_or_create(
-            user=admin, organization=organization, defaults={"role": Membership.Role.ADMIN}
-        )
-        Membership.objects.get_or_create(
-            user=member, organization=organization, defaults={"role": Membership.Role.MEMBER}
-        )
         accounts.append((admin.username, f"admin of {name}"))
         accounts.append((member.username, f"member of {name}"))
-        for license_type, number, jurisdiction, year in LICENSES[slug]:
-            if not organization.licenses.filter(number=number, jurisdiction=jurisdiction).exists():
-                License.objects.create(
-                    organization=organization,
-                    license_type=license_type,
-                    number=number,
-                    jurisdiction=jurisdiction,
-                    expires_on=datetime.date(year, 6, 30),
-                )
+        if not demo.is_new(organization):
+            continue
+        if slug == CHANNEL_MANAGER[0]:
+            organization.logo.save("helios-energy.png", ContentFile(sun_logo()), save=True)
+        Membership.objects.create(user=admin, organization=organization, role=Membership.Role.ADMIN)
+        Membership.objects.create(
+            user=member, organization=organization, role=Membership.Role.MEMBER
+        )
+        License.objects.bulk_create(
+            License(
+                organization=organization,
+                license_type=license_type,
+                number=number,
+                jurisdiction=jurisdiction,
+                expires_on=datetime.date(year, 6, 30),
+            )
+            for license_type, number, jurisdiction, year in LICENSES[slug]
+        )
 
     # One person in two organizations, to show the organization switcher.
-    helios_admin = get_user_model().objects.get(username="helios-admin")
-    Membership.objects.get_or_create(
-        user=helios_admin,
-        organization=Organization.objects.get(slug="sunrise-solar"),
-        defaults={"role": Membership.Role.MEMBER},
-    )
+    sunrise = Organization.objects.get(slug="sunrise-solar")
+    if demo.is_new(sunrise):
+        Membership.objects.create(
+            user=get_user_model().objects.get(username="helios-admin"),
+            organization=sunrise,
+            role=Membership.Role.MEMBER,
+        )
     accounts[1] = ("helios-admin", "admin of Helios Energy Partners, member of Sunrise Solar")
-    return accounts

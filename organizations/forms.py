@@ -48,15 +48,43 @@ class OrganizationOwnedForm(forms.ModelForm):
 
 
 class OrganizationProfileForm(forms.ModelForm):
+    """Name and logo. The current logo is shown as an image by the page; the form offers a
+    file to replace it and, while there is one, a box to remove it (Django's clearable file
+    input would show the stored file's name instead)."""
+
     logo = forms.FileField(
+        label="Logo",
         required=False,
-        widget=forms.ClearableFileInput(attrs={"accept": LOGO_ACCEPT}),
+        widget=forms.FileInput(attrs={"accept": LOGO_ACCEPT}),
         help_text="PNG, JPEG or WebP, at most 2 MB.",
     )
+    remove_logo = forms.BooleanField(label="Remove the logo", required=False)
 
     class Meta:
         model = Organization
         fields = ["name", "logo"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.logo:
+            self.fields["logo"].label = "Replace the logo"
+        else:
+            del self.fields["remove_logo"]
+
+    def clean(self) -> dict:
+        cleaned_data = super().clean()
+        if cleaned_data.get("remove_logo"):
+            if "logo" in self.changed_data:  # a file was chosen too
+                raise ValidationError(
+                    "Choose a new logo or remove the logo, not both.", code="logo_twice"
+                )
+            cleaned_data["logo"] = False  # what a cleared file input gives: no file
+        return cleaned_data
+
+    def save(self, commit: bool = True) -> Organization:
+        if "logo" in self.changed_data or self.cleaned_data.get("remove_logo"):
+            self.instance.logo_copied_from = None  # another logo, or none: no longer a copy
+        return super().save(commit)
 
 
 class LicenseForm(OrganizationOwnedForm):

@@ -61,6 +61,16 @@ class Organization(models.Model):
     name_key = NameKeyField(populate_from="name", max_length=600)
     slug = models.SlugField(max_length=80, unique=True)
     logo = LogoField(upload_to="logos/", blank=True, validators=[validate_logo])
+    logo_copied_from = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The channel manager whose logo this is a copy of, made when this "
+        "organization joined through its invitation (empty once the logo is replaced).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -194,6 +204,16 @@ class License(NaturalKeyModel, ArchivableModel):
         max_length=100, validators=[validate_name], help_text="State or authority, e.g. California"
     )
     expires_on = models.DateField(null=True, blank=True)
+    copied_from_organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The channel manager this license was copied from when this organization "
+        "joined through its invitation (empty for the organization's own).",
+    )
 
     objects = LiveManager.from_queryset(NaturalKeyQuerySet)()
     all_objects = models.Manager.from_queryset(NaturalKeyQuerySet)()

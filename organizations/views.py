@@ -60,7 +60,7 @@ def organization_tab(request: HttpRequest) -> HttpResponse:
         {
             "tab": "organization",
             "form": form,
-            "licenses": organization.licenses.all(),
+            "licenses": organization.licenses.select_related("copied_from_organization"),
             "can_edit": form is not None,
         },
         status=400 if form is not None and form.is_bound else 200,

@@ -36,11 +36,15 @@ class PartnershipAdminForm(forms.ModelForm):
                 )
             if not self.instance.is_active:
                 raise ValidationError("This partnership has ended; its flags can no longer change.")
+        flags = {name: cleaned_data.get(name, False) for name in modes.FLAG_NAMES}
+        try:
+            modes.validate_flags(**flags)
+        except ValidationError:
+            # Said once, beside Allow Edit, by the model's clean() (rule F1); the partnership
+            # rules are for a combination that can exist.
+            return cleaned_data
         if upstream and downstream:
             try:
-                modes.validate_flags(
-                    **{name: cleaned_data.get(name, False) for name in modes.FLAG_NAMES}
-                )
                 if not self.instance.pk or (
                     cleaned_data.get("is_exclusive") and not self.instance.is_exclusive
                 ):

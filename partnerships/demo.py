@@ -1,14 +1,15 @@
 """Demo partnerships: Helios Energy Partners with a partner in each mode, one pending
-invitation and one pending request. Idempotent."""
+invitation and one pending request. Created with the organizations they join, never again
+(``organizations.demo.DemoLoad``)."""
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
+from organizations.demo import DemoLoad
 from organizations.models import Organization
 
 from . import services
-from .models import Invitation, Partnership, PartnershipRequest
 
 PARTNERS = {
     "sunrise-solar": {"is_exclusive": True, "data_sync_enabled": True},  # strict
@@ -22,15 +23,15 @@ PARTNERS = {
 }
 
 
-def load(out) -> list:
+def load(demo: DemoLoad) -> None:
     helios = Organization.objects.get(slug="helios-energy")
     alex = get_user_model().objects.get(username="helios-admin")
     for slug, flags in PARTNERS.items():
         partner = Organization.objects.get(slug=slug)
-        if not Partnership.objects.active().filter(upstream=helios, downstream=partner).exists():
+        if demo.is_new(partner):
             services.create_partnership(helios, partner, by=alex, **flags)
     prairie = Organization.objects.get(slug="prairie-power")
-    if not PartnershipRequest.objects.filter(upstream=helios, downstream=prairie).exists():
+    if demo.is_new(prairie):
         services.request_partnership(
             helios,
             prairie,
@@ -38,7 +39,7 @@ def load(out) -> list:
             message="We'd like to bring Prairie Power into the Helios network for 2027.",
             data_sync_enabled=True,
         )
-    if not Invitation.objects.filter(upstream=helios, email="owner@summitsolar.example").exists():
+    if demo.is_new(helios):
         services.invite_organization(
             helios,
             name="Summit Solar Co.",
@@ -47,4 +48,3 @@ def load(out) -> list:
             is_exclusive=True,
             data_sync_enabled=True,
         )
-    return []

@@ -89,11 +89,32 @@ def refreshed_flags(data) -> dict[str, bool]:
 
 class PartnershipFlagsForm(FlagsFormMixin, forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
+    #: the flags that were on when the form was opened, to tell what someone else changed
+    #: meanwhile if the save is refused as stale (rule D10)
+    opened = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.add_flag_fields()
-        self.order_fields([*modes.FLAG_NAMES, "version"])
+        self.order_fields([*modes.FLAG_NAMES, "version", "opened"])
+
+    @staticmethod
+    def initial_for(partnership) -> dict:
+        """A form opened on the partnership as it is now."""
+        flags = partnership.flags
+        return {
+            **flags,
+            "version": partnership.version,
+            "opened": " ".join(name for name, on in flags.items() if on),
+        }
+
+    def opened_flags(self) -> dict[str, bool]:
+        if self.is_bound:
+            value = self.data.get(self.add_prefix("opened"), "")
+        else:
+            value = self.initial.get("opened", "")
+        names = set(str(value).split())
+        return {name: name in names for name in modes.FLAG_NAMES}
 
     def clean(self) -> dict:
         cleaned_data = super().clean()

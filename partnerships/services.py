@@ -17,7 +17,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from organizations.models import Membership, Organization
+from organizations.models import Membership, Organization, organization_name_key
 
 from . import modes, signals, tasks
 from .models import Invitation, Partnership, PartnershipRequest, hash_token
@@ -213,6 +213,65 @@ def end_partnership(partnership: Partnership, *, by) -> Partnership:
 # Invitations ---------------------------------------------------------------------------
 
 
+class InvitedAlready(ValidationError):
+    """The channel manager has invited this organization already (rule D11): the pending
+    invitation, to send again or withdraw, or the accepted one and its organization."""
+
+    def __init__(self, field: str, message: str, *, invitation: Invitation) -> None:
+        super().__init__({field: [ValidationError(message, code="invited_already")]})
+        self.invitation = invitation
+
+
+def _same_email(email: str):
+    return Invitation.objects.filter(email__iexact=email)
+
+
+def _check_not_invited_already(upstream: Organization, *, name: str, email: str) -> None:
+    """One organization, one invitation: refuse a second pending invitation of this channel
+    manager to the same email or organization name, and an email that accepted one of its
+    invitations already (docs/design.md §1.5, rule D11)."""
+    pending = Invitation.objects.filter(
+        upstream=upstream, status=Invitation.Status.PENDING, expires_at__gt=timezone.now()
+    )
+    same_email = [i for i in pending if i.email.casefold() == email.casefold()]
+    same_name = [
+        i
+        for i in pending
+        if organization_name_key(i.organization_name) == organization_name_key(name)
+    ]
+    if same_email or same_name:
+        invitation = (same_email or same_name)[0]
+        raise InvitedAlready(
+            "email" if same_email else "organization_name",
+            f"You invited {invitation.organization_name} ({invitation.email}) on "
+            f"{timezone.localtime(invitation.created_at):%B %-d, %Y}, and that invitation is "
+            "still waiting to be accepted. Send it again or withdraw it instead of inviting "
+            "twice.",
+            invitation=invitation,
+        )
+    accepted = (
+        _same_email(email)
+        .filter(upstream=upstream, status=Invitation.Status.ACCEPTED)
+        .select_related("partnership__downstream")
+        .first()
+    )
+    if accepted is not None:
+        raise InvitedAlready(
+            "email",
+            f"{accepted.email} accepted your invitation on "
+            f"{timezone.localtime(accepted.accepted_at):%B %-d, %Y}: their organization is "
+            f"{_created_by(accepted)}. Request a partnership with it instead.",
+            invitation=accepted,
+        )
+
+
+def _created_by(invitation: Invitation) -> str:
+    """The organization an accepted invitation created, as it is shown to others."""
+    if invitation.partnership is not None:
+        return invitation.partnership.downstream.name_with_slug
+    return invitation.organization_name
+
+
 @transaction.atomic
 def invite_organization(
     upstream: Organization, *, name: str, email: str, invited_by, **flags: bool
@@ -231,6 +290,8 @@ def invite_organization(
         errors["email"] = ["Enter a valid email address for the organization's admin."]
     if errors:
         raise ValidationError(errors)
+    _lock_organizations(upstream)  # one channel manager's invitations, one at a time
+    _check_not_invited_already(upstream, name=name, email=email)
     invitation = Invitation(
         upstream=upstream,
         organization_name=name,
@@ -250,7 +311,8 @@ def invite_organization(
 def _check_usable(invitation: Invitation) -> None:
     if invitation.status == Invitation.Status.ACCEPTED:
         raise ValidationError(
-            "This invitation has already been used. Sign in to reach your organization.",
+            f"This invitation has already been used: {invitation.organization_name} was "
+            "created with it.",
             code="used",
         )
     if invitation.status == Invitation.Status.REVOKED:
@@ -263,6 +325,24 @@ def _check_usable(invitation: Invitation) -> None:
             f"This invitation expired on {timezone.localtime(invitation.expires_at):%B %-d, %Y}. "
             f"Ask {invitation.upstream} to invite you again.",
             code="expired",
+        )
+    # Told to whoever holds the link, who reads that email address: the earlier invitation
+    # went there too.
+    earlier = (
+        _same_email(invitation.email)
+        .filter(status=Invitation.Status.ACCEPTED)
+        .exclude(pk=invitation.pk)
+        .select_related("partnership__downstream")
+        .order_by("accepted_at")
+        .first()
+    )
+    if earlier is not None:
+        raise ValidationError(
+            f"{invitation.email} accepted an invitation already: its organization "
+            f"{_created_by(earlier)} joined Channel Data Sync on "
+            f"{timezone.localtime(earlier.accepted_at):%B %-d, %Y}. Ask {invitation.upstream} "
+            "to request a partnership with that organization instead of creating another.",
+            code="email_used",
         )
 
 
@@ -284,6 +364,8 @@ def find_invitation(token: str) -> Invitation:
 @transaction.atomic
 def accept_invitation(invitation: Invitation, user) -> Partnership:
     """Create the invited organization with ``user`` as its admin, and the partnership."""
+    # The invitations to one email are accepted one at a time (rule D11).
+    list(_same_email(invitation.email).select_for_update().order_by("pk").values_list("pk"))
     locked = Invitation.objects.select_for_update().select_related("upstream").get(pk=invitation.pk)
     _check_usable(locked)
     name_taken = ValidationError(
@@ -420,6 +502,7 @@ def withdraw_request(partnership_request: PartnershipRequest, *, by) -> Partners
 
 
 __all__ = [
+    "InvitedAlready",
     "accept_invitation",
     "accept_request",
     "check_partnership_rules",

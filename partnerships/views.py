@@ -17,7 +17,7 @@ from organizations.access import organization_view
 from organizations.models import Organization
 from organizations.search import can_match
 
-from . import hooks, services
+from . import hooks, modes, services
 from .forms import (
     InvitationForm,
     InvitationSignupForm,
@@ -80,6 +80,11 @@ def partnership_list(request: HttpRequest) -> HttpResponse:
     sync_column = hooks.decorate_list(request, downstream_page.object_list)
     context = {
         "sync_column": sync_column,
+        # Resync all partners is offered while at least one partner has Data Sync on.
+        "has_syncing_partners": is_admin
+        and Partnership.objects.active()
+        .filter(upstream=organization, data_sync_enabled=True)
+        .exists(),
         "tab": "partnerships",
         "query": query,
         "status": status,
@@ -155,6 +160,7 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
             "Only an admin of the channel manager can change an active partnership's flags."
         )
     status = 200
+    conflict = None
     if _is_refresh(request):
         form = PartnershipFlagsForm(initial=_refresh_initial(request))
     elif request.method == "POST":
@@ -168,7 +174,20 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     **form.flags(),
                 )
             except ValidationError as error:
-                form.add_error(None, error)
+                if getattr(error, "code", None) == "stale":
+                    # Start again from the flags as they are now (and their version), or
+                    # every later save would be refused too; say what changed (rule D10).
+                    opened = form.opened_flags()
+                    partnership.refresh_from_db()
+                    form = PartnershipFlagsForm(
+                        initial=PartnershipFlagsForm.initial_for(partnership)
+                    )
+                    conflict = {
+                        "message": " ".join(error.messages),
+                        "changes": _flag_changes(opened, partnership),
+                    }
+                else:
+                    form.add_error(None, error)
             else:
                 if request.htmx:
                     return render(
@@ -186,7 +205,7 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect(partnership.url_for(request.organization))
         status = 200 if request.htmx else 400
     else:
-        form = PartnershipFlagsForm(initial={**partnership.flags, "version": partnership.version})
+        form = PartnershipFlagsForm(initial=PartnershipFlagsForm.initial_for(partnership))
     template = "partnerships/detail.html"
     if request.htmx:
         template += "#flags-form"
@@ -194,9 +213,25 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         template,
-        _detail_context(request, partnership, form=form, editing=True, preview=preview),
+        _detail_context(
+            request, partnership, form=form, editing=True, preview=preview, conflict=conflict
+        ),
         status=status,
     )
+
+
+def _flag_changes(opened: dict[str, bool], current: Partnership) -> list[str]:
+    """What changed between the flags a form was opened with and the partnership now."""
+    changes = [
+        f"{modes.FLAG_LABELS[name]}: {'on' if opened[name] else 'off'} → "
+        f"{'on' if current.flags[name] else 'off'}"
+        for name in modes.FLAG_NAMES
+        if opened[name] != current.flags[name]
+    ]
+    opened_mode = modes.mode_for(**opened)
+    if opened_mode != current.mode:
+        changes.append(f"Mode: {modes.MODE_LABELS[opened_mode]} → {current.mode_label}")
+    return changes
 
 
 @organization_view
@@ -232,6 +267,7 @@ def partnership_end(request: HttpRequest, pk: int) -> HttpResponse:
 def invite(request: HttpRequest) -> HttpResponse:
     _require_manager(request)
     status = 200
+    invited_already = None
     if _is_refresh(request):
         form = InvitationForm(initial=_refresh_initial(request))
     elif request.method == "POST":
@@ -247,6 +283,7 @@ def invite(request: HttpRequest) -> HttpResponse:
                 )
             except ValidationError as error:
                 form.add_error(None, error)
+                invited_already = getattr(error, "invitation", None)
             else:
                 _say_how_the_email_went(request, invitation)
                 return redirect("partnerships:list", org=request.organization.slug)
@@ -265,7 +302,15 @@ def invite(request: HttpRequest) -> HttpResponse:
         invited=True,
     )
     return render(
-        request, template, {"tab": "partnerships", "form": form, "preview": preview}, status=status
+        request,
+        template,
+        {
+            "tab": "partnerships",
+            "form": form,
+            "preview": preview,
+            "invited_already": invited_already,
+        },
+        status=status,
     )
 
 

@@ -1,10 +1,13 @@
 """Demo settings: a realistic catalogue for the channel manager, a few items of the
-partners' own, never-synced settings, and shared proposal templates. Idempotent."""
+partners' own, never-synced settings, and shared proposal templates. Loaded into the
+organizations the demo has just created only, so a second run changes nothing
+(``organizations.demo.DemoLoad``)."""
 
 from __future__ import annotations
 
 from decimal import Decimal as D
 
+from organizations.demo import DemoLoad
 from organizations.models import Organization
 
 from . import registry
@@ -65,29 +68,47 @@ COMPARABLES = [
 
 
 def _collection(key: str, organization: Organization, rows: list[dict]) -> None:
-    category = registry.get(key)
-    model = category.model
+    model = registry.get(key).model
     for values in rows:
-        lookup = {f"{name}__iexact": values[name] for name in category.natural_key}
-        if not model.objects.filter(organization=organization, **lookup).exists():
-            model.objects.create(organization=organization, **values)
+        model.objects.create(organization=organization, **values)
 
 
 def _singleton(key: str, organization: Organization, **values) -> None:
-    """Set demo values once: only while the row still holds the defaults."""
     row = registry.get(key).model.for_organization(organization)
-    defaults = {name: row._meta.get_field(name).get_default() for name in row.SYNCED_FIELDS}
-    if row.synced_values() == defaults:
-        for name, value in values.items():
-            setattr(row, name, value)
-        row.save()
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.save()
 
 
-def load(out) -> list:
-    from .proposal.models import ProposalTemplate
-    from .unsynced.models import FinancingProduct, Integration
-
+def load(demo: DemoLoad) -> None:
     helios = Organization.objects.get(slug="helios-energy")
+    if demo.is_new(helios):
+        _channel_manager(helios)
+    sunrise = Organization.objects.get(slug="sunrise-solar")
+    coastal = Organization.objects.get(slug="coastal-roofing-solar")
+    blue_ridge = Organization.objects.get(slug="blue-ridge-electric")
+    # Partners' own settings, which merge keeps and match archives.
+    if demo.is_new(sunrise):
+        _sunrise(sunrise)
+    if demo.is_new(coastal):
+        _collection(
+            "adders",
+            coastal,
+            [
+                {"name": "Hurricane straps", "pricing": "per_module", "amount": 12},
+                {"name": "Tile roof", "pricing": "per_watt", "amount": D("0.40")},
+            ],
+        )
+    if demo.is_new(blue_ridge):
+        _collection(
+            "rate_escalations",
+            blue_ridge,
+            [{"utility_name": "Appalachian Power", "annual_escalation_percent": D("4.4")}],
+        )
+
+
+def _channel_manager(helios: Organization) -> None:
+    """Helios's catalogue, its shared proposal templates and its never-synced settings."""
     fields = registry.get("equipment").synced_fields
     _collection(
         "equipment",
@@ -139,56 +160,52 @@ def load(out) -> list:
         cc="records@helios-energy.example",
     )
 
-    # Partners' own settings, which merge keeps and match archives.
-    sunrise = Organization.objects.get(slug="sunrise-solar")
-    coastal = Organization.objects.get(slug="coastal-roofing-solar")
-    blue_ridge = Organization.objects.get(slug="blue-ridge-electric")
+    _outside_the_sync(
+        helios,
+        templates=[
+            ("Helios Standard Residential", "Our default 8-page proposal."),
+            ("Helios Premium with Storage", "Adds backup power and savings pages."),
+        ],
+        integration=("salesforce", "helios.my.salesforce"),
+    )
+
+
+def _sunrise(sunrise: Organization) -> None:
     _collection(
         "adders",
         sunrise,
         [{"name": "Tree removal", "pricing": "fixed", "amount": 900, "applied_by_default": False}],
     )
-    _collection(
-        "adders",
-        coastal,
-        [
-            {"name": "Hurricane straps", "pricing": "per_module", "amount": 12},
-            {"name": "Tile roof", "pricing": "per_watt", "amount": D("0.40")},
-        ],
-    )
-    _collection(
-        "rate_escalations",
-        blue_ridge,
-        [{"utility_name": "Appalachian Power", "annual_escalation_percent": D("4.4")}],
+    _outside_the_sync(
+        sunrise,
+        templates=[("Sunrise one-pager", "A single page for quick quotes.")],
+        integration=("enphase", "sunrise-installer-4471"),
     )
 
-    for organization, templates in {
-        helios: [
-            ("Helios Standard Residential", "Our default 8-page proposal."),
-            ("Helios Premium with Storage", "Adds backup power and savings pages."),
-        ],
-        sunrise: [("Sunrise one-pager", "A single page for quick quotes.")],
-    }.items():
-        for name, description in templates:
-            ProposalTemplate.objects.get_or_create(
-                organization=organization, name=name, defaults={"description": description}
-            )
-    for organization in (helios, sunrise):
-        for name, lender, apr, term, fee in [
-            ("25-year loan", "GoodLeap", D("6.99"), 300, D("25")),
-            ("20-year loan", "Mosaic", D("5.99"), 240, D("22")),
-            ("12-year loan", "Sunlight Financial", D("3.99"), 144, D("18")),
-        ]:
-            FinancingProduct.objects.get_or_create(
-                organization=organization,
-                lender=lender,
-                name=name,
-                defaults={"apr_percent": apr, "term_months": term, "dealer_fee_percent": fee},
-            )
-    Integration.objects.get_or_create(
-        organization=helios, provider="salesforce", defaults={"account": "helios.my.salesforce"}
-    )
-    Integration.objects.get_or_create(
-        organization=sunrise, provider="enphase", defaults={"account": "sunrise-installer-4471"}
-    )
-    return []
+
+def _outside_the_sync(
+    organization: Organization, *, templates: list[tuple[str, str]], integration: tuple[str, str]
+) -> None:
+    """Proposal templates (shared with partners, never copied), loans and an integration."""
+    from .proposal.models import ProposalTemplate
+    from .unsynced.models import FinancingProduct, Integration
+
+    for name, description in templates:
+        ProposalTemplate.objects.create(
+            organization=organization, name=name, description=description
+        )
+    for name, lender, apr, term, fee in [
+        ("25-year loan", "GoodLeap", D("6.99"), 300, D("25")),
+        ("20-year loan", "Mosaic", D("5.99"), 240, D("22")),
+        ("12-year loan", "Sunlight Financial", D("3.99"), 144, D("18")),
+    ]:
+        FinancingProduct.objects.create(
+            organization=organization,
+            lender=lender,
+            name=name,
+            apr_percent=apr,
+            term_months=term,
+            dealer_fee_percent=fee,
+        )
+    provider, account = integration
+    Integration.objects.create(organization=organization, provider=provider, account=account)

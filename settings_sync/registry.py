@@ -22,6 +22,9 @@ class Category(SettingsPage):
     label_fields: tuple[str, ...] = ()
     #: the values are files on the organization itself (the logo): copied as files of their own
     copied_as_files: bool = False
+    #: invite-only data: the column of the copy that names the channel manager it was copied
+    #: from when the organization joined ("Copied from … when you joined")
+    copied_from_field: str | None = None
     synced: bool = field(default=True, init=False)
 
     def __post_init__(self) -> None:
@@ -180,6 +183,7 @@ _CATEGORIES: list[Category] = [
         form_path=None,  # edited with the organization's profile
         synced_fields=("logo",),
         copied_as_files=True,
+        copied_from_field="logo_copied_from",
         description="The organization's logo; copied once into a newly invited organization.",
     ),
     Category(
@@ -193,6 +197,7 @@ _CATEGORIES: list[Category] = [
         synced_fields=("license_type", "number", "jurisdiction", "expires_on"),
         columns=("license_type", "number", "jurisdiction", "expires_on"),
         search_fields=("number", "jurisdiction"),
+        copied_from_field="copied_from_organization",
         description="Contractor licenses; copied once into a newly invited organization.",
         item_label="license",
     ),

@@ -156,6 +156,11 @@ def resync(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+#: How many partners the confirmation of *Resync all partners* previews: a preview reads every
+#: category of each, so a network of thousands is counted, not planned.
+RESYNC_ALL_PREVIEW_LIMIT = 20
+
+
 @organization_view
 @require_http_methods(["GET", "POST"])
 def resync_all(request: HttpRequest) -> HttpResponse:
@@ -164,14 +169,29 @@ def resync_all(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         batch = services.resync_all_partners(request.organization, by=request.user)
         return redirect("settings_sync:batch", org=request.organization.slug, pk=batch.pk)
+    partnerships = services.resyncable_partnerships(request.organization)
+    count = partnerships.count()
+    previewed = list(
+        partnerships.select_related("upstream", "downstream").order_by("downstream__name", "pk")[
+            :RESYNC_ALL_PREVIEW_LIMIT
+        ]
+    )
+    plans = engine.preview_many(previewed, policy.RESYNC)
     return render(
         request,
         "settings_sync/resync_all.html",
         {
             "tab": "partnerships",
-            "count": services.resyncable_partnerships(request.organization).count(),
+            "count": count,
+            "previewed": len(previewed),
+            "not_previewed": count - len(previewed),
+            "summary": _summed(plan.summary() for plan in plans),
+            "changing": sum(1 for plan in plans if plan.writes_anything),
         },
     )
+
+
+BATCH_RUNS_PAGE_SIZE = 50
 
 
 @organization_view
@@ -196,6 +216,12 @@ def batch(request: HttpRequest, pk: int) -> HttpResponse:
         context["failed_runs"] = list(
             sync_batch.runs.filter(status="failed").select_related("partnership__downstream")
         )
+        context["runs_page"] = Paginator(
+            sync_batch.runs.select_related("partnership__downstream").order_by(
+                "partnership__downstream__name", "pk"
+            ),
+            BATCH_RUNS_PAGE_SIZE,
+        ).get_page(request.GET.get("page"))
     template = "settings_sync/batch.html"
     if request.htmx:
         template += "#progress"
@@ -203,13 +229,18 @@ def batch(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _batch_summary(sync_batch: SyncBatch) -> dict[str, dict[str, int]]:
-    summary: dict[str, dict[str, int]] = {}
-    for counts in sync_batch.runs.values_list("counts", flat=True):
+    return _summed(sync_batch.runs.values_list("counts", flat=True))
+
+
+def _summed(summaries) -> dict[str, dict[str, int]]:
+    """Category → action → count, added up over several runs or plans."""
+    total: dict[str, dict[str, int]] = {}
+    for counts in summaries:
         for key, actions in (counts or {}).items():
             for action, count in actions.items():
-                summary.setdefault(key, {}).setdefault(action, 0)
-                summary[key][action] += count
-    return summary
+                total.setdefault(key, {}).setdefault(action, 0)
+                total[key][action] += count
+    return total
 
 
 # History ---------------------------------------------------------------------------------

@@ -4,17 +4,36 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, validate_email
 
 non_negative = MinValueValidator(Decimal("0"), message="Enter zero or a positive amount.")
 
 
 def between(low, high, what: str = "a value"):
-    return [
-        MinValueValidator(low, message=f"Enter {what} of at least {low}."),
-        MaxValueValidator(high, message=f"Enter {what} of at most {high}."),
-    ]
+    """Validators of a range, with one message for it whichever end is crossed."""
+    message = f"Enter {what} from {low:,} to {high:,}."
+    return [MinValueValidator(low, message=message), MaxValueValidator(high, message=message)]
+
+
+def range_messages(form_class):
+    """Class decorator for a ModelForm: a number outside its model field's range (``between``)
+    gets the range's one message, below zero too, where the form field Django makes for a
+    positive integer would answer in words of its own ("greater than or equal to 0")."""
+    model = form_class._meta.model
+    for name, field in form_class.base_fields.items():
+        try:
+            validators = model._meta.get_field(name).validators
+        except FieldDoesNotExist:
+            continue
+        field.error_messages.update(
+            {
+                validator.code: validator.message
+                for validator in validators
+                if isinstance(validator, (MinValueValidator, MaxValueValidator))
+            }
+        )
+    return form_class
 
 
 def parse_email_list(value: str) -> list[str]:

@@ -47,10 +47,12 @@ def _page_url(request: HttpRequest, page: SettingsPage) -> str:
 
 
 def _context(request: HttpRequest, page: SettingsPage, lock: Partnership | None, **extra) -> dict:
+    group_pages = catalogue.pages_in(page.group)
     return {
         "tab": page.group,
         "page": page,
-        "group_pages": catalogue.pages_in(page.group),
+        "group_pages": group_pages,
+        "group_has_local_pages": any(not p.synced for p in group_pages),
         "lock": lock,
         "can_edit": _editable(request, lock),
         **extra,

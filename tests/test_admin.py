@@ -6,6 +6,8 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
+from partnerships.models import Partnership
+from partnerships.modes import ALLOW_EDIT_NEEDS_BOTH
 from settings_sync import engine
 from settings_sync.project.models import Adder
 from settings_sync.unsynced.models import FinancingProduct
@@ -215,3 +217,26 @@ def test_admin_exports_selected_items_as_csv_and_links_to_the_import(staff_clien
     assert (
         f"/o/{chosen.organization.slug}/settings/project/adders/import/" in change.content.decode()
     )
+
+
+@pytest.mark.parametrize("adding", [True, False], ids=["add", "change"])
+def test_admin_shows_an_impossible_flag_combination_once(staff_client, adding):
+    """Rule F1 is said once, beside Allow Edit (it was said by the form and the model)."""
+    upstream, downstream = MembershipFactory().organization, MembershipFactory().organization
+    data = {
+        "upstream": upstream.pk,
+        "downstream": downstream.pk,
+        "data_sync_enabled": "on",
+        "allow_downstream_edit": "on",  # without Exclusive
+    }
+    if adding:
+        url = reverse("admin:partnerships_partnership_add")
+    else:
+        partnership = make_partnership(upstream, downstream)
+        url = reverse("admin:partnerships_partnership_change", args=[partnership.pk])
+    response = staff_client.post(url, data)
+    assert response.status_code == 200
+    assert response.content.decode().count(ALLOW_EDIT_NEEDS_BOTH) == 1
+    errors = response.context["adminform"].form.errors
+    assert errors == {"allow_downstream_edit": [ALLOW_EDIT_NEEDS_BOTH]}
+    assert Partnership.objects.filter(allow_downstream_edit=True).count() == 0

@@ -1,16 +1,28 @@
-"""The demo command loads realistic data once; a second run adds nothing."""
+"""The demo command loads realistic data once; a second run changes nothing."""
 
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
+from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.core.management import call_command
+from django.core.management.commands import runserver
+from django.test import Client
 
 from organizations.models import License, Membership, Organization
+from partnerships import services
+from partnerships.models import Partnership
+from settings_sync import registry
+from settings_sync.models import SyncRun
+from settings_sync.project.models import Equipment
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+CONSOLE_MAIL = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 
 
 def counts() -> tuple[int, ...]:
@@ -22,7 +34,15 @@ def counts() -> tuple[int, ...]:
     )
 
 
-def test_demo_is_idempotent_and_prints_accounts():
+def every_row() -> dict[str, list[dict]]:
+    return {
+        model._meta.label: list(model._base_manager.order_by("pk").values())
+        for model in apps.get_models()
+    }
+
+
+def test_demo_is_idempotent_and_prints_accounts(settings):
+    settings.SITE_URL = "http://127.0.0.1:8000"
     out = io.StringIO()
     call_command("demo", no_serve=True, stdout=out)
     first = counts()
@@ -32,3 +52,75 @@ def test_demo_is_idempotent_and_prints_accounts():
     assert Organization.objects.get(slug="helios-energy").logo
     call_command("demo", no_serve=True, stdout=io.StringIO())
     assert counts() == first
+
+
+def test_a_second_run_overwrites_nothing_people_changed_and_starts_no_run(settings):
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    call_command("demo", no_serve=True, stdout=io.StringIO())
+    # What a newcomer does while clicking through the demo.
+    helios = Organization.objects.get(slug="helios-energy")
+    alex = get_user_model().objects.get(username="helios-admin")
+    expiration = registry.get("proposal_expiration").model.for_organization(helios)
+    expiration.days_valid = 30  # back to the default
+    expiration.save()
+    Equipment.objects.filter(organization=helios).first().archive(by=alex)
+    helios.logo.delete()
+    License.objects.filter(organization=helios).first().archive(by=alex)
+    services.end_partnership(
+        Partnership.objects.get(downstream__slug="desert-sun-dealers"), by=alex
+    )
+    Membership.objects.filter(user__username="coastal-member").delete()
+    before, runs = every_row(), SyncRun.objects.count()
+
+    call_command("demo", no_serve=True, stdout=io.StringIO())
+
+    assert SyncRun.objects.count() == runs
+    assert every_row() == before
+
+
+def test_invitation_links_point_at_the_address_the_demo_serves(settings):
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    call_command("demo", addrport="127.0.0.1:8101", no_serve=True, stdout=io.StringIO())
+    (email,) = mail.outbox  # the invitation to Summit Solar Co.
+    assert re.search(r"^http://127\.0\.0\.1:8101/invitations/[\w-]+/$", email.body, re.MULTILINE)
+    assert "127.0.0.1:8000" not in email.body
+
+
+def test_the_console_prints_the_invitation_as_written(settings, capsys):
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    settings.MAILERS = CONSOLE_MAIL
+    call_command("demo", no_serve=True, stdout=io.StringIO())
+    printed = capsys.readouterr().out
+    assert "quoted-printable" not in printed
+    assert (
+        "Subject: Helios Energy Partners invites Summit Solar Co. to Channel Data Sync" in printed
+    )
+    assert (
+        "Alex Rivera of Helios Energy Partners (helios-energy) invites Summit Solar Co. to "
+        "partner with them on Channel Data Sync." in printed
+    )
+    assert re.search(r"^http://127\.0\.0\.1:8000/invitations/[\w-]+/$", printed, re.MULTILINE)
+    assert "— Channel Data Sync" in printed
+
+
+def test_the_demo_serves_the_products_error_pages(settings, monkeypatch):
+    """Another organization's page answers with the product's 404, as in production."""
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    settings.DEBUG = True  # the demo's settings (config.settings.base)
+    served = {}
+
+    def serve(command, *args, **options):  # instead of Django's development server
+        served["addrport"] = options["addrport"]
+        client = Client()
+        client.force_login(get_user_model().objects.get(username="prairie-admin"))
+        served["other"] = client.get("/o/helios-energy/settings/partnerships/")
+
+    monkeypatch.setattr(runserver.Command, "handle", serve)
+    call_command("demo", addrport="127.0.0.1:8101", stdout=io.StringIO())
+    assert served["addrport"] == "127.0.0.1:8101"
+    assert served["other"].status_code == 404
+    page = served["other"].content.decode()
+    assert "Page not found" in page
+    assert "it belongs to an organization you are not a member of" in page
+    assert "Django tried these URL patterns" not in page
+    assert "DEBUG = True" not in page

@@ -162,7 +162,12 @@ MESSAGE_TAGS = {40: "danger"}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"client_errors_on_one_line": {"()": "config.log_filters.ClientErrorsOnOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.tasks": {"level": "WARNING"}},
+    "loggers": {
+        "django.tasks": {"level": "WARNING"},
+        # A refused request is one line with its reason, not a traceback.
+        "django.request": {"filters": ["client_errors_on_one_line"]},
+    },
 }

@@ -1,6 +1,7 @@
 """The sync engine: plan what a partnership's event does to its partner, then apply it.
 
-``preview(partnership, event)`` builds a :class:`Plan` without writing anything;
+``preview(partnership, event)`` builds a :class:`Plan` without writing anything
+(``preview_many`` for several partners at once);
 ``run(partnership, event)`` builds the same plan under a lock on the partner organization
 and applies it in one transaction, recording a :class:`~settings_sync.models.SyncRun` and its
 :class:`~settings_sync.models.SyncChange` rows. What happens to each category comes from
@@ -24,6 +25,7 @@ from partnerships.models import Partnership
 
 from .plan import WRITING_ACTIONS, Change, Plan
 from .planning import build
+from .reads import Reads
 from .runs import execute, execute_many, record_retry, retry, run, schedule_record
 from .writes import PLACEHOLDER
 
@@ -44,6 +46,16 @@ def preview(
     return build(partnership, event, mode_before=mode_before, categories=categories)
 
 
+def preview_many(partnerships: list[Partnership], event: str) -> list[Plan]:
+    """``preview`` of one event for several partnerships (into different partners), read
+    together: each category once for all of them, as a fan-out's runs read (rule R8)."""
+    reads = Reads(partnerships)
+    return [
+        build(partnership, event, mode_before=None, categories=None, reads=reads)
+        for partnership in partnerships
+    ]
+
+
 __all__ = [
     "PLACEHOLDER",
     "WRITING_ACTIONS",
@@ -52,6 +64,7 @@ __all__ = [
     "execute",
     "execute_many",
     "preview",
+    "preview_many",
     "record_retry",
     "retry",
     "run",

@@ -55,7 +55,8 @@ class CategoryPlan:
     to_archive: list[models.Model] = field(default_factory=list)  # written first: frees keys
     to_update: list[models.Model] = field(default_factory=list)
     update_fields: tuple[str, ...] = ()
-    files: list[tuple[Any, str, Any]] = field(default_factory=list)  # (obj, field, source file)
+    #: (obj, field, source file, other columns written with it)
+    files: list[tuple[Any, str, Any, dict]] = field(default_factory=list)
     #: into a partner with nothing in this category: every upstream item is copied by one
     #: INSERT … SELECT (and its history by another), without loading the items
     bulk_copies: int = 0

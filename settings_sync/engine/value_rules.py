@@ -46,7 +46,8 @@ class ValueRules(RunContext):
                 item=row,
                 before=old,
                 after=new,
-                overwrites_local=True,
+                # An organization created by the invitation holds defaults nobody chose.
+                overwrites_local=self.event != policy.INVITE,
             )
 
     # Invite-only data ---------------------------------------------------------------
@@ -58,6 +59,11 @@ class ValueRules(RunContext):
             self._organization_fields(plan)
         else:
             self._own_copies(plan)
+
+    def _copied_from(self, plan: CategoryPlan) -> dict:
+        """The copy's own, but marked with where it came from (docs/design.md §3.1)."""
+        field = plan.category.copied_from_field
+        return {field: self.upstream} if field else {}
 
     def _organization_fields(self, plan: CategoryPlan) -> None:
         """Fields of the organization itself (the logo): copied as files of their own."""
@@ -75,14 +81,16 @@ class ValueRules(RunContext):
                 after={name: source.name},
             )
             if self.downstream_exists:
-                plan.files.append((self.downstream, name, source))
+                plan.files.append((self.downstream, name, source, self._copied_from(plan)))
 
     def _own_copies(self, plan: CategoryPlan) -> None:
-        """Items copied once as the partner's own (licenses): no provenance afterwards."""
+        """Items copied once as the partner's own (licenses), marked with the channel manager
+        they came from but never synced again."""
         category = plan.category
         model = category.model
         fields = category.synced_fields
-        plan.update_fields = (*fields, *model.archive_fields())
+        copied_from = self._copied_from(plan)
+        plan.update_fields = (*fields, *copied_from, *model.archive_fields())
         existing = {}
         if self.downstream_exists:
             existing = {
@@ -93,15 +101,15 @@ class ValueRules(RunContext):
             item = existing.pop(key_of(source, category.natural_key), None)
             if item is None:
                 plan.to_create.append(
-                    model(organization=self.downstream, **values_of(source, fields))
+                    model(organization=self.downstream, **values_of(source, fields), **copied_from)
                 )
                 plan.add(
                     CREATED, label_of(source), upstream=source, after=values_of(source, fields)
                 )
             elif values_of(item, fields) != values_of(source, fields):
                 old = values_of(item, fields)
-                for name in fields:
-                    setattr(item, name, getattr(source, name))
+                for name, value in {**values_of(source, fields), **copied_from}.items():
+                    setattr(item, name, value)
                 plan.to_update.append(item)
                 plan.add(
                     UPDATED, label_of(item), item=item, before=old, after=values_of(item, fields)

@@ -74,8 +74,8 @@ def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
         for category_plan, plan, sync_run in entries:
             if category_plan.bulk_copies:
                 copy_in_sql(category, plan.partnership, sync_run, now)
-            for obj, name, source in category_plan.files:
-                copy_file(obj, name, source)
+            for obj, name, source, also in category_plan.files:
+                copy_file(obj, name, source, also)
     # The history of all the runs is one insert, so the count stays constant.
     history = [
         SyncChange(
@@ -240,11 +240,13 @@ def _typed(value, field) -> Value:
     return Value(value, output_field=models.BigIntegerField() if field.is_relation else field)
 
 
-def copy_file(obj, name: str, source) -> None:
+def copy_file(obj, name: str, source, also: dict) -> None:
     """Give ``obj`` a file of its own with the content of ``source`` (no ``save()``, so no
-    signal: the column is written by an ``UPDATE``)."""
+    signal: the column, and the ``also`` columns beside it, are written by an ``UPDATE``)."""
     with source.open("rb") as handle:
         content = handle.read()
     field_file = getattr(obj, name)
     field_file.save(source.name.rsplit("/", 1)[-1], ContentFile(content), save=False)
-    type(obj)._default_manager.filter(pk=obj.pk).update(**{name: field_file.name})
+    for column, value in also.items():
+        setattr(obj, column, value)
+    type(obj)._default_manager.filter(pk=obj.pk).update(**{name: field_file.name, **also})

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from organizations.forms import OrganizationOwnedForm
+from settings_sync.validators import range_messages
 
 from .models import Adder, DefaultCosts, Equipment, InstallationDates
 
@@ -29,6 +30,7 @@ class DefaultCostsForm(forms.ModelForm):
         fields = list(DefaultCosts.SYNCED_FIELDS)
 
 
+@range_messages
 class InstallationDatesForm(forms.ModelForm):
     class Meta:
         model = InstallationDates

@@ -4,10 +4,12 @@ from django import forms
 
 from organizations.forms import OrganizationOwnedForm
 from settings_sync.fields import EmailListField
+from settings_sync.validators import range_messages
 
 from .models import ComparableValue, ProposalEmail, ProposalExpiration, ProposalTemplate
 
 
+@range_messages
 class ProposalExpirationForm(forms.ModelForm):
     class Meta:
         model = ProposalExpiration
@@ -36,6 +38,7 @@ class ProposalEmailForm(forms.ModelForm):
         widgets = {"body": forms.Textarea(attrs={"rows": 6})}
 
 
+@range_messages
 class ProposalTemplateForm(OrganizationOwnedForm):
     duplicate_error_field = "name"
 

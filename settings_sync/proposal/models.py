@@ -111,7 +111,9 @@ class ProposalTemplate(models.Model):
     )
     name = models.CharField(max_length=120, validators=[validate_name])
     description = BoundedTextField(blank=True, max_length=DESCRIPTION_MAX_LENGTH)
-    page_count = models.PositiveSmallIntegerField(default=8, validators=between(1, 100, "pages"))
+    page_count = models.PositiveSmallIntegerField(
+        default=8, validators=between(1, 100, "a number of pages")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from organizations.forms import OrganizationOwnedForm
+from settings_sync.validators import range_messages
 
 from .models import FinancingProduct, Integration
 
 
+@range_messages
 class FinancingProductForm(OrganizationOwnedForm):
     duplicate_error_field = "name"
 

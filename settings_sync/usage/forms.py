@@ -4,10 +4,12 @@ from django import forms
 
 from organizations.forms import OrganizationOwnedForm
 from settings_sync.fields import MonthlyProfileField
+from settings_sync.validators import range_messages
 
 from .models import Persona, RateEscalation
 
 
+@range_messages
 class PersonaForm(OrganizationOwnedForm):
     duplicate_error_field = "name"
     monthly_profile = MonthlyProfileField(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -11,7 +12,8 @@ from django.urls import reverse
 from PIL import Image
 
 from organizations.models import License, Organization
-from tests.factories import LicenseFactory, MembershipFactory, OrganizationFactory
+from partnerships import services
+from tests.factories import LicenseFactory, MembershipFactory, OrganizationFactory, UserFactory
 from tests.images import image_upload
 
 pytestmark = pytest.mark.django_db
@@ -85,11 +87,19 @@ class TestAccess:
         assert response["Location"] == second.organization.get_absolute_url()
 
     def test_user_without_organization_sees_explanation(self, client):
-        from tests.factories import UserFactory
-
         client.force_login(UserFactory())
         response = client.get(reverse("home"))
         assert b"not in an organization yet" in response.content
+        assert b"accept the invitation a channel" in response.content
+        assert reverse("admin:index").encode() not in response.content
+
+    def test_staff_without_organization_are_shown_the_way_to_the_admin(self, client):
+        client.force_login(UserFactory(is_staff=True))
+        page = client.get(reverse("home")).content.decode()
+        assert "As platform staff you work in the administration" in page
+        admin_link = f'href="{reverse("admin:index")}">Open the administration</a>'
+        assert admin_link in page
+        assert "accept the invitation" not in page
 
     def test_header_shows_current_organization_and_switcher(self, client):
         membership = MembershipFactory(organization__name="Sunrise Solar")
@@ -223,6 +233,48 @@ class TestProfile:
         assert organization.logo.name == previous
 
 
+class TestLogoField:
+    """The logo is shown as a person expects: the image, a file to replace it, a box to
+    remove it; never the stored file's name."""
+
+    def test_with_a_logo(self, admin_client, organization):
+        organization.logo.save("logo.png", image_upload())
+        page = admin_client.get(tab_url(organization)).content.decode()
+        assert f'alt="Current logo of {organization.name}"' in page
+        assert '<label for="id_logo">Replace the logo:</label>' in page
+        assert re.search(r'<input type="file" name="logo"[^>]*id="id_logo"', page)
+        assert re.search(r'<input type="checkbox" name="remove_logo"[^>]*id="id_remove_logo"', page)
+        assert '<label for="id_remove_logo">Remove the logo:</label>' in page
+        for raw in ("Currently:", "Change:", "Clear", "logos/"):
+            assert raw not in page
+
+    def test_without_a_logo(self, admin_client, organization):
+        page = admin_client.get(tab_url(organization)).content.decode()
+        assert '<label for="id_logo">Logo:</label>' in page
+        assert "remove_logo" not in page
+
+    def test_removing_the_logo(self, admin_client, organization):
+        organization.logo.save("logo.png", image_upload())
+        response = admin_client.post(
+            tab_url(organization), {"name": organization.name, "remove_logo": "on"}
+        )
+        assert response.status_code == 302
+        organization.refresh_from_db()
+        assert not organization.logo
+
+    def test_replacing_and_removing_at_once_is_refused(self, admin_client, organization):
+        organization.logo.save("logo.png", image_upload())
+        before = organization.logo.name
+        response = admin_client.post(
+            tab_url(organization),
+            {"name": organization.name, "remove_logo": "on", "logo": image_upload()},
+        )
+        assert response.status_code == 400
+        assert "Choose a new logo or remove the logo, not both." in response.content.decode()
+        organization.refresh_from_db()
+        assert organization.logo.name == before
+
+
 class TestLicenses:
     def post_license(self, client, organization, **overrides):
         data = {
@@ -297,3 +349,40 @@ class TestLicenses:
         assert '<td class="font-monospace">1045822</td>' not in page
         # The number can be used again by a new license.
         assert self.post_license(admin_client, organization).status_code == 302
+
+
+class TestCopiedWhenJoining:
+    """Licenses and the logo an invitation copies are the new organization's own, and say
+    where they came from."""
+
+    @pytest.fixture
+    def joined(self, client, django_capture_on_commit_callbacks):
+        helios = OrganizationFactory(name="Helios Energy Partners")
+        helios.logo.save("helios.png", image_upload())
+        LicenseFactory(organization=helios, number="1045822", jurisdiction="California")
+        invitation = services.invite_organization(
+            helios,
+            name="Summit Solar",
+            email="a@example.com",
+            invited_by=None,
+            data_sync_enabled=True,
+        )
+        summit_admin = UserFactory()
+        with django_capture_on_commit_callbacks(execute=True):
+            summit = services.accept_invitation(invitation, summit_admin).downstream
+        client.force_login(summit_admin)
+        return summit
+
+    def test_the_organization_tab_says_they_were_copied(self, client, joined):
+        LicenseFactory(organization=joined, number="77", jurisdiction="Nevada")  # its own
+        page = client.get(tab_url(joined)).content.decode()
+        marks = page.count("Copied from Helios Energy Partners when you joined")
+        assert marks == 2  # the logo and the copied license; not the organization's own
+
+    def test_a_new_logo_is_no_longer_a_copy(self, client, joined):
+        response = client.post(tab_url(joined), {"name": joined.name, "logo": image_upload()})
+        assert response.status_code == 302
+        joined.refresh_from_db()
+        assert joined.logo_copied_from is None
+        page = client.get(tab_url(joined)).content.decode()
+        assert page.count("Copied from Helios Energy Partners when you joined") == 1

@@ -425,6 +425,89 @@ class TestInvitations:
         )
         assert not Invitation.objects.exists()
 
+    @pytest.mark.parametrize(
+        ("name", "email", "field"),
+        [
+            ("Summit Solar Company", "OWNER@summitsolar.example", "email"),
+            ("  summit  SOLAR co. ", "someone.else@summitsolar.example", "organization_name"),
+        ],
+    )
+    def test_a_second_pending_invitation_of_one_organization_is_refused(
+        self, channel_manager, channel_manager_admin, name, email, field
+    ):
+        first = self.invite(channel_manager, channel_manager_admin)
+        with pytest.raises(services.InvitedAlready) as error:
+            services.invite_organization(
+                channel_manager, name=name, email=email, invited_by=channel_manager_admin
+            )
+        assert error.value.invitation == first
+        (message,) = error.value.message_dict[field]
+        assert "You invited Summit Solar Co. (owner@summitsolar.example) on" in message
+        assert "still waiting to be accepted" in message
+        assert list(Invitation.objects.all()) == [first]
+
+    @pytest.mark.parametrize("ended", ["withdrawn", "expired"])
+    def test_an_invitation_withdrawn_or_expired_does_not_stand_in_the_way(
+        self, channel_manager, channel_manager_admin, ended
+    ):
+        first = self.invite(channel_manager, channel_manager_admin)
+        if ended == "withdrawn":
+            services.revoke_invitation(first, by=channel_manager_admin)
+        else:
+            Invitation.objects.filter(pk=first.pk).update(expires_at=timezone.now())
+        second = self.invite(channel_manager, channel_manager_admin)
+        assert second.pk != first.pk
+
+    def test_another_channel_manager_may_invite_the_same_organization(
+        self, channel_manager, channel_manager_admin
+    ):
+        self.invite(channel_manager, channel_manager_admin)
+        other = OrganizationFactory(name="Zenith Channel")
+        self.invite(other, None)
+        assert Invitation.objects.filter(status="pending").count() == 2
+
+    def test_an_email_that_accepted_an_invitation_is_not_invited_again(
+        self, channel_manager, channel_manager_admin
+    ):
+        services.accept_invitation(
+            self.invite(channel_manager, channel_manager_admin), UserFactory()
+        )
+        with pytest.raises(services.InvitedAlready) as error:
+            services.invite_organization(
+                channel_manager,
+                name="Summit Solar West",
+                email="owner@summitsolar.example",
+                invited_by=channel_manager_admin,
+            )
+        (message,) = error.value.message_dict["email"]
+        assert "their organization is Summit Solar Co. (summit-solar-co)" in message
+        assert "Request a partnership with it instead" in message
+        assert Invitation.objects.count() == 1
+
+    def test_an_email_that_accepted_an_invitation_accepts_no_other(
+        self, channel_manager, channel_manager_admin
+    ):
+        """Two channel managers invited one company; the second link creates no second
+        organization."""
+        first = self.invite(channel_manager, channel_manager_admin)
+        other = OrganizationFactory(name="Zenith Channel")
+        second = services.invite_organization(
+            other, name="Summit Solar West", email="Owner@SummitSolar.example", invited_by=None
+        )
+        services.accept_invitation(first, UserFactory())
+        before = (Organization.objects.count(), Partnership.objects.count())
+        with pytest.raises(ValidationError) as error:
+            services.accept_invitation(second, UserFactory())
+        assert error.value.code == "email_used"
+        assert (
+            "Owner@SummitSolar.example accepted an invitation already: its organization "
+            "Summit Solar Co. (summit-solar-co) joined Channel Data Sync on"
+        ) in error.value.messages[0]
+        assert "Ask Zenith Channel to request a partnership" in error.value.messages[0]
+        assert (Organization.objects.count(), Partnership.objects.count()) == before
+        second.refresh_from_db()
+        assert second.status == "pending"
+
     def test_accept_refuses_a_name_taken_since_the_invitation(
         self, channel_manager, channel_manager_admin
     ):

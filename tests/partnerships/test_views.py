@@ -117,6 +117,40 @@ class TestFlagEditing:
         partnership.refresh_from_db()
         assert partnership.mode == "strict"
 
+    @pytest.mark.parametrize("htmx", [False, True], ids=["plain", "htmx"])
+    def test_after_a_stale_save_the_form_shows_the_current_flags_and_saves(
+        self, client, channel_manager_admin, channel_manager, partnership, htmx
+    ):
+        client.force_login(channel_manager_admin)
+        headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+        edit = url("edit", channel_manager, partnership.pk)
+        opened = client.get(edit, **headers).content.decode()
+        fields = dict(
+            re.findall(r'<input type="hidden" name="(version|opened)" value="([^"]*)"', opened)
+        )
+        assert fields == {"version": "1", "opened": "data_sync_enabled"}
+        services.update_flags(
+            partnership, by=UserFactory(first_name="Maya", last_name="Chen"), **STRICT
+        )
+        # Saved from the form opened before Maya's change: refused, and shown what she did.
+        stale = client.post(edit, {**fields, "data_sync_enabled": "on"}, **headers)
+        page = stale.content.decode()
+        assert "changed meanwhile (by Maya Chen" in page
+        assert "Exclusive: off → on" in page
+        assert "Mode: Non-exclusive → Strict" in page
+        assert re.search(r'name="is_exclusive"[^>]* checked', page)
+        refreshed = dict(
+            re.findall(r'<input type="hidden" name="(version|opened)" value="([^"]*)"', page)
+        )
+        assert refreshed == {"version": "2", "opened": "is_exclusive data_sync_enabled"}
+        # Saved again from the form as it now is: it goes through.
+        saved = client.post(edit, {**refreshed, "data_sync_enabled": "on"}, **headers)
+        assert saved.status_code in (200, 302)
+        assert "changed meanwhile" not in saved.content.decode()
+        partnership.refresh_from_db()
+        assert (partnership.mode, partnership.version) == ("non_exclusive", 3)
+        assert partnership.updated_by == channel_manager_admin
+
     @pytest.mark.parametrize("who", ["member", "downstream_admin", "downstream_member"])
     def test_others_cannot_change_flags(self, client, who, channel_manager, partner, partnership):
         organization = channel_manager if who == "member" else partner
@@ -222,7 +256,27 @@ class TestInvitationFlow:
         assert client.get(summit.get_absolute_url(), follow=True).status_code == 200
         reused = client.get(f"/{path}")
         assert reused.status_code == 410
-        assert "already been used" in reused.content.decode()
+        page = reused.content.decode()
+        assert "already been used: Summit Solar Co. was created with it." in page
+        assert "Go to your organization" in page
+        assert "Sign in" not in page  # signed in already
+        client.logout()
+        assert "Sign in" in client.get(f"/{path}").content.decode()
+
+    def test_inviting_twice_points_at_the_pending_invitation(
+        self, client, channel_manager_admin, channel_manager, django_capture_on_commit_callbacks
+    ):
+        client.force_login(channel_manager_admin)
+        with django_capture_on_commit_callbacks(execute=True):
+            self.send(client, channel_manager)
+        pending = Invitation.objects.get()
+        again = self.send(client, channel_manager, organization_name="Summit Solar Inc.")
+        assert again.status_code == 400
+        page = again.content.decode()
+        assert "that invitation is still waiting to be accepted" in page
+        assert url("invitation-resend", channel_manager, pending.pk) in page
+        assert url("invitation-revoke", channel_manager, pending.pk) in page
+        assert list(Invitation.objects.all()) == [pending]
 
     def test_mail_server_down_shows_a_resend_button_not_an_error_page(
         self,
@@ -264,9 +318,11 @@ class TestInvitationFlow:
         page = client.get(failed["Location"]).content.decode()
         assert "its email to owner@summitsolar.example could not be sent" in page
         mail_server(refusals=0)
-        sent = self.send(client, channel_manager, organization_name="Dawn Solar")
+        sent = self.send(
+            client, channel_manager, organization_name="Dawn Solar", email="owner@dawn.example"
+        )
         page = client.get(sent["Location"]).content.decode()
-        assert "Your invitation to owner@summitsolar.example was sent." in page
+        assert "Your invitation to owner@dawn.example was sent." in page
 
     def test_member_cannot_resend(
         self, client, channel_manager_admin, channel_manager, django_capture_on_commit_callbacks

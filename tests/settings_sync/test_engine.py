@@ -125,7 +125,10 @@ def test_invite_matches_everything(immediately, channel_manager, mode):
     assert summit.logo.read() == png()
     license_ = License.objects.get(organization=summit)
     assert (license_.number, license_.jurisdiction) == ("1045822", "California")
-    assert not hasattr(license_, "synced_partnership")  # copied as its own, no provenance
+    assert not hasattr(license_, "synced_partnership")  # copied as its own, never synced
+    # ... but marked with where it came from, like the logo.
+    assert license_.copied_from_organization == channel_manager
+    assert summit.logo_copied_from == channel_manager
 
 
 def test_invite_without_sync_copies_nothing(immediately, channel_manager):

@@ -15,7 +15,7 @@ from django.urls import reverse
 from organizations.models import Organization
 from partnerships import services
 from partnerships.models import Partnership
-from settings_sync import engine, policy, registry
+from settings_sync import engine, policy, registry, sync_views
 from settings_sync.models import SyncBatch, SyncRun
 from settings_sync.project.models import Adder
 from settings_sync.proposal.models import ProposalExpiration
@@ -101,6 +101,26 @@ class TestPreviews:
         assert 'data-category="adders"' in page
         assert 'data-action="created">2 created' in page
 
+    @pytest.mark.parametrize(
+        "flags", [{"data_sync_enabled": True}, STRICT], ids=["merge", "strict"]
+    )
+    def test_an_invited_organization_has_nothing_to_overwrite(
+        self, client, helios_admin, helios, flags
+    ):
+        """A new organization has no settings of its own yet: the invitation's preview warns
+        of nothing, however different the channel manager's values are from the defaults."""
+        ProposalExpiration.objects.filter(organization=helios).update(days_valid=45)
+        page = client.post(
+            reverse("partnerships:invite", args=[helios.slug]),
+            {"_refresh": "1", "organization_name": "Summit Solar", **dict.fromkeys(flags, "on")},
+            HTTP_HX_REQUEST="true",
+        ).content.decode()
+        preview = re.search(r'<section[^>]* id="sync-preview".*?</section>', page, re.S).group(0)
+        assert 'data-category="proposal_expiration"' in preview
+        assert "overwritten" not in preview
+        assert "archived" not in preview
+        assert "alert-warning" not in preview
+
     def test_request_preview_reads_nothing_of_the_organization_asked(
         self, client, helios_admin, helios, sunrise
     ):
@@ -125,6 +145,8 @@ class TestPreviews:
         previews = {name: preview_for(name) for name in ("Sunrise Solar", "Coastal Roofing", "")}
         assert previews["Sunrise Solar"] == previews["Coastal Roofing"] == previews[""]
         preview = previews["Sunrise Solar"]
+        # The page says so: choosing an organization does not change it.
+        assert "they stay the same whichever organization you choose" in preview
         assert 'data-category="adders"' in preview
         assert 'data-action="created">2 created' in preview  # the channel manager's two adders
         assert "archived" not in preview
@@ -200,6 +222,13 @@ class TestPredictor:
             for e in policy.EVENTS
             for k in policy.KINDS
         )
+
+    def test_invite_only_data_is_said_to_be_marked_where_it_came_from(self, client, helios_admin):
+        page = client.get(reverse("help-sync")).content.decode()
+        line = re.search(r'data-testid="invite-only">(.*?)</li>', page).group(1)
+        assert "the copies become its own, marked “Copied from” the channel manager" in line
+        assert "never synced again" in line
+        assert "Logo, Licenses" in line
 
 
 class TestHistoryAndRuns:
@@ -381,3 +410,63 @@ class TestResync:
         assert 'hx-trigger="every 1s"' not in done
         assert "3 succeeded, 0 failed, 0 skipped." in done
         assert 'data-action="created">6 created' in done
+        # Each partner, with a link to its run.
+        listed = re.search(r'data-testid="batch-runs">(.*?)</ul>', done, re.S).group(1)
+        for run in runs:
+            run_url = reverse("settings_sync:run", args=[helios.slug, run.pk])
+            partner = run.partnership.downstream
+            assert f'<a href="{run_url}">{partner.name_with_slug}</a>' in listed
+        assert listed.count("Succeeded") == 3
+
+    def test_resync_all_is_offered_while_a_partner_syncs(self, client, helios_admin, helios):
+        listing = reverse("partnerships:list", args=[helios.slug])
+        resync_all = reverse("settings_sync:resync-all", args=[helios.slug])
+        partnership = services.create_partnership(helios, OrganizationFactory(), by=None)
+        assert resync_all not in client.get(listing).content.decode()  # Data Sync off
+        services.update_flags(partnership, by=None, data_sync_enabled=True)
+        assert resync_all in client.get(listing).content.decode()
+
+    def test_resync_all_previews_what_it_will_do(self, client, helios_admin, helios, sunrise):
+        linked(helios, sunrise, **STRICT)  # in sync already
+        for n in range(2):
+            services.create_partnership(
+                helios, OrganizationFactory(name=f"Partner {n}"), by=None, data_sync_enabled=True
+            )
+        page = client.get(reverse("settings_sync:resync-all", args=[helios.slug])).content.decode()
+        preview = re.search(r'data-testid="resync-all-preview">(.*?)</section>', page, re.S)
+        preview = " ".join(preview.group(1).split())
+        assert "In your partners, the resync would change the settings of 2 partners, in all:" in (
+            preview
+        )
+        assert 'data-action="created">4 created' in preview  # two adders into each
+        assert "not previewed" not in preview
+        assert not SyncRun.objects.filter(event="resync").exists()  # nothing started
+
+    def test_resync_all_previews_a_bounded_number_of_partners(
+        self, client, helios_admin, helios, django_assert_max_num_queries
+    ):
+        def partners(count: int) -> None:
+            start = Organization.objects.count()
+            organizations = Organization.objects.bulk_create(
+                Organization(name=f"Installer {n:03}", slug=f"installer-{n:03}")
+                for n in range(start, start + count)
+            )
+            Partnership.objects.bulk_create(
+                Partnership(upstream=helios, downstream=o, data_sync_enabled=True)
+                for o in organizations
+            )
+
+        url = reverse("settings_sync:resync-all", args=[helios.slug])
+        partners(sync_views.RESYNC_ALL_PREVIEW_LIMIT + 1)
+        with CaptureQueriesContext(connection) as few:
+            page = client.get(url).content.decode()
+        limit = sync_views.RESYNC_ALL_PREVIEW_LIMIT
+        assert f"In the first {limit} of your partners (by name)" in page
+        assert f"the settings of {limit} partners, in all:" in page
+        assert f'data-action="created">{2 * limit} created' in page
+        assert "The other 1 partner is not previewed here" in page
+        partners(200)
+        with django_assert_max_num_queries(len(few.captured_queries)):
+            page = client.get(url).content.decode()
+        assert "The other 201 partners are not previewed here" in page
+        assert "Resync 221 partners" in page

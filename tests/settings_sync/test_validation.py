@@ -54,8 +54,13 @@ COLLECTION_CASES = [
         "amount",
         "A percentage adder cannot be more than 100%.",
     ),
-    ("personas", {"annual_kwh": "0"}, "annual_kwh", "Enter an annual usage of at least 1."),
-    ("personas", {"annual_kwh": "-100"}, "annual_kwh", "greater than or equal to 0"),
+    ("personas", {"annual_kwh": "0"}, "annual_kwh", "Enter an annual usage from 1 to 1,000,000."),
+    (
+        "personas",
+        {"annual_kwh": "-100"},
+        "annual_kwh",
+        "Enter an annual usage from 1 to 1,000,000.",
+    ),
     (
         "personas",
         {"monthly_profile": "10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10"},
@@ -96,13 +101,13 @@ COLLECTION_CASES = [
         "rate_escalations",
         {"annual_escalation_percent": "-10.01"},
         "annual_escalation_percent",
-        "Enter an escalation of at least -10.",
+        "Enter an escalation from -10 to 25.",
     ),
     (
         "rate_escalations",
         {"annual_escalation_percent": "25.01"},
         "annual_escalation_percent",
-        "Enter an escalation of at most 25.",
+        "Enter an escalation from -10 to 25.",
     ),
     (
         "rate_escalations",
@@ -119,9 +124,21 @@ COLLECTION_CASES = [
     ("comparable_values", {"label": ""}, "label", "This field is required."),
     ("licenses", {"expires_on": "2028-02-30"}, "expires_on", "Enter a valid date."),
     ("licenses", {"number": ""}, "number", "This field is required."),
-    ("financing_products", {"apr_percent": "40.01"}, "apr_percent", "Enter an APR of at most 40"),
-    ("financing_products", {"term_months": "0"}, "term_months", "Enter a term of at least 1"),
-    ("proposal_templates", {"page_count": "0"}, "page_count", "at least 1"),
+    ("financing_products", {"apr_percent": "40.01"}, "apr_percent", "Enter an APR from 0 to 40."),
+    ("financing_products", {"term_months": "0"}, "term_months", "Enter a term from 1 to 360."),
+    ("financing_products", {"term_months": "-1"}, "term_months", "Enter a term from 1 to 360."),
+    (
+        "proposal_templates",
+        {"page_count": "0"},
+        "page_count",
+        "Enter a number of pages from 1 to 100.",
+    ),
+    (
+        "proposal_templates",
+        {"page_count": "-1"},
+        "page_count",
+        "Enter a number of pages from 1 to 100.",
+    ),
     ("integrations", {"provider": "myspace"}, "provider", "Select a valid choice."),
 ]
 
@@ -203,42 +220,24 @@ def test_limits_are_accepted(client, organization, admin_client, key):
     assert page.model.objects.filter(organization=organization).count() == 1
 
 
+DAYS_VALID = "Enter a number of days from 1 to 365."
+
 SINGLETON_CASES = [
     *[
         ("default_costs", {name: "-0.01"}, name, "Enter zero or a positive amount.")
         for name in registry.get("default_costs").synced_fields
     ],
     ("default_costs", {"battery_cost_per_kwh": "lots"}, "battery_cost_per_kwh", "Enter a number."),
-    (
-        "installation_dates",
-        {"contract_to_install_days": "366"},
-        "contract_to_install_days",
-        "Enter a number of days of at most 365.",
-    ),
-    (
-        "installation_dates",
-        {"install_to_pto_days": "366"},
-        "install_to_pto_days",
-        "Enter a number of days of at most 365.",
-    ),
-    (
-        "installation_dates",
-        {"install_to_pto_days": "-1"},
-        "install_to_pto_days",
-        "greater than or equal to 0",
-    ),
-    (
-        "proposal_expiration",
-        {"days_valid": "0"},
-        "days_valid",
-        "Enter a number of days of at least 1.",
-    ),
-    (
-        "proposal_expiration",
-        {"days_valid": "366"},
-        "days_valid",
-        "Enter a number of days of at most 365.",
-    ),
+    *[
+        ("installation_dates", {name: value}, name, "Enter a number of days from 0 to 365.")
+        for name in ("contract_to_install_days", "install_to_pto_days")
+        for value in ("-1", "366")
+    ],
+    # One message for the range, whichever end is crossed.
+    *[
+        ("proposal_expiration", {"days_valid": value}, "days_valid", DAYS_VALID)
+        for value in ("-1", "0", "366")
+    ],
     ("proposal_expiration", {"days_valid": ""}, "days_valid", "This field is required."),
     ("proposal_email", {"reply_to": "not-an-email"}, "reply_to", "Enter a valid email address."),
     (

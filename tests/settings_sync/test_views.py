@@ -5,6 +5,8 @@ with every organization, and the proposal templates a channel manager shares."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -378,6 +380,22 @@ class TestSharedProposalTemplates:
         assert url("edit", partner, self.setting, own.pk) in content
         assert url("edit", partner, self.setting, shared.pk) not in content
         assert url("archive", partner, self.setting, shared.pk) not in content
+
+    def test_the_page_says_once_who_sees_them(self, client, channel_manager, partner_admin):
+        partner = partner_admin.organization
+        page = client.get(url("page", partner, self.setting)).content.decode()
+        note = re.search(r'data-testid="never-synced">(.*?)</p>', page, re.S).group(1)
+        assert " ".join(note.split()).endswith(
+            "Never synced or copied. Your partners see these proposal templates read-only, as "
+            f"“Shared by {partner.name}”; your channel managers do not see them."
+        )
+        assert "cannot read" not in page
+        assert page.count("Your partners see") == 1
+        # The "local" badge beside the never-synced pages is explained.
+        legend = re.search(r'data-testid="local-legend">(.*?)</p>', page, re.S).group(1)
+        assert legend.endswith(
+            "local</span> Never synced: not copied to or from other organizations."
+        )
 
     def test_shared_whatever_the_flags(self, client, channel_manager, partner_admin):
         strict_partner = MembershipFactory(role="admin")
