@@ -49,13 +49,15 @@ class ArchivableAdmin(admin.ModelAdmin):
         self.message_user(request, summary, messages.WARNING if refused else messages.SUCCESS)
 
 
-class MembershipInline(admin.TabularInline):
+# Stacked, not tabular: a tabular inline's fields have no label of their own (only a column
+# heading), which screen readers and axe-core report.
+class MembershipInline(admin.StackedInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["user"]
 
 
-class LicenseInline(admin.TabularInline):
+class LicenseInline(admin.StackedInline):
     model = License
     fk_name = "organization"
     extra = 0

@@ -62,10 +62,10 @@ class PartnershipAdminForm(forms.ModelForm):
 @admin.register(Partnership)
 class PartnershipAdmin(admin.ModelAdmin):
     form = PartnershipAdminForm
+    # "Channel manager → partner" names both sides: no upstream and downstream columns, so the
+    # list fits a 1280-pixel screen.
     list_display = [
         "__str__",
-        "upstream",
-        "downstream",
         "mode_column",
         "is_exclusive",
         "data_sync_enabled",
@@ -134,13 +134,15 @@ class InvitationStateFilter(admin.SimpleListFilter):
     title = "state"
     parameter_name = "state"
 
+    LABELS = [
+        ("pending", "Pending"),
+        ("expired", "Expired"),
+        ("accepted", "Accepted"),
+        ("revoked", "Withdrawn"),
+    ]
+
     def lookups(self, request, model_admin):
-        return [
-            ("pending", "Pending"),
-            ("expired", "Expired"),
-            ("accepted", "Accepted"),
-            ("revoked", "Withdrawn"),
-        ]
+        return self.LABELS
 
     def queryset(self, request, queryset):
         from django.utils import timezone
@@ -162,9 +164,8 @@ class InvitationAdmin(admin.ModelAdmin):
         "organization_name",
         "email",
         "upstream",
-        "state",
+        "state_label",
         "email_status",
-        "created_at",
         "expires_at",
     ]
     list_filter = [InvitationStateFilter, "email_status", "data_sync_enabled", "is_exclusive"]
@@ -187,6 +188,10 @@ class InvitationAdmin(admin.ModelAdmin):
         "partnership",
     ]
     exclude = ["token_hash"]
+
+    @admin.display(description="state")
+    def state_label(self, obj) -> str:
+        return dict(InvitationStateFilter.LABELS)[obj.state]
 
     def has_add_permission(self, request) -> bool:
         return False  # invitations are sent from the Partnerships tab, with an email

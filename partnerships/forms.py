@@ -39,7 +39,7 @@ class FlagsFormMixin:
         self.fields["allow_downstream_edit"] = forms.BooleanField(
             label=modes.FLAG_LABELS["allow_downstream_edit"],
             required=False,
-            help_text="Without it, synced settings are read-only for the partner (strict).",
+            help_text="Without it, synced settings are read-only for the partner (Strict mode).",
         )
 
     def _flag_value(self, name: str) -> bool:

@@ -7,12 +7,16 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from organizations import wording
 from organizations.admin import ArchivableAdmin, ArchivedListFilter
 
 from . import exports, registry, services
 from .items import DIVERGED, OWN, SYNCED
 from .models import SyncChange, SyncRun
 from .pages import LOCAL_PAGES
+from .templatetags.settings_tags import action_label, category_label, change_values
+
+SYNC_STATE_LABELS = {OWN: "Own", SYNCED: "Synced", DIVERGED: "Diverged (edited locally)"}
 
 
 class SyncStateFilter(admin.SimpleListFilter):
@@ -20,7 +24,7 @@ class SyncStateFilter(admin.SimpleListFilter):
     parameter_name = "sync_state"
 
     def lookups(self, request, model_admin):
-        return [(OWN, "Own"), (SYNCED, "Synced"), (DIVERGED, "Diverged (edited locally)")]
+        return list(SYNC_STATE_LABELS.items())
 
     def queryset(self, request, queryset):
         if self.value() in (OWN, SYNCED, DIVERGED):
@@ -63,7 +67,7 @@ class SyncedItemAdmin(ArchivableAdmin):
 
     @admin.display(description="sync state", ordering="sync_state_value")
     def sync_state(self, obj) -> str:
-        return obj.sync_state_value
+        return SYNC_STATE_LABELS[obj.sync_state_value]
 
     @admin.display(description="copied from")
     def source(self, obj) -> str:
@@ -97,8 +101,8 @@ for category in registry.all():
                 (SyncedItemAdmin,),
                 {
                     "list_display": [
-                        "__str__",
-                        *category.columns[1:],
+                        "__str__",  # names the item by its label fields: no column repeats them
+                        *(c for c in category.columns if c not in category.label_fields),
                         "organization",
                         "sync_state",
                         "source",
@@ -139,10 +143,30 @@ for page in LOCAL_PAGES:
 # Sync history (read-only) -----------------------------------------------------------------
 
 
-class SyncChangeInline(admin.TabularInline):
+class ChangeValuesMixin:
+    """A sync change's category by its label, its values by field labels (not keys and JSON)."""
+
+    @admin.display(description="category", ordering="category")
+    def category_name(self, obj) -> str:
+        return category_label(obj.category)
+
+    @admin.display(description="before")
+    def values_before(self, obj) -> str:
+        return self._values(obj, obj.before)
+
+    @admin.display(description="after")
+    def values_after(self, obj) -> str:
+        return self._values(obj, obj.after)
+
+    def _values(self, obj, values) -> str:
+        rows = change_values(obj, values)
+        return format_html_join("", "<div>{}: {}</div>", rows) if rows else "—"
+
+
+class SyncChangeInline(ChangeValuesMixin, admin.TabularInline):
     model = SyncChange
     extra = 0
-    fields = ["category", "action", "label", "before", "after", "note"]
+    fields = ["category_name", "action", "label", "values_before", "values_after", "note"]
     readonly_fields = fields
     can_delete = False
     show_change_link = True
@@ -155,15 +179,13 @@ class SyncChangeInline(admin.TabularInline):
 class SyncRunAdmin(admin.ModelAdmin):
     list_display = [
         "pk",
-        "partnership",
+        "partnership_name",
         "event",
         "mode",
         "status",
-        "trigger",
-        "started_by",
+        "started",
         "created_at",
-        "duration",
-        "total_changes",
+        "took",
     ]
     list_filter = ["status", "event", "mode", "created_at"]
     search_fields = ["partnership__upstream__name", "partnership__downstream__name", "trigger"]
@@ -174,6 +196,24 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields] + ["counts_table"]
+
+    def get_fields(self, request, obj=None):
+        # The counts read as a table (counts_table), with category labels, not as JSON.
+        return [name for name in self.get_readonly_fields(request, obj) if name != "counts"]
+
+    @admin.display(description="partnership", ordering="partnership")
+    def partnership_name(self, obj) -> str:
+        # The admin keeps a foreign key's cell on one line; a name of two organizations wraps.
+        return str(obj.partnership)
+
+    @admin.display(description="started by")
+    def started(self, obj) -> str:
+        person = obj.started_by.get_full_name() or obj.started_by.username if obj.started_by else ""
+        return person or obj.trigger or "—"
+
+    @admin.display(description="duration")
+    def took(self, obj) -> str:
+        return wording.duration(obj.duration)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -187,7 +227,12 @@ class SyncRunAdmin(admin.ModelAdmin):
             "",
             "<div><strong>{}</strong>: {}</div>",
             (
-                (key, ", ".join(f"{count} {action}" for action, count in counts.items()))
+                (
+                    category_label(key),
+                    ", ".join(
+                        f"{count} {action_label(action)}" for action, count in counts.items()
+                    ),
+                )
                 for key, counts in obj.counts.items()
             ),
         )
@@ -207,15 +252,37 @@ class SyncRunAdmin(admin.ModelAdmin):
         )
 
 
+class CategoryListFilter(admin.SimpleListFilter):
+    title = "category"
+    parameter_name = "category"
+
+    def lookups(self, request, model_admin):
+        return [(category.key, category.label) for category in registry.all()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(category=self.value()) if self.value() else queryset
+
+
 @admin.register(SyncChange)
-class SyncChangeAdmin(admin.ModelAdmin):
-    list_display = ["run", "category", "action", "label", "note"]
-    list_filter = ["action", "category"]
+class SyncChangeAdmin(ChangeValuesMixin, admin.ModelAdmin):
+    # The run by its number: its full name (event, both organizations, status) filled the list.
+    list_display = ["run_number", "category_name", "action", "label", "note"]
+    list_filter = ["action", CategoryListFilter]
     search_fields = ["label", "note", "run__partnership__downstream__name"]
     list_select_related = ["run__partnership__upstream", "run__partnership__downstream"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
+        fields = [field.name for field in self.model._meta.fields]
+        return [*fields, "category_name", "values_before", "values_after"]
+
+    def get_fields(self, request, obj=None):
+        # Labels and readable values in place of the stored keys and JSON.
+        shown = {"category": "category_name", "before": "values_before", "after": "values_after"}
+        return [shown.get(field.name, field.name) for field in self.model._meta.fields]
+
+    @admin.display(description="run", ordering="run")
+    def run_number(self, obj) -> str:
+        return f"#{obj.run_id}"
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -7,7 +7,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
+from organizations.wording import possessive
 from partnerships.models import Partnership
+from partnerships.modes import MODE_LABELS, MODES
 
 from . import policy
 
@@ -27,7 +29,9 @@ class SyncBatch(models.Model):
         verbose_name_plural = "sync batches"
 
     def __str__(self) -> str:
-        return f"Resync of {self.organization}'s partners ({self.created_at:%Y-%m-%d %H:%M})"
+        return (
+            f"Resync of {possessive(self.organization)} partners ({self.created_at:%Y-%m-%d %H:%M})"
+        )
 
 
 class SyncRunQuerySet(models.QuerySet):
@@ -52,7 +56,7 @@ class SyncRun(models.Model):
     event = models.CharField(
         max_length=10, choices=[(e, policy.EVENT_LABELS[e]) for e in policy.EVENTS]
     )
-    mode = models.CharField(max_length=20)
+    mode = models.CharField(max_length=20, choices=[(m, MODE_LABELS[m]) for m in MODES])
     categories = models.JSONField(
         null=True, blank=True, help_text="The categories this run covered (empty: all)."
     )
@@ -133,7 +137,11 @@ class SyncChange(models.Model):
         indexes = [models.Index(fields=["run", "category"])]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} {self.category}: {self.label}"
+        from . import registry
+
+        category = registry.find(self.category)
+        category_name = category.label if category else self.category
+        return f"{self.get_action_display()} · {category_name}: {self.label}"
 
 
 class Import(models.Model):
@@ -167,4 +175,8 @@ class Import(models.Model):
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.file_name} into {self.category} ({self.created_at:%Y-%m-%d %H:%M})"
+        from . import registry
+
+        category = registry.find(self.category)
+        into = category.label if category else self.category
+        return f"{self.file_name} into {into} ({self.created_at:%Y-%m-%d %H:%M})"

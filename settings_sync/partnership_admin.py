@@ -18,7 +18,7 @@ from . import engine, policy, services
 class SyncedPartnershipAdmin(PartnershipAdmin):
     actions = [*PartnershipAdmin.actions, "preview_sync", "resync"]
 
-    @admin.action(description="Preview sync (resync) of selected partnerships")
+    @admin.action(description="Preview a resync of selected partnerships")
     def preview_sync(self, request, queryset):
         plans = [
             engine.preview(partnership, policy.RESYNC)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from organizations.wording import possessive
+
 from .. import policy
 from ..items import FRESH_COPY, Fresh, baseline_name
 from .plan import (
@@ -53,7 +55,7 @@ class CollectionRules(RunContext):
                             DETACHED,
                             label_of(item),
                             item=item,
-                            note=f"Now {self.downstream}'s own item.",
+                            note=f"Now {possessive(self.downstream)} own item.",
                         )
                     self._detach(item)
                     plan.to_update.append(item)
@@ -94,7 +96,7 @@ class CollectionRules(RunContext):
                     label_of(orphan),
                     item=orphan,
                     note=f"{self.upstream} deleted it; the edited copy is now "
-                    f"{self.downstream}'s own.",
+                    f"{possessive(self.downstream)} own.",
                 )
                 others.append(orphan)
             else:
@@ -113,7 +115,9 @@ class CollectionRules(RunContext):
                     kept.append(item)
                 else:
                     self._archive(
-                        plan, item, f"Archived by sync: not among {self.upstream}'s settings."
+                        plan,
+                        item,
+                        f"Archived by sync: not among {possessive(self.upstream)} settings.",
                     )
             others = kept
         others_by_key = {key_of(item, natural_key): item for item in others}
@@ -282,7 +286,10 @@ class CollectionRules(RunContext):
                 upstream=source,
                 before=old,
                 after=new,
-                note=f"Edited in {self.downstream}; {self.upstream}'s change is not applied.",
+                note=(
+                    f"Edited in {self.downstream}; "
+                    f"{possessive(self.upstream)} change is not applied."
+                ),
             )
             return
         diverged = copy.sync_state == "diverged"

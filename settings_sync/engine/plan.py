@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import models
 
+from organizations.wording import possessive
 from partnerships.models import Partnership
 
 from .. import registry
@@ -107,16 +108,16 @@ class Plan:
                 1 for c in category_plan.changes if c.action == ARCHIVED and not c.affects_own
             )
             overwritten = sum(1 for c in category_plan.changes if c.overwrites_local)
-            partner = self.partnership.downstream
+            whose = possessive(self.partnership.downstream)  # "Sunrise Solar's"
             if own_archived:
-                sentences.append(f"{own_archived} of {partner}'s own {label} will be archived.")
+                sentences.append(f"{own_archived} of {whose} own {label} will be archived.")
             if copies_archived:
                 sentences.append(f"{copies_archived} synced {label} will be archived.")
             if overwritten:
                 sentences.append(
-                    f"{overwritten} of {partner}'s {label} edited locally will be overwritten."
+                    f"{overwritten} of {whose} {label} edited locally will be overwritten."
                     if category_plan.category.is_collection
-                    else f"{partner}'s {label} will be overwritten."
+                    else f"{whose} {label} will be overwritten."
                 )
         return sentences
 

@@ -3,6 +3,8 @@ invite-only data is copied once into a new organization (docs/design.md §5)."""
 
 from __future__ import annotations
 
+from organizations.wording import possessive
+
 from .. import policy
 from .plan import ARCHIVED, CREATED, UPDATED, CategoryPlan
 from .reads import RunContext, key_of, label_of, values_of
@@ -117,6 +119,8 @@ class ValueRules(RunContext):
         for item in existing.values():
             item.archived_at = self.now
             item.archived_by = self.by
-            item.archive_reason = f"Archived by sync: not among {self.upstream}'s settings."
+            item.archive_reason = (
+                f"Archived by sync: not among {possessive(self.upstream)} settings."
+            )
             plan.to_archive.append(item)
             plan.add(ARCHIVED, label_of(item), item=item, before=values_of(item, fields))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django import template
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import DecimalField
 from django.template.defaultfilters import date as date_filter
 from django.utils.html import format_html
 from django.utils.text import capfirst
@@ -12,25 +14,49 @@ from django.utils.text import capfirst
 register = template.Library()
 
 
-@register.simple_tag
-def field_value(obj, name: str):
-    """A field's value as a person reads it (choice labels, Yes/No, trimmed decimals)."""
-    display = getattr(obj, f"get_{name}_display", None)
-    if display is not None:
-        return display()
-    value = getattr(obj, name)
+def _shown(field, value) -> str:
+    """A value of ``field`` as a person reads it (choice labels, Yes/No, trimmed decimals)."""
     if value is None or value == "":
         return "—"
+    if field is not None and field.choices:
+        return str(dict(field.flatchoices).get(value, value))
     if isinstance(value, bool):
         return "Yes" if value else "No"
-    if isinstance(value, Decimal):
-        return f"{value.normalize():f}"
+    if isinstance(value, Decimal) or isinstance(field, DecimalField):
+        try:
+            return f"{Decimal(str(value)).normalize():f}"
+        except InvalidOperation:
+            return str(value)
     if isinstance(value, list):
         return ", ".join(f"{Decimal(str(part)).normalize():f}" for part in value)
     if hasattr(value, "isoformat"):
         return date_filter(value, "M j, Y")
     text = str(value)
     return text if len(text) <= 80 else text[:77] + "…"
+
+
+@register.simple_tag
+def field_value(obj, name: str):
+    """A field's value as a person reads it."""
+    return _shown(obj._meta.get_field(name), getattr(obj, name))
+
+
+@register.simple_tag
+def change_values(change, values: dict | None) -> list[tuple[str, str]]:
+    """A sync change's values before or after, as (field's verbose name, value) pairs: a run
+    records field names and raw values, a person reads labels."""
+    from settings_sync import registry
+
+    category = registry.find(change.category)
+    rows = []
+    for name, value in (values or {}).items():
+        try:
+            field = category.model._meta.get_field(name) if category else None
+        except FieldDoesNotExist:
+            field = None
+        label = capfirst(field.verbose_name) if field else name.replace("_", " ").capitalize()
+        rows.append((label, _shown(field, value)))
+    return rows
 
 
 @register.simple_tag
@@ -101,6 +127,19 @@ def outcome_label(outcome: str) -> str:
     from settings_sync import policy
 
     return policy.OUTCOME_LABELS.get(outcome, outcome)
+
+
+@register.filter
+def outcome_description(outcome: str) -> str:
+    from settings_sync import policy
+
+    return policy.OUTCOME_DESCRIPTIONS.get(outcome, "")
+
+
+@register.filter
+def distinct_values(mapping) -> list:
+    """The values of a mapping, each once, in order of first appearance."""
+    return list(dict.fromkeys((mapping or {}).values()))
 
 
 @register.filter

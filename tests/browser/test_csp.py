@@ -59,7 +59,7 @@ def test_main_pages_and_htmx_work_under_the_policy(page, live_server, sign_in, c
 
     # The Django admin runs under the same policy.
     page.goto(f"{live_server.url}/admin/organizations/organization/{helios.pk}/change/")
-    expect(page.get_by_role("heading", name="Helios Energy Partners")).to_be_visible()
+    expect(page.get_by_role("heading", name="Helios Energy Partners", exact=True)).to_be_visible()
     page.goto(f"{live_server.url}/admin/partnerships/partnership/")
     expect(page.get_by_role("link", name=str(partnership))).to_be_visible()
     assert csp_violations == []

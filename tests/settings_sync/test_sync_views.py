@@ -149,7 +149,7 @@ class TestPreviews:
         assert "they stay the same whichever organization you choose" in preview
         assert 'data-category="adders"' in preview
         assert 'data-action="created">2 created' in preview  # the channel manager's two adders
-        assert "archived" not in preview
+        assert 'data-action="archived"' not in preview  # (the legend explains Match: "archived")
         assert "Sunrise" not in preview
         assert "Coastal" not in preview
 
@@ -251,8 +251,9 @@ class TestHistoryAndRuns:
         url = reverse("settings_sync:run", args=[sunrise.slug, strict.pk])
         page = client.get(url).content.decode()
         assert "Tree removal" in page
-        assert 'amount:</dt> <dd class="d-inline">0.6000' in page  # before
-        assert 'amount:</dt> <dd class="d-inline">0.3500' in page  # after
+        # Values by their field's label, as the list shows them.
+        assert 'Amount:</dt> <dd class="d-inline">0.6</dd>' in page  # before
+        assert 'Amount:</dt> <dd class="d-inline">0.35</dd>' in page  # after
         # Strict: the partner's settings are locked, so nothing can be restored here…
         assert "Restore Tree removal" not in page
         # …until the partnership is flexible again.
