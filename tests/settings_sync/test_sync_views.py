@@ -117,8 +117,8 @@ class TestPreviews:
         ).content.decode()
         preview = re.search(r'<section[^>]* id="sync-preview".*?</section>', page, re.S).group(0)
         assert 'data-category="proposal_expiration"' in preview
-        assert "overwritten" not in preview
-        assert "archived" not in preview
+        assert "will be overwritten" not in preview
+        assert "will be archived" not in preview
         assert "alert-warning" not in preview
 
     def test_request_preview_reads_nothing_of_the_organization_asked(
