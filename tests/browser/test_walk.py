@@ -59,7 +59,16 @@ NOT_PAGES = {
     "o/<slug:org>/settings/partnerships/invitations/<int:pk>/resend/": "POST only",
     "o/<slug:org>/settings/sync/runs/<int:pk>/retry/": "POST only",
     "o/<slug:org>/settings/sync/runs/<int:pk>/changes/<int:change_pk>/restore/": "POST only",
+    "o/<slug:org>/settings/<slug:group>/<slug:key>/export/": "a file (CSV or Excel)",
+    "o/<slug:org>/settings/<slug:group>/<slug:key>/import/template/": "a file (CSV)",
+    "o/<slug:org>/settings/sync/export/": "a file (CSV or Excel)",
+    "o/<slug:org>/settings/imports/<int:pk>/apply/": "POST only",
 }
+
+#: A file to import in the walk: one new adder, one row with a mistake.
+ADDERS_CSV = (
+    b"Name,Pricing,Amount,Applied by default\nCritter guard,fixed,120,no\nRoof,fixed,-1,no\n"
+)
 
 
 # What must never show ---------------------------------------------------------------------
@@ -337,6 +346,16 @@ def channel_manager_admin(walk: Walk) -> None:
     page.locator("#id_event").select_option(label=policy.EVENT_LABELS[policy.UNLINK])
     expect(page.get_by_test_id("outcome").first).to_have_text(policy.OUTCOME_LABELS[policy.DETACH])
     walk.check("choosing an event")
+
+    # An import: the upload form, its dry run with a row in error, the organization's imports.
+    walk.open("/o/helios-energy/settings/project/adders/import/")
+    page.get_by_label("File:", exact=True).set_input_files(
+        files=[{"name": "adders.csv", "mimeType": "text/csv", "buffer": ADDERS_CSV}]
+    )
+    page.get_by_role("button", name="Upload and show the dry run").click()
+    expect(page.get_by_test_id("import-totals")).to_be_visible()
+    walk.check("uploading a file")
+    walk.open("/o/helios-energy/settings/imports/")
 
     walk.open("/o/helios-energy/settings/sync/resync-all/")
     page.get_by_role("button", name=re.compile(r"^Resync \d+ partners?$")).click()
