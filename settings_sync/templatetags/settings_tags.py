@@ -116,13 +116,6 @@ def event_label(event: str) -> str:
 
 
 @register.filter
-def mode_label(mode: str) -> str:
-    from partnerships.modes import MODE_LABELS
-
-    return MODE_LABELS.get(mode, mode)
-
-
-@register.filter
 def outcome_label(outcome: str) -> str:
     from settings_sync import policy
 
