@@ -134,11 +134,16 @@ def detect_format(content: bytes, file_name: str) -> str:
     return CSV
 
 
+def refuse_oversized(size: int) -> None:
+    """ValidationError for a file over the limit (checked before an upload is read, too)."""
+    if size > MAX_FILE_BYTES:
+        raise ValidationError("The file is larger than 5 MB. Split it into smaller files.")
+
+
 def read_table(content: bytes, *, file_name: str) -> tuple[str, Table]:
     """The format and the rows of an uploaded file; ValidationError, with a message for the
     person who uploaded it, for anything that is not a usable table."""
-    if len(content) > MAX_FILE_BYTES:
-        raise ValidationError("The file is larger than 5 MB. Split it into smaller files.")
+    refuse_oversized(len(content))
     if not content.strip():
         raise ValidationError("The file is empty.")
     fmt = detect_format(content, file_name)

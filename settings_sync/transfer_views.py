@@ -84,8 +84,7 @@ def import_upload(request: HttpRequest, group: str, key: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            if upload.size > spreadsheets.MAX_FILE_BYTES:
-                raise ValidationError("The file is larger than 5 MB. Split it into smaller files.")
+            spreadsheets.refuse_oversized(upload.size)  # before the file is read
             started = imports.start_import(
                 organization=request.organization,
                 category=category,
