@@ -233,7 +233,7 @@ def _check_not_invited_already(upstream: Organization, *, name: str, email: str)
     pending = Invitation.objects.filter(
         upstream=upstream, status=Invitation.Status.PENDING, expires_at__gt=timezone.now()
     )
-    same_email = [i for i in pending if i.email.casefold() == email.casefold()]
+    same_email = list(pending.filter(pk__in=_same_email(email).values("pk")))
     same_name = [
         i
         for i in pending
