@@ -87,6 +87,9 @@ class Organization(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "name_key"}  # computed from the name
         if self.slug:
             super().save(*args, **kwargs)
             return

@@ -108,3 +108,10 @@ def test_migration_tells_existing_namesakes_apart_by_their_slugs():
         other.pk: "Helios",
     }
     assert Organization.objects.get(pk=second.pk).name_key == "summit solar (summit-solar-2)"
+
+
+def test_saving_only_the_name_keeps_its_key():
+    organization = OrganizationFactory(name="Sunrise Solar")
+    organization.name = "Sunset Solar"
+    organization.save(update_fields=["name"])
+    assert Organization.objects.get(pk=organization.pk).name_key == "sunset solar"
