@@ -5,12 +5,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.db.models.lookups import IsNull
 
 from . import registry
 from .items import baseline_name
 from .models import SyncRun
+from .prepared import Prepared
 
 
 @dataclass
@@ -29,9 +43,9 @@ class PartnerStatus:
 def statuses(partnerships: list) -> dict[int, PartnerStatus]:
     """Partnership pk → status, for partnerships that may have different channel managers.
 
-    Per collection category: one query counting diverged copies per partnership, one counting
-    live copies of live upstream items per partnership, one counting copies that are out of
-    date, one counting each channel manager's live items. Plus one query for the last runs.
+    Two queries, whatever the number of partners and categories: one ``UNION ALL`` with, per
+    collection category, the partners' copies counted by state and the channel managers'
+    live items counted; and one for the last runs (docs/design.md §10).
 
     Drift compares a copy with its own baseline (diverged), the channel manager's items with
     the partner's copies (missing), and a copy's baseline with its upstream item as it is now
@@ -42,39 +56,24 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
         return result
     pks = list(result)
     upstream_of = {partnership.pk: partnership.upstream_id for partnership in partnerships}
+    counts: dict[tuple[str, str, int], tuple[int, int, int]] = {}
+    for side, owner, key, diverged, mirrored, stale in _COUNTS.rows(pks, set(upstream_of.values())):
+        counts[side, key, owner] = (diverged, mirrored, stale)
     for category in registry.all():
         if not category.is_collection:
             continue
-        model = category.model
-        copies = model.objects.filter(synced_partnership_id__in=pks)
-        diverged = dict(
-            copies.diverged().values_list("synced_partnership_id").annotate(n=Count("pk"))
-        )
-        mirrored = dict(
-            copies.filter(synced_from__archived_at__isnull=True, synced_from__isnull=False)
-            .values_list("synced_partnership_id")
-            .annotate(n=Count("pk"))
-        )
-        stale = dict(
-            copies.exclude(_up_to_date(model))
-            .values_list("synced_partnership_id")
-            .annotate(n=Count("pk"))
-        )
-        upstream_counts = dict(
-            model.objects.filter(organization_id__in=set(upstream_of.values()))
-            .values_list("organization_id")
-            .annotate(n=Count("pk"))
-        )
         for pk, status in result.items():
-            missing = max(0, upstream_counts.get(upstream_of[pk], 0) - mirrored.get(pk, 0))
+            diverged, mirrored, stale = counts.get((COPIES, category.key, pk), (0, 0, 0))
+            upstream = counts.get((UPSTREAM, category.key, upstream_of[pk]), (0, 0, 0))[0]
+            missing = max(0, upstream - mirrored)
             status.by_category[category.key] = {
-                "diverged": diverged.get(pk, 0),
+                "diverged": diverged,
                 "missing": missing,
-                "stale": stale.get(pk, 0),
+                "stale": stale,
             }
-            status.diverged += diverged.get(pk, 0)
+            status.diverged += diverged
             status.missing += missing
-            status.stale += stale.get(pk, 0)
+            status.stale += stale
     last_ids = (
         SyncRun.objects.filter(partnership_id=OuterRef("partnership_id"))
         .order_by("-created_at", "-pk")
@@ -83,6 +82,65 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
     for run in SyncRun.objects.filter(partnership_id__in=pks, pk=Subquery(last_ids)):
         result[run.partnership_id].last_run = run
     return result
+
+
+COPIES = "copies"
+UPSTREAM = "upstream"
+
+
+def _counts(pks: list[int], upstream_pks: set[int]):
+    """Rows of (side, owner pk, category key, a, b, c), one query for every category.
+
+    ``copies`` rows: per partnership, its live copies that are diverged, that mirror a live
+    upstream item, and that are out of date. ``upstream`` rows: per channel manager, its live
+    items (in ``a``).
+    """
+    parts = []
+    for category in registry.all():
+        if not category.is_collection:
+            continue
+        model = category.model
+        key = Value(category.key, output_field=CharField())
+        parts.append(
+            model.objects.filter(synced_partnership_id__in=pks)
+            .order_by()
+            .values("synced_partnership_id")
+            .annotate(
+                side=Value(COPIES, output_field=CharField()),
+                key=key,
+                a=_number_of(~model.objects.same_content_q()),
+                b=_number_of(Q(synced_from__isnull=False, synced_from__archived_at__isnull=True)),
+                c=_number_of(~_up_to_date(model)),
+            )
+            .values_list("side", "synced_partnership_id", "key", "a", "b", "c")
+        )
+        parts.append(
+            model.objects.filter(organization_id__in=upstream_pks)
+            .order_by()
+            .values("organization_id")
+            .annotate(
+                side=Value(UPSTREAM, output_field=CharField()),
+                key=key,
+                a=Count("pk"),
+                b=Value(0, output_field=IntegerField()),
+                c=Value(0, output_field=IntegerField()),
+            )
+            .values_list("side", "organization_id", "key", "a", "b", "c")
+        )
+    first, *rest = parts
+    return first.union(*rest, all=True).order_by()
+
+
+_COUNTS = Prepared(_counts)
+
+
+def _number_of(condition) -> Coalesce:
+    """How many rows of the group meet ``condition`` (0 for none)."""
+    return Coalesce(
+        Sum(Case(When(condition, then=Value(1)), default=Value(0))),
+        Value(0),
+        output_field=IntegerField(),
+    )
 
 
 def _up_to_date(model) -> Exists:

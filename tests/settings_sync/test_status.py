@@ -107,3 +107,25 @@ def test_a_lost_fan_out_shows_on_the_partnerships_tab_and_resync_repairs_it(
     assert "In sync" in row
     copy = Adder.objects.get(organization=partnership.downstream, name="Trenching")
     assert copy.amount == 1500
+
+
+def test_an_optional_field_filled_in_by_the_partner_is_diverged(channel_manager):
+    """A field empty in the baseline and filled in the copy is a local edit (NULL ≠ value)."""
+    from settings_sync.usage.models import Persona
+
+    Persona.objects.create(organization=channel_manager, name="Retired couple", annual_kwh=7000)
+    partnership = make_partnership(channel_manager, **SYNC)
+    engine.run(partnership, "link")
+    copy = Persona.objects.get(organization=partnership.downstream)
+    assert copy.monthly_profile is None
+    Persona.objects.filter(pk=copy.pk).update(monthly_profile=[10] * 8 + [5] * 4)
+    assert drift_of(partnership).diverged == 1
+
+
+def test_two_queries_whatever_the_number_of_partners(channel_manager, django_assert_num_queries):
+    partnerships = [make_partnership(channel_manager, **SYNC) for _ in range(3)]
+    for partnership in partnerships:
+        engine.run(partnership, "link")
+    with django_assert_num_queries(2):
+        found = status.statuses(partnerships)
+    assert [found[p.pk].drift for p in partnerships] == [0, 0, 0]

@@ -1,0 +1,58 @@
+"""Queries compiled once per shape answer exactly as the ORM does (docs/design.md §10)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db.models import Count
+
+from settings_sync.prepared import Prepared
+from settings_sync.project.models import Adder
+from tests.factories import AdderFactory, OrganizationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def adders_per_organization(organization_ids, names_of):
+    return (
+        Adder.objects.filter(organization_id__in=organization_ids)
+        .exclude(organization_id__in=names_of)
+        .order_by("organization_id")
+        .values("organization_id")
+        .annotate(n=Count("pk"))
+        .values_list("organization_id", "n")
+    )
+
+
+@pytest.fixture
+def organizations():
+    found = []
+    for count in range(1, 7):
+        organization = OrganizationFactory()
+        AdderFactory.create_batch(count, organization=organization)
+        found.append(organization.pk)
+    return found
+
+
+def test_same_rows_as_the_orm_for_every_shape_and_every_choice_of_ids(organizations):
+    prepared = Prepared(adders_per_organization)
+    for size in range(len(organizations) + 1):
+        for start in range(len(organizations) - size + 1):
+            chosen = organizations[start : start + size]
+            excluded = organizations[:1]
+            expected = list(adders_per_organization(chosen, excluded))
+            assert prepared.rows(chosen, excluded) == expected
+
+
+def test_a_second_call_of_the_same_shape_reuses_the_sql(organizations, django_assert_num_queries):
+    prepared = Prepared(adders_per_organization)
+    prepared.rows(organizations[:3], [])
+    with django_assert_num_queries(1):
+        rows = prepared.rows(organizations[3:6], [])
+    assert rows == [(pk, count) for pk, count in zip(organizations[3:6], (4, 5, 6), strict=True)]
+    assert len(prepared._compiled) == 1
+
+
+def test_a_query_that_does_not_take_its_ids_as_parameters_is_refused(organizations):
+    prepared = Prepared(lambda ids: Adder.objects.filter(organization_id__in=organizations))
+    with pytest.raises(ValueError, match="Every id must appear"):
+        prepared.rows(organizations)
