@@ -1,6 +1,6 @@
-"""Load test: the Partnerships tab (5,000 partners) and a settings list (1,000 items) served
-by gunicorn on loopback, hit by concurrent clients. Prints throughput, p50/p95 latency and the
-error rate per page; exits non-zero on any error.
+"""Load test: the Partnerships tab (5,000 partners), a settings list (1,000 items) and the page
+of a run with 1,000 changes, served by gunicorn on loopback, hit by concurrent clients. Prints
+throughput, p50/p95 latency and the error rate per page; exits non-zero on any error.
 
     DATABASE_URL=postgres://… uv run python benchmarks/load_test.py --clients 20 --requests 400
 
@@ -31,8 +31,9 @@ os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1")
 PREFIX = "Load "
 
 
-def setup_data(partners: int, items: int) -> tuple[str, str]:
-    """Create a channel manager with partners and equipment; return (slug, session key)."""
+def setup_data(partners: int, items: int) -> tuple[str, str, int]:
+    """Create a channel manager with partners and equipment, and a run that copied the
+    equipment into one more partner; return (slug, session key, the run's pk)."""
     import django
 
     django.setup()
@@ -41,6 +42,7 @@ def setup_data(partners: int, items: int) -> tuple[str, str]:
 
     from organizations.models import Membership, Organization
     from partnerships.models import Partnership
+    from settings_sync import engine
     from settings_sync.cleanup import refresh_statistics
     from settings_sync.project.models import Equipment
 
@@ -63,6 +65,12 @@ def setup_data(partners: int, items: int) -> tuple[str, str]:
         )
         for n in range(items)
     )
+    linked = Partnership.objects.create(
+        upstream=helios,
+        downstream=Organization.objects.create(name=f"{PREFIX}installer", slug="load-installer"),
+        data_sync_enabled=True,
+    )
+    run = engine.run(linked, "link", categories=["equipment"])
     user, _ = get_user_model().objects.get_or_create(username="load-admin")
     Membership.objects.get_or_create(user=user, organization=helios, defaults={"role": "admin"})
     session = SessionStore()
@@ -71,7 +79,7 @@ def setup_data(partners: int, items: int) -> tuple[str, str]:
     session["_auth_user_hash"] = user.get_session_auth_hash()
     session.create()
     refresh_statistics()  # the pages are measured as they run on a settled database
-    return helios.slug, session.session_key
+    return helios.slug, session.session_key, run.pk
 
 
 def cleanup() -> None:
@@ -176,7 +184,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers.")
     args = parser.parse_args()
 
-    slug, session = setup_data(args.partners, args.items)
+    slug, session, run = setup_data(args.partners, args.items)
     port = free_port()
     server = start_gunicorn(port, args.workers)
     failed = False
@@ -187,6 +195,7 @@ def main() -> int:
         pages = {
             f"Partnerships tab ({args.partners} partners)": f"/o/{slug}/settings/partnerships/",
             f"Equipment list ({args.items} items)": f"/o/{slug}/settings/project/equipment/",
+            f"Run page ({args.items} changes)": f"/o/{slug}/settings/sync/runs/{run}/",
         }
         for name, path in pages.items():
             result = hammer(
