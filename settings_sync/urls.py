@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import sync_views, transfer_views, views
+from . import conflict_views, sync_views, transfer_views, views
 from .pages import GROUPS
 
 app_name = "settings_sync"
@@ -37,4 +37,5 @@ urlpatterns = [
     ),
     path("<slug:group>/<slug:key>/<int:pk>/", views.item_form, name="edit"),
     path("<slug:group>/<slug:key>/<int:pk>/delete/", views.item_archive, name="archive"),
+    path("<slug:group>/<slug:key>/<int:pk>/update/", conflict_views.item_update, name="update"),
 ]

@@ -86,6 +86,15 @@ def settings_page_cases() -> list[Case]:
             ),
             Case("settings_sync:archive", item_ids, fixed),
         ]
+        if page.synced and page.is_collection:
+            cases.append(
+                Case(
+                    "settings_sync:update",
+                    item_ids,
+                    fixed,
+                    payload=lambda theirs: {"decision": "keep", "note": "Ours now"},
+                )
+            )
         if page.synced and page.transferable:
             cases += [
                 Case("settings_sync:export", fixed=fixed, methods=("GET",)),
