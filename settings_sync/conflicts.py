@@ -20,6 +20,8 @@ anyway) or on a copy with no update waiting.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.db.models import BooleanField, Case, F, Q, Value, When
@@ -253,3 +255,61 @@ def notes_for(partnership, category_key: str, item_ids) -> dict[int, str]:
     for item_id, note in rows:
         notes[item_id] = note
     return notes
+
+
+# The channel manager's view ---------------------------------------------------------------
+
+#: Filters of the drift list: which diverged items to show.
+ALL = ""
+WAITING = "waiting"
+QUIET = "quiet"
+STATE_FILTERS = {
+    ALL: "Every item edited locally",
+    WAITING: "An update is waiting for the partner",
+    QUIET: "No update waiting (not changed since, or the partner kept its version)",
+}
+
+
+@dataclass
+class DriftRow:
+    category: registry.Category
+    item: models.Model
+    update_waiting: bool
+    note: str
+    #: (label, field, partner's value, channel manager's value) for the fields that differ
+    differences: list[tuple]
+
+
+def drift(partnership, *, category_key: str = "", state: str = ALL) -> list[DriftRow]:
+    """The partner's locally edited copies, with the partner's latest *keep mine* note and
+    whether an update waits for it: two queries per collection category shown."""
+    rows: list[DriftRow] = []
+    for category in registry.all():
+        if not category.is_collection or category_key not in ("", category.key):
+            continue
+        model = category.model
+        items = with_update_available(
+            model.objects.filter(synced_partnership=partnership).diverged()
+        ).select_related("synced_from")
+        if state == WAITING:
+            items = items.filter(update_available=True)
+        elif state == QUIET:
+            items = items.filter(update_available=False)
+        items = list(items.order_by("normalised_key", "pk"))
+        notes = notes_for(partnership, category.key, [item.pk for item in items]) if items else {}
+        for item in items:
+            upstream = item.synced_from
+            differences = [
+                (
+                    item._meta.get_field(name).verbose_name,
+                    item._meta.get_field(name),
+                    getattr(item, name),
+                    getattr(upstream, name) if upstream is not None else None,
+                )
+                for name in category.synced_fields
+                if upstream is None or getattr(item, name) != getattr(upstream, name)
+            ]
+            rows.append(
+                DriftRow(category, item, item.update_available, notes.get(item.pk, ""), differences)
+            )
+    return rows

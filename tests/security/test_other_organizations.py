@@ -151,6 +151,7 @@ CASES = [
         label="settings_sync:restore (our run, their change)",
     ),
     Case("settings_sync:resync", their("partnership")),
+    Case("settings_sync:drift", their("partnership"), methods=("GET",)),
     Case("settings_sync:resync-all"),
     Case("settings_sync:batch", their("batch"), methods=("GET",)),
     Case("settings_sync:history-export", methods=("GET",)),

@@ -67,6 +67,23 @@ def update_url(item) -> str:
     )
 
 
+def edited_copy(partnership, i: int, *, baseline: int) -> Adder:
+    """A copy of a new channel manager's adder "Extra <i>" (amount i), edited by the partner
+    to i + 1 after it last settled with amount ``baseline``."""
+    source = AdderFactory(organization=partnership.upstream, name=f"Extra {i}", amount=i)
+    return AdderFactory(
+        organization=partnership.downstream,
+        name=f"Extra {i}",
+        amount=i + 1,
+        synced_partnership=partnership,
+        synced_from=source,
+        baseline_name=f"Extra {i}",
+        baseline_amount=baseline,
+        baseline_pricing="fixed",
+        baseline_applied_by_default=False,
+    )
+
+
 class TestUpdateAvailable:
     def test_a_synced_copy_has_none(self, flexible, partner):
         assert not conflicts.update_available(copy_of(partner))
@@ -200,20 +217,8 @@ class TestPages:
         with CaptureQueriesContext(connection) as one:
             client.get(page_url(waiting.organization))
         partner = waiting.organization
-        upstream = waiting.synced_from
         for i in range(20):
-            source = AdderFactory(organization=upstream.organization, name=f"Extra {i}", amount=i)
-            AdderFactory(
-                organization=partner,
-                name=f"Extra {i}",
-                amount=i + 1,
-                synced_partnership=waiting.synced_partnership,
-                synced_from=source,
-                baseline_name=f"Extra {i}",
-                baseline_amount=i - 1,
-                baseline_pricing="fixed",
-                baseline_applied_by_default=False,
-            )
+            edited_copy(waiting.synced_partnership, i, baseline=i - 1)
         with CaptureQueriesContext(connection) as many:
             content = client.get(page_url(partner)).content.decode()
         assert content.count('data-testid="update-available"') == 21
@@ -332,3 +337,60 @@ class TestRunPage:
         assert "Partner&#x27;s answer to an update" in content
         assert "Kept own version" in content
         assert "Ours" in content
+
+
+def drift_url(organization, partnership) -> str:
+    return reverse("settings_sync:drift", args=[organization.slug, partnership.pk])
+
+
+class TestDrift:
+    @pytest.fixture
+    def answered(self, waiting, flexible, channel_manager, partner, partner_admin):
+        """ "Trenching" kept with a note, then "Tile roof" edited with an update waiting."""
+        conflicts.keep_local(waiting, by=partner_admin, note="Our crews charge more")
+        edit(copy_of(partner, "Tile roof"), amount=36)
+        edit(Adder.objects.get(organization=channel_manager, name="Tile roof"), amount=40)
+        return flexible
+
+    def test_lists_edited_items_with_the_note_and_the_waiting_update(
+        self, client, answered, channel_manager_admin
+    ):
+        client.force_login(channel_manager_admin)
+        response = client.get(drift_url(answered.upstream, answered))
+        content = response.content.decode()
+        assert response.status_code == 200
+        assert content.count('data-testid="drift-row"') == 2  # one differing field each
+        assert "Our crews charge more" in content
+        assert content.count('data-testid="update-waiting"') == 1
+
+    def test_filters(self, client, answered, channel_manager_admin):
+        client.force_login(channel_manager_admin)
+        url = drift_url(answered.upstream, answered)
+        waiting = client.get(url, {"state": "waiting"}).content.decode()
+        assert "Tile roof" in waiting
+        assert "Trenching" not in waiting
+        quiet = client.get(url, {"state": "quiet"}).content.decode()
+        assert "Trenching" in quiet
+        assert "Tile roof" not in quiet
+        other = client.get(url, {"category": "equipment"}).content.decode()
+        assert "No item edited locally matches these filters." in other
+        assert client.get(url, {"state": "nonsense"}).status_code == 400
+
+    def test_constant_queries(self, client, answered, channel_manager_admin, partner):
+        client.force_login(channel_manager_admin)
+        url = drift_url(answered.upstream, answered)
+        client.get(url)
+        with CaptureQueriesContext(connection) as few:
+            client.get(url)
+        for i in range(10):
+            edited_copy(answered, i, baseline=i)
+        with CaptureQueriesContext(connection) as many:
+            content = client.get(url).content.decode()
+        assert content.count('data-testid="drift-row"') == 12
+        assert len(many.captured_queries) == len(few.captured_queries)
+
+    def test_another_organization_finds_nothing(self, client, answered):
+        stranger = MembershipFactory(organization=OrganizationFactory(), role="admin")
+        client.force_login(stranger.user)
+        assert client.get(drift_url(stranger.organization, answered)).status_code == 404
+        assert client.get(drift_url(answered.upstream, answered)).status_code == 404
