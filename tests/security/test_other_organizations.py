@@ -197,6 +197,12 @@ NOT_ORGANIZATION_SCOPED = {
     "invitations/<str:token>/",
     # An organization's logo: public, like the logo printed on its proposals.
     "o/<slug:org>/logo/",
+    # A user's own notifications, fetched through the signed-in user (another user's: 404,
+    # tests/notifications/test_notifications.py attacks them).
+    "notifications/<int:pk>/",
+    "notifications/<int:pk>/read/",
+    # The unsubscribe link of an email: its signed token is the credential (forged: 400).
+    "notifications/unsubscribe/<str:token>/",
 }
 #: Django's admin, every route under it: for staff, across all organizations by design.
 ADMIN = "admin/"
