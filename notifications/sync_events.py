@@ -34,9 +34,9 @@ def _what_changed(counts: dict) -> str:
     for key, actions in counts.items():
         category = registry.find(key)
         label = category.label.lower() if category else key
-        for action in WRITING:
-            if actions.get(action):
-                parts.append(f"{label}: {actions[action]} {action_label(action)}")
+        done = [f"{actions[a]} {action_label(a)}" for a in WRITING if actions.get(a)]
+        if done:
+            parts.append(f"{label}: {', '.join(done)}")
     return "; ".join(parts)
 
 

@@ -50,6 +50,13 @@ def item_update(request: HttpRequest, group: str, key: str, pk: int) -> HttpResp
         ),
         pk=pk,
     )
+    list_url = reverse(
+        "settings_sync:page",
+        kwargs={"org": request.organization.slug, "group": group, "key": key},
+    )
+    if item.synced_partnership_id is None:
+        messages.info(request, f"“{item}” is your own: no channel manager sends updates for it.")
+        return redirect(list_url)
     lock = lock_for(request.organization, page)
     if lock is not None:
         raise PermissionDenied(
@@ -78,12 +85,7 @@ def item_update(request: HttpRequest, group: str, key: str, pk: int) -> HttpResp
                         f"You kept your version of “{item}”. You will hear again when "
                         f"{item.synced_partnership.upstream} changes it.",
                     )
-                return redirect(
-                    reverse(
-                        "settings_sync:page",
-                        kwargs={"org": request.organization.slug, "group": group, "key": key},
-                    )
-                )
+                return redirect(list_url)
             except ValidationError as invalid:
                 if hasattr(invalid, "error_dict"):
                     form.add_error(None, invalid)
@@ -94,7 +96,7 @@ def item_update(request: HttpRequest, group: str, key: str, pk: int) -> HttpResp
         page,
         lock,
         item=item,
-        upstream=item.synced_partnership.upstream if item.synced_partnership else None,
+        upstream=item.synced_partnership.upstream,
         waiting=conflicts.update_available(item),
         rows=conflicts.comparison(item),
         form=form,

@@ -394,3 +394,11 @@ class TestDrift:
         client.force_login(stranger.user)
         assert client.get(drift_url(stranger.organization, answered)).status_code == 404
         assert client.get(drift_url(answered.upstream, answered)).status_code == 404
+
+
+def test_an_own_item_has_no_comparison(client, partner, partner_admin):
+    own = AdderFactory(organization=partner, name="Tree removal")
+    client.force_login(partner_admin)
+    response = client.get(update_url(own), follow=True)
+    assert response.redirect_chain[-1][0] == page_url(partner)
+    assert "is your own: no channel manager sends updates for it" in response.content.decode()
