@@ -33,7 +33,7 @@ def _what_changed(counts: dict) -> str:
     parts = []
     for key, actions in counts.items():
         category = registry.find(key)
-        label = category.label.lower() if category else key
+        label = category.label if category else key
         done = [f"{actions[a]} {action_label(a)}" for a in WRITING if actions.get(a)]
         if done:
             parts.append(f"{label}: {', '.join(done)}")
@@ -133,7 +133,7 @@ def _updates_available(runs: list[SyncRun]) -> list[Entry]:
         if not counts:
             continue
         category = registry.get(next(iter(counts)))
-        labels = ", ".join(registry.get(key).label.lower() for key in counts)
+        labels = ", ".join(registry.get(key).label for key in counts)
         entries.append(
             Entry(
                 partnership.downstream_id,

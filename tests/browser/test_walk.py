@@ -83,7 +83,14 @@ def internal_values() -> tuple[set[str], set[str]]:
     """(values with an underscore, plain words): every value the code keeps for itself and
     shows through a label: modes, events, outcomes, kinds, actions, choices, field names."""
     values = {*modes.MODES, *policy.EVENTS, *policy.OUTCOMES, *policy.KINDS}
-    for app in ("organizations", "partnerships", "settings_sync", "project", "usage"):
+    for app in (
+        "organizations",
+        "partnerships",
+        "settings_sync",
+        "project",
+        "usage",
+        "notifications",
+    ):
         for model in apps.get_app_config(app).get_models():
             for field in model._meta.get_fields():
                 values.add(field.name)
