@@ -52,6 +52,18 @@ def entries_for_runs(runs) -> list[Entry]:
         SyncRun.objects.filter(pk__in=[sync_run.pk for sync_run in runs])
         .exclude(event=DECISION)
         .select_related("partnership__upstream", "partnership__downstream")
+        # What the sentences need: a fan-out's batch reads 50 runs at a time.
+        .only(
+            "status",
+            "event",
+            "mode",
+            "counts",
+            "partnership__downstream_id",
+            "partnership__upstream__name",
+            "partnership__upstream__slug",
+            "partnership__downstream__name",
+            "partnership__downstream__slug",
+        )
         .order_by("pk")
     )
     entries = []

@@ -47,18 +47,20 @@ def _frequencies(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], str]:
 @task()
 def send_emails(notification_ids: list[int], attempt: int = 1) -> dict[str, int]:
     pending = list(
-        Notification.objects.filter(pk__in=notification_ids, emailed_at__isnull=True)
+        Notification.objects.filter(pk__in=notification_ids, emailed_at__isnull=True).values_list(
+            "pk", "user_id", "organization_id"
+        )
+    )
+    frequencies = _frequencies({(user_id, org_id) for _, user_id, org_id in pending})
+    wanted = [pk for pk, *pair in pending if frequencies[tuple(pair)] == Frequency.EACH]
+    by_user: dict[int, list[Notification]] = defaultdict(list)
+    for notification in (
+        Notification.objects.filter(pk__in=wanted)
+        .exclude(user__email="")
         .select_related("user", "organization")
         .order_by("pk")
-    )
-    frequencies = _frequencies({(n.user_id, n.organization_id) for n in pending})
-    by_user: dict[int, list[Notification]] = defaultdict(list)
-    for notification in pending:
-        if (
-            frequencies[(notification.user_id, notification.organization_id)] == Frequency.EACH
-            and notification.user.email
-        ):
-            by_user[notification.user_id].append(notification)
+    ):
+        by_user[notification.user_id].append(notification)
     sent, failed = [], []
     for notifications in by_user.values():
         ids = [n.pk for n in notifications]
