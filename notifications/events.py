@@ -9,9 +9,10 @@ of partners, and each person gets at most one email for it.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import partial
+from functools import partial, wraps
 
 from django.db import transaction
 from django.urls import reverse
@@ -20,6 +21,8 @@ from organizations.models import Membership
 from partnerships.modes import MODE_LABELS
 
 from .models import Notification
+
+logger = logging.getLogger(__name__)
 
 Event = Notification.Event
 
@@ -80,6 +83,20 @@ def notify(entries: list[Entry], *, exclude_user_ids=()) -> list[Notification]:
     return created
 
 
+def quietly(receiver):
+    """A receiver whose failure is logged, never raised: telling people must not turn a
+    committed change into an error page or a failed task (docs/design.md §12.5, E2)."""
+
+    @wraps(receiver)
+    def guarded(*args, **kwargs) -> None:
+        try:
+            receiver(*args, **kwargs)
+        except Exception:
+            logger.exception("Notifications of %s failed", receiver.__name__)
+
+    return guarded
+
+
 def _detail_url(organization, partnership) -> str:
     return reverse("partnerships:detail", args=[organization.slug, partnership.pk])
 
@@ -91,6 +108,7 @@ def _list_url(organization) -> str:
 # Partnerships ------------------------------------------------------------------------------
 
 
+@quietly
 def on_invitation_accepted(sender, partnership, invitation, by, **kwargs) -> None:
     upstream, downstream = partnership.upstream, partnership.downstream
     notify(
@@ -107,6 +125,7 @@ def on_invitation_accepted(sender, partnership, invitation, by, **kwargs) -> Non
     )
 
 
+@quietly
 def on_partnership_created(sender, partnership, by, **kwargs) -> None:
     upstream, downstream = partnership.upstream, partnership.downstream
     notify(
@@ -122,6 +141,7 @@ def on_partnership_created(sender, partnership, by, **kwargs) -> None:
     )
 
 
+@quietly
 def on_request_declined(sender, partnership_request, by, **kwargs) -> None:
     upstream = partnership_request.upstream
     notify(
@@ -139,6 +159,7 @@ def on_request_declined(sender, partnership_request, by, **kwargs) -> None:
     )
 
 
+@quietly
 def on_flags_changed(sender, partnership, old_mode, new_mode, by, **kwargs) -> None:
     upstream, downstream = partnership.upstream, partnership.downstream
     if old_mode == new_mode:
@@ -157,6 +178,7 @@ def on_flags_changed(sender, partnership, old_mode, new_mode, by, **kwargs) -> N
     )
 
 
+@quietly
 def on_partnership_ended(sender, partnership, old_mode, by, **kwargs) -> None:
     upstream, downstream = partnership.upstream, partnership.downstream
     message = f"The partnership between {upstream} and {downstream} has ended."
@@ -172,6 +194,7 @@ def on_partnership_ended(sender, partnership, old_mode, by, **kwargs) -> None:
 # Sync runs ---------------------------------------------------------------------------------
 
 
+@quietly
 def on_runs_finished(sender, runs, **kwargs) -> None:
     from .sync_events import entries_for_runs
 

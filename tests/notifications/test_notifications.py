@@ -397,3 +397,32 @@ class TestInbox:
         response = client.get(reverse("notifications:inbox"))
         assert response.status_code == 302
         assert "/accounts/login/" in response.url
+
+
+class TestFaults:
+    @staticmethod
+    def refuse_notifications(execute, sql, params, many, context):
+        if "notifications_notification" in sql and sql.lstrip().upper().startswith("INSERT"):
+            raise OperationalError("the notifications table is unreachable")
+        return execute(sql, params, many, context)
+
+    def test_a_failure_to_notify_never_fails_the_sync(
+        self, linked, channel_manager, partner, sync_now
+    ):
+        with connection.execute_wrapper(self.refuse_notifications), sync_now():
+            edit(Adder.objects.get(organization=channel_manager), amount=1400)
+        assert SyncRun.objects.filter(partnership=linked).latest("pk").status == "succeeded"
+        assert Adder.objects.get(organization=partner).amount == 1400
+        assert not Notification.objects.exists()
+
+    def test_nor_a_request(self, client, linked, channel_manager_admin, partner_admin, sync_now):
+        client.force_login(channel_manager_admin)
+        url = reverse("partnerships:edit", args=[linked.upstream.slug, linked.pk])
+        flags = {"version": linked.version, "is_exclusive": "on", "data_sync_enabled": "on"}
+        # The callbacks the commit runs (the flags' event among them) raise nothing.
+        with connection.execute_wrapper(self.refuse_notifications), sync_now():
+            response = client.post(url, flags)
+        assert response.status_code in (200, 302)
+        linked.refresh_from_db()
+        assert linked.mode == "strict"
+        assert not notes(partner_admin)
