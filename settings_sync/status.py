@@ -55,8 +55,11 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
             .values_list("synced_partnership_id")
             .annotate(n=Count("pk"))
         )
+        # Only copies in sync count: an edited copy is diverged, and a change it kept is an
+        # update waiting for the partner (docs/design.md §12.1), not a change still on its way.
         stale = dict(
-            copies.exclude(_up_to_date(model))
+            copies.filter(copies.same_content_q())
+            .exclude(_up_to_date(model))
             .values_list("synced_partnership_id")
             .annotate(n=Count("pk"))
         )
