@@ -14,6 +14,7 @@ import logging
 from collections import defaultdict
 from datetime import timedelta
 
+from django.core.mail import mailers
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.tasks import task
@@ -61,16 +62,22 @@ def send_emails(notification_ids: list[int], attempt: int = 1) -> dict[str, int]
         .order_by("pk")
     ):
         by_user[notification.user_id].append(notification)
-    sent, failed = [], []
-    for notifications in by_user.values():
-        ids = [n.pk for n in notifications]
+    sent: list[int] = []
+    if by_user:
         try:
-            emails.build(notifications[0].user, notifications).send()
-        except Exception as error:  # whatever the mail server or the network raises
-            logger.warning("Notification email (attempt %s) failed: %r", attempt, error)
-            failed += ids
-        else:
-            sent += ids
+            # One connection for the whole batch (a fan-out's 50 partners), one message each.
+            with mailers.default as mailer:
+                for notifications in by_user.values():
+                    try:
+                        mailer.send_messages([emails.build(notifications[0].user, notifications)])
+                    except Exception as error:  # whatever the server or the network raises
+                        logger.warning("Notification email (attempt %s): %r", attempt, error)
+                    else:
+                        sent += [n.pk for n in notifications]
+        except Exception as error:  # the server could not even be reached
+            logger.warning("Notification emails (attempt %s): %r", attempt, error)
+    delivered = set(sent)
+    failed = [n.pk for ns in by_user.values() for n in ns if n.pk not in delivered]
     now = timezone.now()
     Notification.objects.filter(pk__in=sent).update(
         emailed_at=now, email_attempts=F("email_attempts") + 1
