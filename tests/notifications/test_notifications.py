@@ -41,6 +41,14 @@ def sent_to(user) -> list:
     return [message for message in mail.outbox if message.to == [user.email]]
 
 
+def emailed(user, text: str) -> bool:
+    """Whether ``user`` got an email saying ``text`` (in both its parts)."""
+    return any(
+        text in message.body and text in message.alternatives[0].content
+        for message in sent_to(user)
+    )
+
+
 def edit(item, **values) -> None:
     for name, value in values.items():
         setattr(item, name, value)
@@ -127,6 +135,7 @@ class TestPartnerAdmins:
         assert note.message == (
             "Helios Energy Partners changed your partnership from Flexible to Strict mode."
         )
+        assert emailed(partner_admin, note.message)
         assert not notes(channel_manager_admin, Event.FLAGS_CHANGED)
 
 
@@ -159,6 +168,7 @@ class TestChannelManagerAdmins:
             make_partnership(second, partner, **SYNC)
         (note,) = notes(channel_manager_admin, Event.CONFLICTS)
         assert "met 1 conflict" in note.message
+        assert emailed(channel_manager_admin, "met 1 conflict")
 
     def test_told_when_a_partner_accepts_declines_or_ends(
         self, channel_manager, partner, channel_manager_admin, partner_admin, sync_now
@@ -170,6 +180,7 @@ class TestChannelManagerAdmins:
             services.decline_request(declined, by=partner_admin)
         (note,) = notes(channel_manager_admin, Event.PARTNER_DECLINED)
         assert note.message == "Sunrise Solar declined your partnership request."
+        assert emailed(channel_manager_admin, note.message)
         with sync_now():
             accepted = services.request_partnership(
                 channel_manager, partner, by=channel_manager_admin, **SYNC
@@ -177,10 +188,12 @@ class TestChannelManagerAdmins:
             partnership = services.accept_request(accepted, by=partner_admin)
         (note,) = notes(channel_manager_admin, Event.PARTNER_JOINED)
         assert note.message == "Sunrise Solar is now your partner (Non-exclusive mode)."
+        assert emailed(channel_manager_admin, note.message)
         with sync_now():
             services.end_partnership(partnership, by=partner_admin)
         (note,) = notes(channel_manager_admin, Event.PARTNERSHIP_ENDED)
         assert "has ended" in note.message
+        assert emailed(channel_manager_admin, "has ended")
         assert not notes(partner_admin, Event.PARTNERSHIP_ENDED)  # they ended it
 
     def test_told_when_an_invitation_is_accepted(
@@ -199,6 +212,7 @@ class TestChannelManagerAdmins:
             services.accept_invitation(invitation, UserFactory())
         (note,) = notes(channel_manager_admin, Event.PARTNER_JOINED)
         assert note.message.startswith("Summit Solar accepted your invitation")
+        assert emailed(channel_manager_admin, note.message)
 
 
 class TestFanOut:
