@@ -18,6 +18,7 @@ urlpatterns = [
     path("invitations/", include((invitation_urlpatterns, "invitations"))),
     path("o/<slug:org>/logo/", organization_views.logo, name="organization-logo"),
     path("help/sync/", sync_views.help_page, name="help-sync"),
+    path("notifications/", include("notifications.urls")),
     path("admin/", admin.site.urls),
     # Browsers ask for /favicon.ico on pages that name no icon (the Django admin's).
     path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 
 from .models import Membership
-from .tabs import all_tabs
+from .tabs import for_organization
 
 
 def organizations(request: HttpRequest) -> dict:
@@ -16,10 +16,15 @@ def organizations(request: HttpRequest) -> dict:
     def memberships():
         return list(Membership.objects.for_user(user))
 
+    organization = getattr(request, "organization", None)
+
+    def settings_tabs():
+        return for_organization(organization) if organization is not None else []
+
     # Lazy: pages that never render the header (fragments, redirects) cost no query.
     return {
         "my_memberships": memberships,
         "current_organization": getattr(request, "organization", None),
         "current_membership": getattr(request, "membership", None),
-        "settings_tabs": all_tabs(),
+        "settings_tabs": settings_tabs,
     }

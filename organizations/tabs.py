@@ -6,7 +6,8 @@ partnerships or sync tabs without importing those apps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -16,9 +17,13 @@ class Tab:
     url_name: str
     order: int
     icon: str = ""
+    #: a number shown beside the label (things waiting there for the organization)
+    badge: int = 0
 
 
 _tabs: dict[str, Tab] = {}
+#: functions organization → {tab key: number}, registered by the apps that own the tabs
+_badge_providers: list[Callable] = []
 
 
 def register(tab: Tab) -> None:
@@ -27,3 +32,17 @@ def register(tab: Tab) -> None:
 
 def all_tabs() -> list[Tab]:
     return sorted(_tabs.values(), key=lambda tab: tab.order)
+
+
+def register_badges(provider: Callable) -> None:
+    if provider not in _badge_providers:
+        _badge_providers.append(provider)
+
+
+def for_organization(organization) -> list[Tab]:
+    """The tabs with their badges for ``organization``."""
+    badges: dict[str, int] = {}
+    for provider in _badge_providers:
+        for key, count in provider(organization).items():
+            badges[key] = badges.get(key, 0) + count
+    return [replace(tab, badge=badges.get(tab.key, 0)) for tab in all_tabs()]

@@ -491,6 +491,7 @@ def accept_request(partnership_request: PartnershipRequest, *, by) -> Partnershi
 def decline_request(partnership_request: PartnershipRequest, *, by) -> PartnershipRequest:
     locked = _decide(partnership_request, PartnershipRequest.Status.DECLINED, by=by)
     locked.save()
+    signals.announce(signals.request_declined, partnership_request=locked, by=by)
     return locked
 
 

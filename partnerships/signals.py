@@ -11,6 +11,7 @@ arguments:
 * ``flags_changed``: ``partnership``, ``old_mode``, ``new_mode``, ``by`` — flags were saved
   (``old_mode == new_mode`` when only nothing mode-relevant changed).
 * ``partnership_ended``: ``partnership``, ``old_mode``, ``by``.
+* ``request_declined``: ``partnership_request``, ``by`` — the organization asked declined.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ invitation_accepted = Signal()
 partnership_created = Signal()
 flags_changed = Signal()
 partnership_ended = Signal()
+request_declined = Signal()
 
 
 def announce(signal: Signal, **kwargs) -> None:

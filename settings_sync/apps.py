@@ -27,6 +27,9 @@ class SettingsSyncConfig(AppConfig):
             tabs.register(
                 tabs.Tab(group, GROUPS[group], f"settings_sync:{group}", 30 + order, icons[group])
             )
+        from . import conflicts
+
+        tabs.register_badges(conflicts.counts_by_group)
         tabs.register(
             tabs.Tab("history", "Sync history", "settings_sync:history", 90, "clock-history")
         )

@@ -34,6 +34,12 @@ class SyncBatch(models.Model):
         )
 
 
+#: The event of a run that records a partner's answer to an update (take theirs, keep mine:
+#: docs/design.md §12). Not a policy event: no plan is made for it, it is recorded finished.
+DECISION = "decision"
+DECISION_LABEL = "Partner's answer to an update"
+
+
 class SyncRunQuerySet(models.QuerySet):
     def for_list(self) -> SyncRunQuerySet:
         return self.select_related(
@@ -54,7 +60,11 @@ class SyncRun(models.Model):
 
     partnership = models.ForeignKey(Partnership, on_delete=models.PROTECT, related_name="sync_runs")
     event = models.CharField(
-        max_length=10, choices=[(e, policy.EVENT_LABELS[e]) for e in policy.EVENTS]
+        max_length=10,
+        choices=[
+            *((e, policy.EVENT_LABELS[e]) for e in policy.EVENTS),
+            (DECISION, DECISION_LABEL),
+        ],
     )
     mode = models.CharField(max_length=20, choices=[(m, MODE_LABELS[m]) for m in MODES])
     categories = models.JSONField(
@@ -121,6 +131,8 @@ class SyncChange(models.Model):
         ARCHIVED = "archived", "Archived"
         DETACHED = "detached", "Detached"
         CONFLICT = "conflict", "Conflict"
+        TOOK_THEIRS = "took_theirs", "Took the channel manager's version"
+        KEPT_MINE = "kept_mine", "Kept own version"
 
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="changes")
     category = models.CharField(max_length=40)

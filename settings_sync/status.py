@@ -110,7 +110,10 @@ def _counts(pks: list[int], upstream_pks: set[int]):
                 key=key,
                 a=_number_of(~model.objects.same_content_q()),
                 b=_number_of(Q(synced_from__isnull=False, synced_from__archived_at__isnull=True)),
-                c=_number_of(~_up_to_date(model)),
+                # Only copies in sync are out of date: an edited copy is diverged, and a change
+                # it kept is an update waiting for the partner (docs/design.md §12.1), not a
+                # change still on its way.
+                c=_number_of(model.objects.same_content_q() & ~_up_to_date(model)),
             )
             .values_list("side", "synced_partnership_id", "key", "a", "b", "c")
         )

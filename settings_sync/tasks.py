@@ -16,7 +16,7 @@ from django.tasks import task
 
 from partnerships.models import Partnership
 
-from . import engine, policy
+from . import engine, policy, signals
 from .models import SyncRun
 
 #: Runs of one fan-out applied together by one task (they share their reads and writes);
@@ -30,7 +30,9 @@ def run_sync(run_id: int) -> str:
     sync_run = SyncRun.objects.select_related("started_by").get(pk=run_id)
     if sync_run.status not in SyncRun.PENDING:
         return sync_run.status  # already done (a duplicate delivery)
-    return engine.execute(sync_run).status
+    finished = engine.execute(sync_run)
+    signals.announce_finished([finished])
+    return finished.status
 
 
 @task()
@@ -41,7 +43,9 @@ def run_sync_batch(run_ids: list[int]) -> dict[str, int]:
         .filter(pk__in=run_ids, status__in=SyncRun.PENDING)
         .order_by("pk")
     )
-    return dict(Counter(sync_run.status for sync_run in engine.execute_many(pending)))
+    finished = engine.execute_many(pending)
+    signals.announce_finished(finished)
+    return dict(Counter(sync_run.status for sync_run in finished))
 
 
 def schedule(

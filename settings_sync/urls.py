@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import sync_views, transfer_views, views
+from . import conflict_views, drift_views, sync_views, transfer_views, views
 from .pages import GROUPS
 
 app_name = "settings_sync"
@@ -15,6 +15,7 @@ urlpatterns = [
         name="restore",
     ),
     path("sync/partnerships/<int:pk>/resync/", sync_views.resync, name="resync"),
+    path("sync/partnerships/<int:pk>/drift/", drift_views.partner_drift, name="drift"),
     path("sync/resync-all/", sync_views.resync_all, name="resync-all"),
     path("sync/batches/<int:pk>/", sync_views.batch, name="batch"),
     path("sync/export/", transfer_views.export_history, name="history-export"),
@@ -37,4 +38,5 @@ urlpatterns = [
     ),
     path("<slug:group>/<slug:key>/<int:pk>/", views.item_form, name="edit"),
     path("<slug:group>/<slug:key>/<int:pk>/delete/", views.item_archive, name="archive"),
+    path("<slug:group>/<slug:key>/<int:pk>/update/", conflict_views.item_update, name="update"),
 ]

@@ -17,7 +17,7 @@ from organizations.access import can_edit_organization_settings, organization_vi
 from organizations.search import can_match
 from partnerships.models import Partnership
 
-from . import catalogue
+from . import catalogue, conflicts
 from .locks import lock_for
 from .pages import SettingsPage
 
@@ -83,6 +83,8 @@ def _list(request: HttpRequest, page: SettingsPage, lock) -> HttpResponse:
     items = page.model.objects.filter(organization=request.organization)
     if page.synced and page.is_collection:
         items = items.for_list()
+        if lock is None:
+            items = conflicts.with_update_available(items)
     if query and page.search_fields:
         condition = Q()
         for name in page.search_fields:

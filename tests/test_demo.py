@@ -81,9 +81,10 @@ def test_a_second_run_overwrites_nothing_people_changed_and_starts_no_run(settin
 def test_invitation_links_point_at_the_address_the_demo_serves(settings):
     settings.SITE_URL = "http://127.0.0.1:8000"
     call_command("demo", addrport="127.0.0.1:8101", no_serve=True, stdout=io.StringIO())
-    (email,) = mail.outbox  # the invitation to Summit Solar Co.
+    (email,) = [e for e in mail.outbox if "invites" in e.subject]  # to Summit Solar Co.
     assert re.search(r"^http://127\.0\.0\.1:8101/invitations/[\w-]+/$", email.body, re.MULTILINE)
-    assert "127.0.0.1:8000" not in email.body
+    for sent in mail.outbox:  # the invitation and the notifications
+        assert "127.0.0.1:8000" not in sent.body
 
 
 def test_the_console_prints_the_invitation_as_written(settings, capsys):
@@ -124,3 +125,20 @@ def test_the_demo_serves_the_products_error_pages(settings, monkeypatch):
     assert "it belongs to an organization you are not a member of" in page
     assert "Django tried these URL patterns" not in page
     assert "DEBUG = True" not in page
+
+
+def test_an_update_waits_for_the_flexible_partner_with_a_few_notifications(settings):
+    from notifications.models import Notification
+    from settings_sync import conflicts
+    from settings_sync.project.models import Adder
+
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    call_command("demo", no_serve=True, stdout=io.StringIO())
+    copy = Adder.objects.get(organization__slug="coastal-roofing-solar", name__startswith="Trench")
+    assert conflicts.update_available(copy)
+    coastal_admin = get_user_model().objects.get(username="coastal-admin")
+    assert Notification.objects.filter(user=coastal_admin, event="update_available").count() == 1
+    notifications = Notification.objects.count()
+    assert notifications >= 3
+    call_command("demo", no_serve=True, stdout=io.StringIO())
+    assert Notification.objects.count() == notifications

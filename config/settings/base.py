@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "settings_sync.usage",
     "settings_sync.proposal",
     "settings_sync.unsynced",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -87,6 +88,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "organizations.context_processors.organizations",
+                "notifications.context_processors.unread_notifications",
             ],
         },
     },

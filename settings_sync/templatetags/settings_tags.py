@@ -42,6 +42,12 @@ def field_value(obj, name: str):
 
 
 @register.simple_tag
+def shown_value(field, value):
+    """A value of ``field`` (not read from an object: a version being compared)."""
+    return _shown(field, value)
+
+
+@register.simple_tag
 def change_values(change, values: dict | None) -> list[tuple[str, str]]:
     """A sync change's values before or after, as (field's verbose name, value) pairs: a run
     records field names and raw values, a person reads labels."""
@@ -100,6 +106,8 @@ ACTION_LABELS = {
     "archived": "archived",
     "detached": "detached",
     "conflict": "conflicts",
+    "took_theirs": "taken from the channel manager",
+    "kept_mine": "kept as edited",
 }
 
 
@@ -111,8 +119,9 @@ def action_label(action: str) -> str:
 @register.filter
 def event_label(event: str) -> str:
     from settings_sync import policy
+    from settings_sync.models import DECISION, DECISION_LABEL
 
-    return policy.EVENT_LABELS.get(event, event)
+    return {**policy.EVENT_LABELS, DECISION: DECISION_LABEL}.get(event, event)
 
 
 @register.filter

@@ -29,11 +29,13 @@ from urllib.parse import urlparse
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
 from django.urls import resolve, reverse
 from playwright.sync_api import Page, expect
 
+from notifications.emails import unsubscribe_url
 from organizations.demo import DEMO_PASSWORD
 from organizations.models import Organization
 from partnerships import modes
@@ -63,6 +65,9 @@ NOT_PAGES = {
     "o/<slug:org>/settings/<slug:group>/<slug:key>/import/template/": "a file (CSV)",
     "o/<slug:org>/settings/sync/export/": "a file (CSV or Excel)",
     "o/<slug:org>/settings/imports/<int:pk>/apply/": "POST only",
+    "notifications/read/": "POST only",
+    "notifications/<int:pk>/read/": "POST only",
+    "notifications/<int:pk>/": "a redirect to the page the notification links to",
 }
 
 #: A file to import in the walk: one new adder, one row with a mistake.
@@ -78,7 +83,14 @@ def internal_values() -> tuple[set[str], set[str]]:
     """(values with an underscore, plain words): every value the code keeps for itself and
     shows through a label: modes, events, outcomes, kinds, actions, choices, field names."""
     values = {*modes.MODES, *policy.EVENTS, *policy.OUTCOMES, *policy.KINDS}
-    for app in ("organizations", "partnerships", "settings_sync", "project", "usage"):
+    for app in (
+        "organizations",
+        "partnerships",
+        "settings_sync",
+        "project",
+        "usage",
+        "notifications",
+    ):
         for model in apps.get_app_config(app).get_models():
             for field in model._meta.get_fields():
                 values.add(field.name)
@@ -333,6 +345,9 @@ def channel_manager_admin(walk: Walk) -> None:
         "Resyncing applies Flexible mode to Coastal Roofing & Solar again:"
     )
     walk.open(f"{base}/{partnerships['desert-sun-dealers'].pk}/end/")
+    walk.open(f"/o/helios-energy/settings/sync/partnerships/{coastal.pk}/drift/")
+    walk.open("/notifications/")
+    walk.open("/notifications/preferences/")
     walk.open(f"{base}/invite/")
     walk.open(f"{base}/request/")
     page.locator("#id_organization").press_sequentially("Prai")
@@ -391,7 +406,7 @@ def test_walk_every_page_as_every_role(browser, live_server):
     if not AXE.exists():
         pytest.skip("needs axe-core: npm ci --prefix tests/browser/axe")
     call_command("demo", no_serve=True, stdout=io.StringIO())
-    (invitation_email,) = mail.outbox
+    (invitation_email,) = [email for email in mail.outbox if "invites" in email.subject]
     invitation_path = urlparse(re.search(r"https?://\S+", invitation_email.body).group(0)).path
     findings: list[str] = []
     routes: set[str] = set()
@@ -433,6 +448,28 @@ def test_walk_every_page_as_every_role(browser, live_server):
         partner("coastal-admin", "coastal-roofing-solar", forms=EDIT_FORMS),
     )
     walk_as("partner member", partner("blue-member", "blue-ridge-electric", local=True))
+
+    def update_waiting(walk: Walk) -> None:
+        """The flexible partner's update from Helios: in place, as a page, in the inbox."""
+        walk.sign_in("coastal-admin")
+        walk.open("/o/coastal-roofing-solar/settings/project/adders/")
+        notice = walk.page.get_by_role("link", name="Update available from Helios Energy Partners")
+        href = notice.get_attribute("href")
+        notice.click()
+        expect(walk.page.get_by_test_id("comparison-row")).to_be_visible()
+        walk.check("opening the comparison")
+        walk.open(href)
+        walk.open("/notifications/")
+        expect(walk.page.get_by_test_id("notification")).to_have_count(1)
+
+    walk_as("flexible partner admin with an update", update_waiting)
+
+    def email_reader(walk: Walk) -> None:
+        user = get_user_model().objects.get(username="blue-admin")
+        organization = Organization.objects.get(slug="blue-ridge-electric")
+        walk.open(urlparse(unsubscribe_url(user.pk, organization.pk)).path)  # signed out
+
+    walk_as("email reader, signed out", email_reader)
 
     def requested_admin(walk: Walk) -> None:
         walk.sign_in("prairie-admin")

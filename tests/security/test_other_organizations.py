@@ -86,6 +86,15 @@ def settings_page_cases() -> list[Case]:
             ),
             Case("settings_sync:archive", item_ids, fixed),
         ]
+        if page.synced and page.is_collection:
+            cases.append(
+                Case(
+                    "settings_sync:update",
+                    item_ids,
+                    fixed,
+                    payload=lambda theirs: {"decision": "keep", "note": "Ours now"},
+                )
+            )
         if page.synced and page.transferable:
             cases += [
                 Case("settings_sync:export", fixed=fixed, methods=("GET",)),
@@ -142,6 +151,7 @@ CASES = [
         label="settings_sync:restore (our run, their change)",
     ),
     Case("settings_sync:resync", their("partnership")),
+    Case("settings_sync:drift", their("partnership"), methods=("GET",)),
     Case("settings_sync:resync-all"),
     Case("settings_sync:batch", their("batch"), methods=("GET",)),
     Case("settings_sync:history-export", methods=("GET",)),
@@ -187,6 +197,12 @@ NOT_ORGANIZATION_SCOPED = {
     "invitations/<str:token>/",
     # An organization's logo: public, like the logo printed on its proposals.
     "o/<slug:org>/logo/",
+    # A user's own notifications, fetched through the signed-in user (another user's: 404,
+    # tests/notifications/test_notifications.py attacks them).
+    "notifications/<int:pk>/",
+    "notifications/<int:pk>/read/",
+    # The unsubscribe link of an email: its signed token is the credential (forged: 400).
+    "notifications/unsubscribe/<str:token>/",
 }
 #: Django's admin, every route under it: for staff, across all organizations by design.
 ADMIN = "admin/"

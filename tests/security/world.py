@@ -29,6 +29,7 @@ PROJECT_APPS = (
     "usage",
     "proposal",
     "unsynced",
+    "notifications",
 )
 
 

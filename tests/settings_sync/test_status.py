@@ -65,6 +65,15 @@ def test_a_copy_the_partner_edited_is_diverged_not_out_of_date(partnership):
     assert (drift_of(partnership).diverged, drift_of(partnership).stale) == (1, 0)
 
 
+def test_a_kept_edit_with_an_update_waiting_is_diverged_not_out_of_date(
+    channel_manager, partnership
+):
+    Adder.objects.filter(organization=partnership.downstream, name="Trenching").update(amount=1)
+    Adder.objects.filter(organization=channel_manager, name="Trenching").update(amount=1500)
+    engine.run(partnership, "change")  # keeps the partner's edit
+    assert (drift_of(partnership).diverged, drift_of(partnership).stale) == (1, 0)
+
+
 def test_null_values_compare_equal(channel_manager):
     """An optional field left empty upstream and in the copy's baseline is not a change."""
     from settings_sync.usage.models import Persona

@@ -1,0 +1,162 @@
+"""What finished sync runs tell people: the partner's admins that their settings changed or
+that updates wait for them, the channel manager's admins that a run failed or met conflicts.
+
+Read in bulk for a batch of runs: the runs with their partnerships (one query), the kept local
+edits that now wait for an answer (one query, then one per category concerned).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from django.urls import reverse
+
+from organizations.wording import possessive
+from settings_sync import conflicts, registry
+from settings_sync.models import DECISION, SyncChange, SyncRun
+from settings_sync.templatetags.settings_tags import action_label
+
+from .events import Entry, Event
+
+WRITING = ("created", "updated", "adopted", "restored", "archived", "detached")
+
+
+def _run_url(organization, sync_run) -> str:
+    return reverse("settings_sync:run", args=[organization.slug, sync_run.pk])
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _what_changed(counts: dict) -> str:
+    parts = []
+    for key, actions in counts.items():
+        category = registry.find(key)
+        label = category.label if category else key
+        done = [f"{actions[a]} {action_label(a)}" for a in WRITING if actions.get(a)]
+        if done:
+            parts.append(f"{label}: {', '.join(done)}")
+    return "; ".join(parts)
+
+
+def _totals(counts: dict) -> Counter:
+    totals: Counter = Counter()
+    for actions in counts.values():
+        totals.update(actions)
+    return totals
+
+
+def entries_for_runs(runs) -> list[Entry]:
+    runs = list(
+        SyncRun.objects.filter(pk__in=[sync_run.pk for sync_run in runs])
+        .exclude(event=DECISION)
+        .select_related("partnership__upstream", "partnership__downstream")
+        # What the sentences need: a fan-out's batch reads 50 runs at a time.
+        .only(
+            "status",
+            "event",
+            "mode",
+            "counts",
+            "partnership__downstream_id",
+            "partnership__upstream__name",
+            "partnership__upstream__slug",
+            "partnership__downstream__name",
+            "partnership__downstream__slug",
+        )
+        .order_by("pk")
+    )
+    entries = []
+    for sync_run in runs:
+        upstream = sync_run.partnership.upstream
+        downstream = sync_run.partnership.downstream
+        totals = _totals(sync_run.counts or {})
+        if sync_run.status == SyncRun.Status.FAILED:
+            entries.append(
+                Entry(
+                    upstream.pk,
+                    Event.RUN_FAILED,
+                    f"The sync into {downstream} ({sync_run.get_event_display().lower()}) "
+                    "failed; nothing was changed there. Open it to see why and retry.",
+                    _run_url(upstream, sync_run),
+                )
+            )
+            continue
+        if sync_run.status != SyncRun.Status.SUCCEEDED:
+            continue
+        if totals["conflict"]:
+            entries.append(
+                Entry(
+                    upstream.pk,
+                    Event.CONFLICTS,
+                    f"The sync into {downstream} met {_plural(totals['conflict'], 'conflict')}: "
+                    f"items that clash with {possessive(downstream)} other settings were left "
+                    "as they are.",
+                    _run_url(upstream, sync_run),
+                )
+            )
+        if any(totals[action] for action in WRITING):
+            message = f"{upstream} changed your settings ({_what_changed(sync_run.counts)})."
+            if totals["archived"]:
+                message += (
+                    f" {_plural(totals['archived'], 'item')} archived: nothing is deleted, "
+                    "the run's page can restore them."
+                )
+            if sync_run.mode == "strict" and totals["updated"]:
+                message += (
+                    f" {_plural(totals['updated'], 'item')} overwritten with "
+                    f"{possessive(upstream)} values; the old ones are in the run's history."
+                )
+            entries.append(
+                Entry(
+                    downstream.pk,
+                    Event.SETTINGS_CHANGED,
+                    message,
+                    _run_url(downstream, sync_run),
+                )
+            )
+    entries += _updates_available([r for r in runs if _totals(r.counts or {})["kept_local"]])
+    return entries
+
+
+def _updates_available(runs: list[SyncRun]) -> list[Entry]:
+    """A partner's edited copies whose channel manager's item changed: an update waits."""
+    if not runs:
+        return []
+    by_pk = {sync_run.pk: sync_run for sync_run in runs}
+    item_ids: dict[str, set[int]] = defaultdict(set)
+    for key, item_id in SyncChange.objects.filter(
+        run_id__in=by_pk, action=SyncChange.Action.KEPT_LOCAL, before__isnull=False
+    ).values_list("category", "item_id"):
+        item_ids[key].add(item_id)
+    waiting: dict[int, Counter] = defaultdict(Counter)  # partner → category → count
+    for key, ids in item_ids.items():
+        category = registry.find(key)
+        if category is None or not category.is_collection:
+            continue
+        for organization_id in conflicts.waiting(
+            category.model.objects.filter(pk__in=ids)
+        ).values_list("organization_id", flat=True):
+            waiting[organization_id][key] += 1
+    entries = []
+    for sync_run in runs:
+        partnership = sync_run.partnership
+        counts = waiting.pop(partnership.downstream_id, None)
+        if not counts:
+            continue
+        category = registry.get(next(iter(counts)))
+        labels = ", ".join(registry.get(key).label for key in counts)
+        entries.append(
+            Entry(
+                partnership.downstream_id,
+                Event.UPDATE_AVAILABLE,
+                f"Update available from {partnership.upstream}: "
+                f"{_plural(sum(counts.values()), 'item')} you edited locally changed at "
+                f"{partnership.upstream} ({labels}). Compare, then take theirs or keep yours.",
+                reverse(
+                    "settings_sync:page",
+                    args=[partnership.downstream.slug, category.group, category.key],
+                ),
+            )
+        )
+    return entries
