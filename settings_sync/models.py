@@ -11,7 +11,11 @@ from organizations.wording import possessive
 from partnerships.models import Partnership
 from partnerships.modes import MODE_LABELS, MODES
 
-from . import policy
+from . import policy, registry
+
+#: The keys the database accepts for an override (the registry's, written into the migration).
+SYNCED_CATEGORY_KEYS = [category.key for category in registry.all()]
+INVITE_ONLY_KEYS = [c.key for c in registry.all() if c.kind == registry.INVITE_ONLY]
 
 
 class SyncBatch(models.Model):
@@ -180,3 +184,60 @@ class Import(models.Model):
         category = registry.find(self.category)
         into = category.label if category else self.category
         return f"{self.file_name} into {into} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class CategoryOverride(models.Model):
+    """A channel manager's choice for one category of one partnership, instead of the mode the
+    flags give (docs/design.md §12). No row, or ``follow``, means the partnership's mode.
+
+    ``flexible`` and ``strict`` need an exclusive partnership with Data Sync on when they are
+    chosen; one kept while the partnership is not exclusive has no effect (the service checks
+    the flags, the database what it can see in this row)."""
+
+    class Value(models.TextChoices):
+        FOLLOW = "follow", "Follow the partnership"
+        OFF = "off", "Off"
+        FLEXIBLE = "flexible", "Flexible"
+        STRICT = "strict", "Strict"
+
+    partnership = models.ForeignKey(
+        Partnership, on_delete=models.CASCADE, related_name="category_overrides"
+    )
+    category = models.CharField(max_length=40)
+    value = models.CharField(max_length=10, choices=Value.choices, default=Value.FOLLOW)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["partnership", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partnership", "category"],
+                name="category_override_one_per_category",
+                violation_error_message="This category already has an override.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(value__in=["follow", "off", "flexible", "strict"]),
+                name="category_override_value_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(category__in=SYNCED_CATEGORY_KEYS),
+                name="category_override_category_known",
+                violation_error_message="This is not a synced category.",
+            ),
+            # Invite-only data is copied once, on the invitation: it is synced or not, never
+            # editable or read-only.
+            models.CheckConstraint(
+                condition=~models.Q(category__in=INVITE_ONLY_KEYS)
+                | models.Q(value__in=["follow", "off"]),
+                name="category_override_invite_only_follow_or_off",
+                violation_error_message="Logo and licenses can only follow the partnership "
+                "or be off.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        category = registry.find(self.category)
+        return f"{category.label if category else self.category}: {self.get_value_display()}"

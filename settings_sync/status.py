@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.db.models.lookups import IsNull
 
-from . import registry
+from partnerships.modes import OFF
+
+from . import overrides, registry
 from .items import baseline_name
 from .models import SyncRun
 
@@ -42,6 +44,8 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
         return result
     pks = list(result)
     upstream_of = {partnership.pk: partnership.upstream_id for partnership in partnerships}
+    # A category that is off for a partner (its override) misses nothing (docs/design.md §12).
+    effective = overrides.effective_modes_many(partnerships)
     for category in registry.all():
         if not category.is_collection:
             continue
@@ -67,6 +71,8 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
         )
         for pk, status in result.items():
             missing = max(0, upstream_counts.get(upstream_of[pk], 0) - mirrored.get(pk, 0))
+            if effective[pk][category.key] == OFF:
+                missing = 0
             status.by_category[category.key] = {
                 "diverged": diverged.get(pk, 0),
                 "missing": missing,

@@ -1,0 +1,245 @@
+"""Per-category overrides: a partnership's mode, changed for one category (docs/design.md §12).
+
+An override is ``follow`` (the default: the partnership's mode), ``off``, ``flexible`` or
+``strict``. The **effective mode** of a category is what the policy, the locks, the engine,
+drift, the preview and the predictor use:
+
+* Data Sync off (mode ``off``): every category is off; overrides are kept for later;
+* ``off``: the category is not synced for this partner;
+* ``flexible`` / ``strict``: that mode, while the partnership is exclusive with Data Sync on;
+  a kept one on a non-exclusive partnership has no effect (the category follows
+  ``non_exclusive``);
+* ``follow``: the partnership's mode.
+
+``set_override`` / ``set_overrides`` enforce the prerequisites (SPEC rules: flexible and strict
+need an exclusive partnership with Data Sync on; invite-only categories offer follow and off)
+and raise the event of the category's change of effective mode for that category alone, by the
+same task path as a change of flags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from partnerships import modes
+from partnerships.models import Partnership
+
+from . import policy, registry
+from .models import CategoryOverride, SyncRun
+
+FOLLOW = CategoryOverride.Value.FOLLOW.value
+OFF = CategoryOverride.Value.OFF.value
+FLEXIBLE = CategoryOverride.Value.FLEXIBLE.value
+STRICT = CategoryOverride.Value.STRICT.value
+VALUES = (FOLLOW, OFF, FLEXIBLE, STRICT)
+VALUE_LABELS = dict(CategoryOverride.Value.choices)
+#: Values that need an exclusive partnership with Data Sync on (like Allow Downstream to Edit).
+EXCLUSIVE_ONLY = (FLEXIBLE, STRICT)
+
+NEEDS_EXCLUSIVE = (
+    "{category}: Flexible and Strict can only be chosen when the partnership is Exclusive and "
+    "has Data Sync on. Choose Follow the partnership or Off."
+)
+INVITE_ONLY_FOLLOW_OR_OFF = (
+    "{category} is copied once, when an invited organization joins: it can only follow the "
+    "partnership or be off."
+)
+
+
+def resolve(mode: str, value: str) -> str:
+    """The effective mode of a category whose partnership is in ``mode`` and whose override
+    is ``value`` (a pure rule: the table of docs/design.md §12.1)."""
+    if mode == modes.OFF or value == OFF:
+        return modes.OFF
+    if value in EXCLUSIVE_ONLY and mode in (modes.FLEXIBLE, modes.STRICT):
+        return value
+    return mode
+
+
+def choices_for(category: registry.Category, flags: Mapping[str, bool]) -> tuple[str, ...]:
+    """The values a channel manager may choose for ``category`` under these flags."""
+    if category.kind == registry.INVITE_ONLY:
+        return (FOLLOW, OFF)
+    if flags.get("is_exclusive") and flags.get("data_sync_enabled"):
+        return VALUES
+    return (FOLLOW, OFF)
+
+
+def overrides_of(partnership: Partnership) -> dict[str, str]:
+    """Category key → override value (``follow`` ones may be missing).
+
+    An unsaved copy carrying ``pending_overrides`` (a form being edited) gives those; a saved
+    partnership is read once and remembered on the instance (see ``prefetch``).
+    """
+    pending = getattr(partnership, "pending_overrides", None)
+    if pending is not None:
+        return dict(pending)
+    if partnership.pk is None:
+        return {}
+    if getattr(partnership, "_override_values", None) is None:
+        prefetch([partnership])
+    return partnership._override_values
+
+
+def prefetch(partnerships: Iterable[Partnership]) -> None:
+    """Read the overrides of many partnerships with one query (lists, batches of runs)."""
+    saved = [p for p in partnerships if p.pk is not None]
+    values: dict[int, dict[str, str]] = {p.pk: {} for p in saved}
+    if saved:
+        for pk, key, value in CategoryOverride.objects.filter(
+            partnership_id__in=list(values)
+        ).values_list("partnership_id", "category", "value"):
+            values[pk][key] = value
+    for partnership in saved:
+        partnership._override_values = values[partnership.pk]
+
+
+def effective_mode(partnership: Partnership, key: str) -> str:
+    """The mode in which category ``key`` syncs for this partnership."""
+    registry.get(key)  # an unknown key is a programming error
+    return resolve(partnership.mode, overrides_of(partnership).get(key, FOLLOW))
+
+
+def effective_modes(partnership: Partnership) -> dict[str, str]:
+    """Category key → effective mode, for every category (one query at most)."""
+    values = overrides_of(partnership)
+    mode = partnership.mode
+    return {c.key: resolve(mode, values.get(c.key, FOLLOW)) for c in registry.all()}
+
+
+def effective_modes_many(partnerships: list[Partnership]) -> dict[int, dict[str, str]]:
+    """Partnership pk → category key → effective mode, read now with one query for all."""
+    prefetch(partnerships)
+    return {p.pk: effective_modes(p) for p in partnerships}
+
+
+def validate(partnership: Partnership, values: Mapping[str, str]) -> None:
+    """Refuse values the flags (or the category) do not allow; unchanged values are kept
+    whatever the flags are now (a strict override outlives a non-exclusive spell)."""
+    stored = overrides_of(partnership)
+    errors: dict[str, list[ValidationError]] = {}
+    for key, value in values.items():
+        category = registry.find(key)
+        if category is None:
+            errors.setdefault("__all__", []).append(
+                ValidationError(
+                    "“%(key)s” is not a synced category.", code="category", params={"key": key}
+                )
+            )
+            continue
+        if value not in VALUES:
+            errors.setdefault(key, []).append(
+                ValidationError(
+                    f"{category.label}: choose Follow the partnership, Off, Flexible or Strict.",
+                    code="value",
+                )
+            )
+            continue
+        if value == stored.get(key, FOLLOW):
+            continue
+        if value not in choices_for(category, partnership.flags):
+            message = (
+                INVITE_ONLY_FOLLOW_OR_OFF
+                if category.kind == registry.INVITE_ONLY
+                else NEEDS_EXCLUSIVE
+            )
+            errors.setdefault(key, []).append(
+                ValidationError(message.format(category=category.label), code="not_allowed")
+            )
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def set_override(partnership: Partnership, key: str, value: str, *, by=None) -> list[SyncRun]:
+    """Set one category's override; returns the runs it queued (none when the effective mode
+    does not change)."""
+    return set_overrides(partnership, {key: value}, by=by)
+
+
+@transaction.atomic
+def set_overrides(
+    partnership: Partnership,
+    values: Mapping[str, str],
+    *,
+    by=None,
+    mode_before: str | None = None,
+) -> list[SyncRun]:
+    """Save several overrides of one partnership and queue the runs their changes raise.
+
+    ``mode_before`` is the partnership's mode before the flags saved in the same transaction
+    (the Partnership Details form saves both): when the flags changed the mode, their own run
+    covers every category that still syncs, and only a category turned off by its override
+    needs a run of its own (docs/design.md §12.2).
+    """
+    from .tasks import schedule
+
+    current = Partnership.objects.select_for_update().get(pk=partnership.pk)
+    if not current.is_active:
+        raise ValidationError(
+            "This partnership has ended; its categories can no longer change.", code="ended"
+        )
+    validate(current, values)
+    stored = overrides_of(current)
+    changed = {k: v for k, v in values.items() if v != stored.get(k, FOLLOW)}
+    if not changed:
+        return []
+    mode_before = mode_before or current.mode
+    flags_changed_mode = mode_before != current.mode
+    now = timezone.now()
+    existing = {o.category: o for o in CategoryOverride.objects.filter(partnership=current)}
+    runs = []
+    for category in registry.all():  # display order: runs and history read the same way
+        key = category.key
+        if key not in changed:
+            continue
+        old_value, new_value = stored.get(key, FOLLOW), changed[key]
+        row = existing.get(key) or CategoryOverride(partnership=current, category=key)
+        row.value, row.updated_by, row.updated_at = new_value, by, now
+        row.full_clean(validate_unique=False)
+        row.save()
+        old_mode = resolve(mode_before, old_value)
+        new_mode = resolve(current.mode, new_value)
+        event = policy.event_for_mode_change(old_mode, new_mode)
+        if event is None or (flags_changed_mode and new_mode != modes.OFF):
+            continue
+        if flags_changed_mode and current.mode == modes.OFF:
+            continue  # the flags' unlink detaches every category
+        runs.append(
+            schedule(
+                current,
+                event,
+                by=by,
+                mode_before=old_mode,
+                categories=[key],
+                trigger=f"{category.label}: {VALUE_LABELS[old_value]} → {VALUE_LABELS[new_value]}",
+            )
+        )
+    Partnership.objects.filter(pk=current.pk).update(
+        version=F("version") + 1, updated_by=by, updated_at=now
+    )
+    partnership._override_values = None  # read again when next asked
+    return runs
+
+
+__all__ = [
+    "EXCLUSIVE_ONLY",
+    "FOLLOW",
+    "VALUES",
+    "VALUE_LABELS",
+    "choices_for",
+    "effective_mode",
+    "effective_modes",
+    "effective_modes_many",
+    "overrides_of",
+    "prefetch",
+    "resolve",
+    "set_override",
+    "set_overrides",
+    "validate",
+]
