@@ -118,6 +118,7 @@ def _detail_context(request: HttpRequest, partnership: Partnership, **extra) -> 
         "we_are_upstream": partnership.upstream_id == request.organization.pk,
         "can_edit_flags": can_edit_flags(membership, partnership),
         "can_end": can_end(membership, partnership),
+        "details_parts": hooks.details_parts(request, partnership),
         **extra,
     }
 
@@ -161,18 +162,29 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
         )
     status = 200
     conflict = None
+    parts = []
     if _is_refresh(request):
         form = PartnershipFlagsForm(initial=_refresh_initial(request))
+        parts = hooks.flag_form_parts(
+            request, partnership, request.POST, form.shown_flags(), validate=False
+        )
     elif request.method == "POST":
         form = PartnershipFlagsForm(request.POST)
-        if form.is_valid():
+        parts = hooks.flag_form_parts(
+            request, partnership, request.POST, form.shown_flags(), validate=True
+        )
+        if form.is_valid() and not any(part.errors for part in parts):
             try:
-                partnership = services.update_flags(
-                    partnership,
-                    by=request.user,
-                    expected_version=form.cleaned_data["version"],
-                    **form.flags(),
-                )
+                with transaction.atomic():
+                    mode_before = partnership.mode
+                    partnership = services.update_flags(
+                        partnership,
+                        by=request.user,
+                        expected_version=form.cleaned_data["version"],
+                        **form.flags(),
+                    )
+                    for part in parts:
+                        part.save(partnership, by=request.user, mode_before=mode_before)
             except ValidationError as error:
                 if getattr(error, "code", None) == "stale":
                     # Start again from the flags as they are now (and their version), or
@@ -182,12 +194,13 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     form = PartnershipFlagsForm(
                         initial=PartnershipFlagsForm.initial_for(partnership)
                     )
+                    parts = []
                     conflict = {
                         "message": " ".join(error.messages),
                         "changes": _flag_changes(opened, partnership),
                     }
                 else:
-                    form.add_error(None, error)
+                    form.add_error(None, ValidationError(error.messages))
             else:
                 if request.htmx:
                     return render(
@@ -206,15 +219,28 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
         status = 200 if request.htmx else 400
     else:
         form = PartnershipFlagsForm(initial=PartnershipFlagsForm.initial_for(partnership))
+    if not parts:
+        parts = hooks.flag_form_parts(
+            request, partnership, None, form.shown_flags(), validate=False
+        )
     template = "partnerships/detail.html"
     if request.htmx:
         template += "#flags-form"
-    preview = hooks.flag_preview(request, _edited(partnership, form), partnership.mode)
+    edited = _edited(partnership, form)
+    for part in parts:
+        part.apply(edited)
+    preview = hooks.flag_preview(request, edited, partnership.mode)
     return render(
         request,
         template,
         _detail_context(
-            request, partnership, form=form, editing=True, preview=preview, conflict=conflict
+            request,
+            partnership,
+            form=form,
+            editing=True,
+            preview=preview,
+            conflict=conflict,
+            form_parts=parts,
         ),
         status=status,
     )

@@ -33,12 +33,14 @@ class SettingsSyncConfig(AppConfig):
 
         from partnerships import hooks
 
-        from . import sync_views
+        from . import override_forms, sync_views
 
         hooks.register_list_decorator(sync_views.decorate_partner_list)
         hooks.register_detail_section(sync_views.partnership_section)
         hooks.register_flag_preview(sync_views.flag_preview)
         hooks.register_offer_preview(sync_views.offer_preview)
+        hooks.register_flag_form_part(override_forms.flag_form_part)
+        hooks.register_details_part(override_forms.effective_modes_section)
 
         post_save.connect(
             receivers.create_singletons,

@@ -118,10 +118,12 @@ def effective_modes_many(partnerships: list[Partnership]) -> dict[int, dict[str,
     return {p.pk: effective_modes(p) for p in partnerships}
 
 
-def validate(partnership: Partnership, values: Mapping[str, str]) -> None:
-    """Refuse values the flags (or the category) do not allow; unchanged values are kept
-    whatever the flags are now (a strict override outlives a non-exclusive spell)."""
-    stored = overrides_of(partnership)
+def errors_for(
+    values: Mapping[str, str], *, flags: Mapping[str, bool], stored: Mapping[str, str]
+) -> dict[str, list[ValidationError]]:
+    """Category key (``__all__`` for an unknown one) → why its value is refused under these
+    flags. Unchanged values are kept whatever the flags are now (a strict override outlives
+    a non-exclusive spell), so they are never refused."""
     errors: dict[str, list[ValidationError]] = {}
     for key, value in values.items():
         category = registry.find(key)
@@ -131,18 +133,14 @@ def validate(partnership: Partnership, values: Mapping[str, str]) -> None:
                     "“%(key)s” is not a synced category.", code="category", params={"key": key}
                 )
             )
-            continue
-        if value not in VALUES:
+        elif value not in VALUES:
             errors.setdefault(key, []).append(
                 ValidationError(
                     f"{category.label}: choose Follow the partnership, Off, Flexible or Strict.",
                     code="value",
                 )
             )
-            continue
-        if value == stored.get(key, FOLLOW):
-            continue
-        if value not in choices_for(category, partnership.flags):
+        elif value != stored.get(key, FOLLOW) and value not in choices_for(category, flags):
             message = (
                 INVITE_ONLY_FOLLOW_OR_OFF
                 if category.kind == registry.INVITE_ONLY
@@ -151,8 +149,56 @@ def validate(partnership: Partnership, values: Mapping[str, str]) -> None:
             errors.setdefault(key, []).append(
                 ValidationError(message.format(category=category.label), code="not_allowed")
             )
+    return errors
+
+
+def validate(partnership: Partnership, values: Mapping[str, str]) -> None:
+    """Refuse values the flags (or the category) do not allow, naming each category."""
+    errors = errors_for(values, flags=partnership.flags, stored=overrides_of(partnership))
     if errors:
         raise ValidationError(errors)
+
+
+def events_for_change(
+    *,
+    mode_before: str,
+    mode_after: str,
+    before: Mapping[str, str],
+    after: Mapping[str, str],
+) -> list[tuple[str, str, str]]:
+    """(category key, event, its mode before) for each category whose override change needs a
+    run of its own, in display order (docs/design.md §12.2, rule O4).
+
+    When the flags changed the mode in the same save, their own run covers every category it
+    reaches: a ``link`` every category that still syncs, an ``unlink`` every category whose
+    override is not off. Only the others get a run here.
+    """
+    flags_changed_mode = mode_before != mode_after
+    events = []
+    for category in registry.all():
+        key = category.key
+        old_value, new_value = before.get(key, FOLLOW), after.get(key, before.get(key, FOLLOW))
+        if old_value == new_value:
+            continue
+        old_mode, new_mode = resolve(mode_before, old_value), resolve(mode_after, new_value)
+        event = policy.event_for_mode_change(old_mode, new_mode)
+        if event is None:
+            continue
+        if flags_changed_mode and (new_mode != modes.OFF or new_value != OFF):
+            continue
+        events.append((key, event, old_mode))
+    return events
+
+
+def saved_overrides(partnership_pk: int | None) -> dict[str, str]:
+    """The overrides stored for a partnership (ignoring values being edited)."""
+    if partnership_pk is None:
+        return {}
+    return dict(
+        CategoryOverride.objects.filter(partnership_id=partnership_pk).values_list(
+            "category", "value"
+        )
+    )
 
 
 @transaction.atomic
@@ -190,36 +236,27 @@ def set_overrides(
     if not changed:
         return []
     mode_before = mode_before or current.mode
-    flags_changed_mode = mode_before != current.mode
     now = timezone.now()
     existing = {o.category: o for o in CategoryOverride.objects.filter(partnership=current)}
-    runs = []
-    for category in registry.all():  # display order: runs and history read the same way
-        key = category.key
-        if key not in changed:
-            continue
-        old_value, new_value = stored.get(key, FOLLOW), changed[key]
+    for key, value in changed.items():
         row = existing.get(key) or CategoryOverride(partnership=current, category=key)
-        row.value, row.updated_by, row.updated_at = new_value, by, now
+        row.value, row.updated_by, row.updated_at = value, by, now
         row.full_clean(validate_unique=False)
         row.save()
-        old_mode = resolve(mode_before, old_value)
-        new_mode = resolve(current.mode, new_value)
-        event = policy.event_for_mode_change(old_mode, new_mode)
-        if event is None or (flags_changed_mode and new_mode != modes.OFF):
-            continue
-        if flags_changed_mode and current.mode == modes.OFF:
-            continue  # the flags' unlink detaches every category
-        runs.append(
-            schedule(
-                current,
-                event,
-                by=by,
-                mode_before=old_mode,
-                categories=[key],
-                trigger=f"{category.label}: {VALUE_LABELS[old_value]} → {VALUE_LABELS[new_value]}",
-            )
+    runs = [
+        schedule(
+            current,
+            event,
+            by=by,
+            mode_before=old_mode,
+            categories=[key],
+            trigger=f"{registry.get(key).label}: {VALUE_LABELS[stored.get(key, FOLLOW)]} → "
+            f"{VALUE_LABELS[changed[key]]}",
         )
+        for key, event, old_mode in events_for_change(
+            mode_before=mode_before, mode_after=current.mode, before=stored, after=values
+        )
+    ]
     Partnership.objects.filter(pk=current.pk).update(
         version=F("version") + 1, updated_by=by, updated_at=now
     )
@@ -236,9 +273,12 @@ __all__ = [
     "effective_mode",
     "effective_modes",
     "effective_modes_many",
+    "errors_for",
+    "events_for_change",
     "overrides_of",
     "prefetch",
     "resolve",
+    "saved_overrides",
     "set_override",
     "set_overrides",
     "validate",

@@ -21,7 +21,7 @@ from partnerships.forms import FlagsFormMixin, refreshed_flags
 from partnerships.models import Partnership
 from partnerships.permissions import can_edit_flags
 
-from . import engine, policy, registry, services, status
+from . import engine, overrides, policy, registry, services, status
 from .locks import lock_for
 from .models import SyncBatch, SyncChange, SyncRun
 
@@ -58,19 +58,39 @@ def partnership_section(request: HttpRequest, partnership: Partnership, *, oob: 
 
 
 def flag_preview(request: HttpRequest, edited: Partnership, stored_mode: str) -> str:
-    """What saving the flags shown in the form would do to the partner."""
+    """What saving the flags and per-category overrides shown in the form would do to the
+    partner: the flags' event, and the runs of the categories whose override changed, shown
+    as one plan (docs/design.md §12.2)."""
     event = policy.event_for_mode_change(stored_mode, edited.mode)
-    plan = None
+    plans = []
     if event is not None:
-        plan = engine.preview(edited, event, mode_before=stored_mode)
+        plans.append(engine.preview(edited, event, mode_before=stored_mode))
+    category_events = overrides.events_for_change(
+        mode_before=stored_mode,
+        mode_after=edited.mode,
+        before=overrides.saved_overrides(edited.pk),
+        after=overrides.overrides_of(edited),
+    )
+    for category_event in (policy.LINK, policy.UNLINK):
+        raised = [(key, mode) for key, e, mode in category_events if e == category_event]
+        if raised:
+            plans.append(
+                engine.preview(
+                    edited,
+                    category_event,
+                    mode_before=raised[0][1],
+                    categories=[key for key, _ in raised],
+                )
+            )
+    plan = engine.Plan.combined(plans) if plans else None
     return render_to_string(
         "settings_sync/includes/preview.html",
         {
             "plan": plan,
             "event": event,
             "partner": edited.downstream,
-            "when": "save",
-            "nothing": "Saving these flags starts no sync: the mode does not change.",
+            "when": "save" if event is not None else "save_categories",
+            "nothing": "Saving these flags starts no sync: no category changes mode.",
         },
         request=request,
     )
