@@ -24,6 +24,7 @@ from partnerships.permissions import can_edit_flags
 from . import engine, overrides, policy, registry, services, status
 from .locks import lock_for
 from .models import SyncBatch, SyncChange, SyncRun
+from .override_forms import OverrideRows
 
 # Hooks on partnership pages -----------------------------------------------------------------
 
@@ -394,11 +395,14 @@ def help_page(request: HttpRequest) -> HttpResponse:
         event = policy.LINK
     form = PredictorForm(initial={**flags, "event": event})
     mode = form.current_mode
+    rows = OverrideRows(flags=form.shown_flags(), data=request.GET if asked else None)
     prediction = [
-        (category, policy.outcome(mode, event, category.kind)) for category in registry.all()
+        (category, policy.outcome(row.effective, event, category.kind), row)
+        for category, row in zip(registry.all(), rows.rows(), strict=True)
     ]
     context = {
         "form": form,
+        "override_rows": rows,
         "mode": mode,
         "event": event,
         "event_description": policy.EVENT_DESCRIPTIONS[event],

@@ -203,3 +203,81 @@ class TestReadOnly:
         )
         assert forged.status_code == 403
         assert CategoryOverride.objects.get(category="equipment").value == "strict"
+
+
+class TestPredictor:
+    @pytest.mark.parametrize(
+        ("flags", "rows", "expected"),
+        [
+            (
+                {"is_exclusive": "on", "data_sync_enabled": "on"},
+                {"adders": "off", "equipment": "flexible"},
+                {
+                    "adders": ("none", "Off"),
+                    "equipment": ("merge", "Flexible"),
+                    "personas": ("match", "Strict"),
+                },
+            ),
+            (
+                {"data_sync_enabled": "on"},
+                {"adders": "strict"},  # no effect on a non-exclusive partnership
+                {"adders": ("merge", "Non-exclusive"), "personas": ("merge", "Non-exclusive")},
+            ),
+        ],
+    )
+    def test_the_predictor_takes_overrides(self, client, partner_admin, flags, rows, expected):
+        client.force_login(partner_admin)
+        params = {"event": "link", **flags, **{f"override-{k}": v for k, v in rows.items()}}
+        page = client.get(reverse("help-sync"), params).content.decode()
+        table = re.search(r'data-testid="prediction".*?</table>', page, re.S).group(0)
+        for key, (outcome, mode) in expected.items():
+            row = re.search(rf'data-category="{key}".*?</tr>', table, re.S).group(0)
+            assert f'data-outcome="{outcome}"' in row, key
+            assert re.search(rf'data-testid="predicted-mode"[^>]*>{mode}<', row), key
+
+
+class TestAdmin:
+    def change(self, client, partnership, *, rows: list[tuple[str, str]], **flags):
+        data = {
+            "upstream": partnership.upstream_id,
+            "downstream": partnership.downstream_id,
+            **{name: "on" for name, on in flags.items() if on},
+            "category_overrides-TOTAL_FORMS": str(len(rows)),
+            "category_overrides-INITIAL_FORMS": "0",
+            "category_overrides-MIN_NUM_FORMS": "0",
+            "category_overrides-MAX_NUM_FORMS": "1000",
+        }
+        for n, (key, value) in enumerate(rows):
+            data[f"category_overrides-{n}-category"] = key
+            data[f"category_overrides-{n}-value"] = value
+        url = reverse("admin:partnerships_partnership_change", args=[partnership.pk])
+        return client.post(url, data)
+
+    @pytest.fixture
+    def staff_client(self, client):
+        from tests.factories import UserFactory
+
+        client.force_login(UserFactory(is_staff=True, is_superuser=True))
+        return client
+
+    def test_staff_set_an_override_inline_and_it_runs(
+        self, staff_client, flexible, django_capture_on_commit_callbacks
+    ):
+        url = reverse("admin:partnerships_partnership_change", args=[flexible.pk])
+        assert "Category overrides" in staff_client.get(url).content.decode()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = self.change(staff_client, flexible, rows=[("adders", "strict")], **FLEXIBLE)
+        assert response.status_code == 302
+        assert CategoryOverride.objects.get().value == "strict"
+        run = SyncRun.objects.latest("pk")
+        assert (run.event, run.categories, run.mode) == ("link", ["adders"], "strict")
+
+    def test_the_admin_refuses_what_the_flags_do_not_allow(self, staff_client, flexible):
+        response = self.change(
+            staff_client, flexible, rows=[("adders", "strict")], data_sync_enabled=True
+        )
+        assert response.status_code == 200
+        assert "Flexible and Strict can only be chosen" in response.content.decode()
+        assert not CategoryOverride.objects.exists()
+        flexible.refresh_from_db()
+        assert flexible.mode == "flexible"
