@@ -12,12 +12,13 @@ from datetime import timedelta
 from functools import partial
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.tasks import task
 
 from partnerships.models import Partnership
 
 from . import engine, policy
-from .models import SyncRun
+from .models import CategoryOverride, SyncRun
 
 #: Runs of one fan-out applied together by one task (they share their reads and writes);
 #: several workers share a large fan-out batch by batch.
@@ -90,9 +91,13 @@ def schedule_upstream_change(organization_id: int, category_key: str, label: str
     key = (organization_id, category_key)
     if _recorded_in_this_transaction(key):
         return
+    turned_off = CategoryOverride.objects.filter(
+        partnership=OuterRef("pk"), category=category_key, value=CategoryOverride.Value.OFF
+    )
     partnerships = list(
         Partnership.objects.active()
         .filter(upstream_id=organization_id, data_sync_enabled=True)
+        .exclude(Exists(turned_off))  # not synced for that partner (docs/design.md §12)
         .select_related("upstream")
     )
     runs = SyncRun.objects.bulk_create(

@@ -341,3 +341,16 @@ def test_previewing_many_partners_reads_their_overrides_once(channel_manager):
         return len(captured.captured_queries)
 
     assert queries(3) == queries(12)
+
+
+def test_a_change_reaches_no_partner_whose_category_is_off(
+    syncing_adders, channel_manager, django_capture_on_commit_callbacks
+):
+    overrides.set_override(syncing_adders, "equipment", "off")  # another category: no effect
+    with django_capture_on_commit_callbacks(execute=True):
+        AdderFactory(organization=channel_manager, name="Tile roof", amount=35)
+    assert SyncRun.objects.filter(event="change").count() == 1
+    overrides.set_override(syncing_adders, "adders", "off")
+    with django_capture_on_commit_callbacks(execute=True):
+        AdderFactory(organization=channel_manager, name="Skylight", amount=35)
+    assert SyncRun.objects.filter(event="change").count() == 1
