@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from organizations.wording import possessive
-from partnerships.models import Partnership
+from partnerships.models import FlagsModel, Partnership
 from partnerships.modes import MODE_LABELS, MODES
 
 from . import policy, registry
@@ -19,10 +20,22 @@ INVITE_ONLY_KEYS = [c.key for c in registry.all() if c.kind == registry.INVITE_O
 
 
 class SyncBatch(models.Model):
-    """Runs started together (Resync all partners), followed on one progress page."""
+    """Runs started together (Resync all partners, a profile applied to many partners),
+    followed on one progress page."""
 
     organization = models.ForeignKey(
         "organizations.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    profile = models.ForeignKey(
+        "SyncProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="batches",
+        help_text="The profile this batch applied (empty: a resync).",
+    )
+    partners = models.PositiveIntegerField(
+        default=0, help_text="How many partners a profile was applied to."
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -33,9 +46,10 @@ class SyncBatch(models.Model):
         verbose_name_plural = "sync batches"
 
     def __str__(self) -> str:
-        return (
-            f"Resync of {possessive(self.organization)} partners ({self.created_at:%Y-%m-%d %H:%M})"
-        )
+        when = f"{self.created_at:%Y-%m-%d %H:%M}"
+        if self.profile_id:
+            return f"Profile “{self.profile}” applied to {self.partners} partners ({when})"
+        return f"Resync of {possessive(self.organization)} partners ({when})"
 
 
 class SyncRunQuerySet(models.QuerySet):
@@ -241,3 +255,68 @@ class CategoryOverride(models.Model):
     def __str__(self) -> str:
         category = registry.find(self.category)
         return f"{category.label if category else self.category}: {self.get_value_display()}"
+
+
+class SyncProfileQuerySet(models.QuerySet):
+    def live(self) -> SyncProfileQuerySet:
+        return self.filter(archived_at__isnull=True)
+
+
+class SyncProfile(FlagsModel):
+    """A channel manager's named choice of flags and per-category overrides, applied to many
+    partners at once (docs/design.md §12.3)."""
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="sync_profiles"
+    )
+    name = models.CharField(max_length=100)
+    overrides = models.JSONField(
+        default=dict, blank=True, help_text="Category → override (categories not named follow)."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SyncProfileQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            *FlagsModel.Meta.constraints,
+            models.UniqueConstraint(
+                "organization",
+                Lower("name"),
+                condition=models.Q(archived_at__isnull=True),
+                name="sync_profile_unique_live_name",
+                violation_error_message="You already have a sync profile with this name.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class ProfileAssignment(models.Model):
+    """The profile a partnership follows: the last one applied to it (docs/design.md §12.3)."""
+
+    partnership = models.OneToOneField(
+        Partnership, on_delete=models.CASCADE, related_name="profile_assignment"
+    )
+    profile = models.ForeignKey(SyncProfile, on_delete=models.PROTECT, related_name="assignments")
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    applied_at = models.DateTimeField(default=timezone.now)
+    batch = models.ForeignKey(
+        SyncBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.partnership} follows {self.profile}"

@@ -21,7 +21,7 @@ from partnerships.forms import FlagsFormMixin, refreshed_flags
 from partnerships.models import Partnership
 from partnerships.permissions import can_edit_flags
 
-from . import engine, overrides, policy, registry, services, status
+from . import engine, overrides, policy, previews, registry, services, status
 from .locks import lock_for
 from .models import SyncBatch, SyncChange, SyncRun
 from .override_forms import OverrideRows
@@ -63,27 +63,9 @@ def flag_preview(request: HttpRequest, edited: Partnership, stored_mode: str) ->
     partner: the flags' event, and the runs of the categories whose override changed, shown
     as one plan (docs/design.md §12.2)."""
     event = policy.event_for_mode_change(stored_mode, edited.mode)
-    plans = []
-    if event is not None:
-        plans.append(engine.preview(edited, event, mode_before=stored_mode))
-    category_events = overrides.events_for_change(
-        mode_before=stored_mode,
-        mode_after=edited.mode,
-        before=overrides.saved_overrides(edited.pk),
-        after=overrides.overrides_of(edited),
+    plan = previews.change_plan(
+        edited, stored_mode=stored_mode, stored_overrides=overrides.saved_overrides(edited.pk)
     )
-    for category_event in (policy.LINK, policy.UNLINK):
-        raised = [(key, mode) for key, e, mode in category_events if e == category_event]
-        if raised:
-            plans.append(
-                engine.preview(
-                    edited,
-                    category_event,
-                    mode_before=raised[0][1],
-                    categories=[key for key, _ in raised],
-                )
-            )
-    plan = engine.Plan.combined(plans) if plans else None
     return render_to_string(
         "settings_sync/includes/preview.html",
         {
