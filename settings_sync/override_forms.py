@@ -175,9 +175,18 @@ def effective_modes_section(request: HttpRequest, partnership: Partnership) -> s
         (category, values.get(category.key, overrides.FOLLOW), effective[category.key])
         for category in registry.all()
     ]
+    from .profiles import profile_of
+
+    upstream = request.organization.pk == partnership.upstream_id
     return render_to_string(
         "settings_sync/includes/effective_modes.html",
-        {"partnership": partnership, "rows": rows, "labels": CHOICE_LABELS},
+        {
+            "partnership": partnership,
+            "rows": rows,
+            "labels": CHOICE_LABELS,
+            # a channel manager's own name for its profile, not the partner's business
+            "profile": profile_of(partnership) if upstream else None,
+        },
         request=request,
     )
 
