@@ -68,6 +68,10 @@ class SyncedPartnershipAdmin(PartnershipAdmin):
     actions = [*PartnershipAdmin.actions, "preview_sync", "resync"]
     inlines = [*PartnershipAdmin.inlines, CategoryOverrideInline]
 
+    def get_inlines(self, request, obj):
+        # Overrides are set on a partnership that exists: its runs need the partnership.
+        return self.inlines if obj is not None else []
+
     def save_model(self, request, obj, form, change):
         stored = Partnership.objects.filter(pk=obj.pk).first() if change else None
         form.mode_before = stored.mode if stored else None

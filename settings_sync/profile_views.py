@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from organizations.access import can_edit_organization_settings, organization_view
 from organizations.search import can_match
-from partnerships.forms import FlagsFormMixin, refreshed_flags
+from partnerships.forms import FlagsForm, refreshed_flags
 from partnerships.models import Partnership
 
 from . import previews, profiles
@@ -34,17 +34,8 @@ def _profile(request: HttpRequest, pk: int) -> SyncProfile:
     return get_object_or_404(SyncProfile.objects.live(), pk=pk, organization=request.organization)
 
 
-class ProfileForm(FlagsFormMixin, forms.Form):
+class ProfileForm(FlagsForm):
     name = forms.CharField(label="Name", max_length=100, help_text="For example “Solar only”.")
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.add_flag_fields()
-
-    def clean(self) -> dict:
-        cleaned_data = super().clean()
-        self.clean_flags(cleaned_data)
-        return cleaned_data
 
 
 @organization_view
