@@ -203,8 +203,10 @@ def batch(request: HttpRequest, pk: int) -> HttpResponse:
     """A resync of many partners: a progress bar that follows the runs until they end."""
     sync_batch = get_object_or_404(SyncBatch, pk=pk, organization=request.organization)
     counts = dict(sync_batch.runs.values_list("status").annotate(n=Count("pk")).order_by())
-    total = sum(counts.values())
-    done = sum(counts.get(s, 0) for s in ("succeeded", "failed", "skipped"))
+    # Counted by partner: a profile may start two runs for one (docs/design.md §12.3).
+    partners = sync_batch.runs.values("partnership").distinct()
+    total = partners.count()
+    done = total - partners.filter(status__in=SyncRun.PENDING).count()
     context = {
         "tab": "history",
         "batch": sync_batch,
