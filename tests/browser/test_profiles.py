@@ -12,11 +12,24 @@ from partnerships.models import Partnership
 from settings_sync import overrides, profiles
 from settings_sync.models import SyncBatch
 from settings_sync.project.models import Adder
-from tests.browser.test_sync import database_tasks, helios, helios_admin, worker  # noqa: F401
+from tests.factories import MembershipFactory, OrganizationFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 STRICT = {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_edit": False}
+
+
+@pytest.fixture
+def helios(db):
+    organization = OrganizationFactory(name="Helios Energy Partners", slug="helios-energy")
+    Adder.objects.create(organization=organization, name="Trenching", amount=1250)
+    Adder.objects.create(organization=organization, name="Tile roof", amount=35)
+    return organization
+
+
+@pytest.fixture
+def helios_admin(helios):
+    return MembershipFactory(organization=helios, role="admin").user
 
 
 def test_a_profile_applied_to_200_partners(
