@@ -178,9 +178,13 @@ def profile_apply(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, "Tick at least one partner, or apply to all that match.")
             return redirect(_apply_url(request, profile))
         if request.POST.get("action") == "apply":
-            batch, refused = profiles.apply_profile(
-                profile, [p.pk for p in chosen], by=request.user
-            )
+            try:
+                batch, refused = profiles.apply_profile(
+                    profile, [p.pk for p in chosen], by=request.user
+                )
+            except ValidationError as error:  # a partnership ended since the preview
+                messages.error(request, f"Nothing was applied: {' '.join(error.messages)}")
+                return redirect(_apply_url(request, profile))
             for partnership, reason in refused:
                 messages.warning(request, f"{partnership.downstream} kept its settings: {reason}")
             return redirect("settings_sync:batch", org=request.organization.slug, pk=batch.pk)

@@ -92,7 +92,9 @@ def apply_profile(
     ids = sorted(set(partnership_ids))
     found = list(applicable(profile).filter(pk__in=ids).select_related("upstream", "downstream"))
     if len(found) != len(ids):
-        raise ValidationError("Some of these partners are not yours.", code="not_yours")
+        raise ValidationError(
+            "Some of these partners are not your active partners (any more).", code="not_yours"
+        )
     batch = SyncBatch.objects.create(
         organization=profile.organization, created_by=by, profile=profile, partners=len(found)
     )

@@ -160,11 +160,24 @@ class TestApplying:
     ):
         (mine,) = partners(channel_manager, 1)
         (theirs,) = partners(OrganizationFactory(), 1)
-        with pytest.raises(ValidationError, match="not yours"):
+        with pytest.raises(ValidationError, match="not your active partners"):
             profiles.apply_profile(strict_profile, [mine.pk, theirs.pk])
         assert not SyncBatch.objects.exists()
         mine.refresh_from_db()
         assert mine.mode == "non_exclusive"
+
+    def test_a_partnership_ended_since_the_preview_is_refused_whole(
+        self, channel_manager, strict_profile
+    ):
+        from partnerships import services
+
+        first, ended = partners(channel_manager, 2)
+        services.end_partnership(ended, by=None)
+        with pytest.raises(ValidationError, match="not your active partners"):
+            profiles.apply_profile(strict_profile, [first.pk, ended.pk])
+        assert not SyncBatch.objects.exists()
+        first.refresh_from_db()
+        assert first.mode == "non_exclusive"
 
     def test_two_overlapping_applies_both_succeed_in_order(
         self, channel_manager, strict_profile, django_capture_on_commit_callbacks
