@@ -294,19 +294,23 @@ def invite(request: HttpRequest) -> HttpResponse:
     _require_manager(request)
     status = 200
     invited_already = None
+    parts, named_flags = _offer_parts(request)
     if _is_refresh(request):
-        form = InvitationForm(initial=_refresh_initial(request))
+        form = InvitationForm(initial={**_refresh_initial(request), **(named_flags or {})})
     elif request.method == "POST":
         form = InvitationForm(request.POST)
-        if form.is_valid():
+        if form.is_valid() and not any(part.errors for part in parts):
             try:
-                invitation = services.invite_organization(
-                    request.organization,
-                    name=form.cleaned_data["organization_name"],
-                    email=form.cleaned_data["email"],
-                    invited_by=request.user,
-                    **form.flags(),
-                )
+                with transaction.atomic():
+                    invitation = services.invite_organization(
+                        request.organization,
+                        name=form.cleaned_data["organization_name"],
+                        email=form.cleaned_data["email"],
+                        invited_by=request.user,
+                        **(named_flags or form.flags()),
+                    )
+                    for part in parts:
+                        part.save(invitation)
             except ValidationError as error:
                 form.add_error(None, error)
                 invited_already = getattr(error, "invitation", None)
@@ -323,9 +327,10 @@ def invite(request: HttpRequest) -> HttpResponse:
         request,
         upstream=request.organization,
         downstream=None,
-        flags=form.shown_flags(),
+        flags=named_flags or form.shown_flags(),
         name=form["organization_name"].value() or "",
         invited=True,
+        overrides=_named_overrides(parts),
     )
     return render(
         request,
@@ -335,9 +340,24 @@ def invite(request: HttpRequest) -> HttpResponse:
             "form": form,
             "preview": preview,
             "invited_already": invited_already,
+            "offer_parts": parts,
         },
         status=status,
     )
+
+
+def _offer_parts(request: HttpRequest) -> tuple[list, dict | None]:
+    """The parts other apps add to an invitation or request (a sync profile to name), and
+    the flags a named profile sets instead of the form's."""
+    posted = request.method == "POST"
+    parts = hooks.offer_form_parts(
+        request, request.POST if posted else None, validate=posted and not _is_refresh(request)
+    )
+    return parts, next((part.flags for part in parts if part.flags), None)
+
+
+def _named_overrides(parts: list) -> dict | None:
+    return next((part.overrides for part in parts if part.overrides is not None), None)
 
 
 def _say_how_the_email_went(request: HttpRequest, invitation: Invitation) -> None:
@@ -365,19 +385,25 @@ def request_partnership(request: HttpRequest) -> HttpResponse:
     _require_manager(request)
     status = 200
     upstream = request.organization
+    parts, named_flags = _offer_parts(request)
     if _is_refresh(request):
-        form = PartnershipRequestForm(initial=_refresh_initial(request), upstream=upstream)
+        form = PartnershipRequestForm(
+            initial={**_refresh_initial(request), **(named_flags or {})}, upstream=upstream
+        )
     elif request.method == "POST":
         form = PartnershipRequestForm(request.POST, upstream=upstream)
-        if form.is_valid():
+        if form.is_valid() and not any(part.errors for part in parts):
             try:
-                sent = services.request_partnership(
-                    upstream,
-                    form.cleaned_data["organization"],
-                    by=request.user,
-                    message=form.cleaned_data["message"],
-                    **form.flags(),
-                )
+                with transaction.atomic():
+                    sent = services.request_partnership(
+                        upstream,
+                        form.cleaned_data["organization"],
+                        by=request.user,
+                        message=form.cleaned_data["message"],
+                        **(named_flags or form.flags()),
+                    )
+                    for part in parts:
+                        part.save(sent)
             except ValidationError as error:
                 form.add_error(None, error)
             else:
@@ -399,12 +425,16 @@ def request_partnership(request: HttpRequest) -> HttpResponse:
         request,
         upstream=upstream,
         downstream=None,
-        flags=form.shown_flags(),
+        flags=named_flags or form.shown_flags(),
         name="",
         invited=False,
+        overrides=_named_overrides(parts),
     )
     return render(
-        request, template, {"tab": "partnerships", "form": form, "preview": preview}, status=status
+        request,
+        template,
+        {"tab": "partnerships", "form": form, "preview": preview, "offer_parts": parts},
+        status=status,
     )
 
 
@@ -446,6 +476,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             flags=partnership_request.flags,
             name="",
             invited=False,
+            named_by=partnership_request,
         )
     return render(
         request,

@@ -320,3 +320,36 @@ class ProfileAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partnership} follows {self.profile}"
+
+
+class ProfileOffer(models.Model):
+    """A sync profile named by an invitation or a partnership request: the partnership it
+    creates starts with the profile's overrides and follows it (docs/design.md §12.3)."""
+
+    profile = models.ForeignKey(SyncProfile, on_delete=models.PROTECT, related_name="offers")
+    invitation = models.OneToOneField(
+        "partnerships.Invitation",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="profile_offer",
+    )
+    partnership_request = models.OneToOneField(
+        "partnerships.PartnershipRequest",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="profile_offer",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(invitation__isnull=False, partnership_request__isnull=True)
+                | models.Q(invitation__isnull=True, partnership_request__isnull=False),
+                name="profile_offer_one_offer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invitation or self.partnership_request} names {self.profile}"

@@ -215,8 +215,10 @@ def set_overrides(
     *,
     by=None,
     mode_before: str | None = None,
+    quiet: bool = False,
 ) -> list[SyncRun]:
-    """Save several overrides of one partnership and queue the runs their changes raise.
+    """Save several overrides of one partnership and queue the runs their changes raise
+    (none with ``quiet``: a new partnership whose first run is still to come).
 
     ``mode_before`` is the partnership's mode before the flags saved in the same transaction
     (the Partnership Details form saves both): when the flags changed the mode, their own run
@@ -256,6 +258,7 @@ def set_overrides(
         for key, event, old_mode in events_for_change(
             mode_before=mode_before, mode_after=current.mode, before=stored, after=values
         )
+        if not quiet
     ]
     Partnership.objects.filter(pk=current.pk).update(
         version=F("version") + 1, updated_by=by, updated_at=now

@@ -10,16 +10,17 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from organizations.access import can_edit_organization_settings, organization_view
 from organizations.search import can_match
 from partnerships.forms import FlagsForm, refreshed_flags
-from partnerships.models import Partnership
+from partnerships.models import Invitation, Partnership
 
 from . import previews, profiles
-from .models import SyncProfile
+from .models import ProfileOffer, SyncProfile
 from .override_forms import OverrideRows
 
 PAGE_SIZE = 50
@@ -198,4 +199,45 @@ def profile_apply(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "settings_sync/profile_apply.html", context)
 
 
-__all__ = ["profile_apply", "profile_archive", "profile_form", "profile_list"]
+class ProfileChoicePart:
+    """The invitation and request forms' optional sync profile (``partnerships.hooks``): its
+    flags replace the form's, its overrides start the partnership (docs/design.md §12.3)."""
+
+    FIELD = "sync_profile"
+
+    def __init__(self, request: HttpRequest, data, *, validate: bool) -> None:
+        self.request = request
+        self.choices = list(SyncProfile.objects.live().filter(organization=request.organization))
+        value = (data or {}).get(self.FIELD, "") if data is not None else ""
+        self.profile = next((p for p in self.choices if str(p.pk) == value), None)
+        self.errors = []
+        if value and self.profile is None and validate:
+            self.errors = ["Choose one of your sync profiles, or none."]
+
+    @property
+    def flags(self) -> dict | None:
+        return self.profile.flags if self.profile else None
+
+    @property
+    def overrides(self) -> dict | None:
+        return self.profile.overrides if self.profile else None
+
+    @property
+    def html(self) -> str:
+        if not self.choices:
+            return ""
+        return render_to_string(
+            "settings_sync/includes/profile_choice.html",
+            {"part": self, "field": self.FIELD},
+            request=self.request,
+        )
+
+    def save(self, offer) -> None:
+        if self.profile is None:
+            return
+        field = "invitation" if isinstance(offer, Invitation) else "partnership_request"
+        ProfileOffer.objects.create(profile=self.profile, **{field: offer})
+
+
+def offer_form_part(request: HttpRequest, data, *, validate: bool) -> ProfileChoicePart:
+    return ProfileChoicePart(request, data, validate=validate)

@@ -22,7 +22,7 @@ from partnerships import services as partnership_services
 from partnerships.models import Partnership
 
 from . import overrides, registry, tasks
-from .models import ProfileAssignment, SyncBatch, SyncProfile
+from .models import ProfileAssignment, ProfileOffer, SyncBatch, SyncProfile
 
 #: Partners whose flags and overrides are saved in one transaction.
 APPLY_CHUNK = 50
@@ -127,6 +127,31 @@ def _apply_one(
             "applied_at": timezone.now(),
             "batch": batch,
         },
+    )
+
+
+@transaction.atomic
+def start_following(partnership: Partnership, *, invitation=None, by=None) -> None:
+    """A new partnership created by an invitation or request that named a profile: it takes
+    the profile's overrides its flags allow, without runs of their own (its first run, queued
+    next, reads them), and follows the profile."""
+    offers = ProfileOffer.objects.select_related("profile")
+    offer = (
+        offers.filter(invitation=invitation).first()
+        if invitation is not None
+        else offers.filter(partnership_request__partnership=partnership).first()
+    )
+    if offer is None:
+        return
+    profile = offer.profile
+    allowed = {
+        key: value
+        for key, value in profile.overrides.items()
+        if value in overrides.choices_for(registry.get(key), partnership.flags)
+    }
+    overrides.set_overrides(partnership, allowed, by=by, quiet=True)
+    ProfileAssignment.objects.update_or_create(
+        partnership=partnership, defaults={"profile": profile, "applied_by": by}
     )
 
 

@@ -87,6 +87,8 @@ def offer_preview(
     flags: dict,
     name: str,
     invited: bool,
+    overrides: dict | None = None,
+    named_by=None,
 ) -> str:
     """What an invited (new) or requested (existing) organization would receive.
 
@@ -104,6 +106,11 @@ def offer_preview(
     else:
         partner = Organization(name="the organization you ask")
     offer = Partnership(upstream=upstream, downstream=partner, **flags)
+    named = getattr(named_by, "profile_offer", None) if named_by is not None else None
+    if named is not None:
+        overrides = named.profile.overrides
+    if overrides:
+        offer.pending_overrides = overrides  # a sync profile named by the offer
     event = policy.INVITE if invited else policy.LINK
     plan = engine.preview(offer, event) if offer.data_sync_enabled else None
     return render_to_string(

@@ -183,3 +183,91 @@ class TestApplying:
             overrides.effective_mode(Partnership.objects.get(pk=partners[0].pk), "adders")
             == "flexible"
         )
+
+
+class TestOffersNameAProfile:
+    def test_an_invitation_names_a_profile_and_the_new_partner_starts_with_it(
+        self, manager_client, channel_manager, profile, django_capture_on_commit_callbacks
+    ):
+        from partnerships import services
+        from partnerships.models import Invitation
+        from settings_sync.project.models import Adder
+
+        AdderFactory(organization=channel_manager, name="Trenching", amount=1250)
+        strict_only = profiles.save_profile(
+            channel_manager, name="No adders", flags=STRICT, values={"adders": "off"}
+        )
+        invite = reverse("partnerships:invite", args=[channel_manager.slug])
+        page = manager_client.get(invite).content.decode()
+        assert "Sync profile (optional)" in page
+        preview = manager_client.post(
+            invite,
+            {"_refresh": "1", "data_sync_enabled": "on", "sync_profile": strict_only.pk},
+            HTTP_HX_REQUEST="true",
+        ).content.decode()
+        assert 'id="id_is_exclusive" checked' in preview  # the profile's flags
+        assert re.search(r'data-category="adders".*?data-outcome="none"', preview, re.S)
+        with django_capture_on_commit_callbacks(execute=True):
+            sent = manager_client.post(
+                invite,
+                {
+                    "organization_name": "Nova Roofing",
+                    "email": "owner@nova.example",
+                    "data_sync_enabled": "on",
+                    "sync_profile": strict_only.pk,
+                },
+            )
+        assert sent.status_code == 302
+        invitation = Invitation.objects.get()
+        assert invitation.flags == STRICT
+        with django_capture_on_commit_callbacks(execute=True):
+            partnership = services.accept_invitation(
+                invitation, MembershipFactory(organization=channel_manager).user
+            )
+        partnership = Partnership.objects.get(pk=partnership.pk)
+        assert overrides.effective_mode(partnership, "adders") == "off"
+        assert profiles.profile_of(partnership) == strict_only
+        run = SyncRun.objects.get(partnership=partnership)
+        assert (run.event, run.status) == ("invite", "succeeded")
+        assert "adders" not in run.counts
+        assert not Adder.objects.filter(organization=partnership.downstream).exists()
+
+    def test_a_request_names_a_profile(
+        self, manager_client, channel_manager, profile, django_capture_on_commit_callbacks
+    ):
+        from partnerships import services
+        from partnerships.models import PartnershipRequest
+
+        nova = OrganizationFactory(name="Nova Roofing")
+        sent = manager_client.post(
+            reverse("partnerships:request", args=[channel_manager.slug]),
+            {"organization": nova.slug, "data_sync_enabled": "on", "sync_profile": profile.pk},
+        )
+        assert sent.status_code == 302
+        asked = PartnershipRequest.objects.get()
+        assert asked.flags == STRICT
+        with django_capture_on_commit_callbacks(execute=True):
+            partnership = services.accept_request(asked, by=None)
+        assert overrides.effective_mode(partnership, "adders") == "flexible"
+        assert profiles.profile_of(partnership) == profile
+        assert SyncRun.objects.filter(partnership=partnership).count() == 1  # the link only
+
+    def test_another_organizations_profile_cannot_be_named(self, manager_client, channel_manager):
+        from partnerships.models import Invitation
+
+        theirs = profiles.save_profile(
+            OrganizationFactory(), name="Theirs", flags=STRICT, values={}
+        )
+        profiles.save_profile(channel_manager, name="Ours", flags=STRICT, values={})
+        response = manager_client.post(
+            reverse("partnerships:invite", args=[channel_manager.slug]),
+            {
+                "organization_name": "Nova Roofing",
+                "email": "owner@nova.example",
+                "data_sync_enabled": "on",
+                "sync_profile": theirs.pk,
+            },
+        )
+        assert response.status_code == 400
+        assert "Choose one of your sync profiles, or none." in response.content.decode()
+        assert not Invitation.objects.exists()
