@@ -77,6 +77,8 @@ class Command(BaseCommand):
         "link_items": 500,
         "query_items": 1000,
         "samples": 15,
+        "fleet_partners": 1000,
+        "fleet_items": 1000,
     }
     QUICK = {
         "partners": 20,
@@ -87,6 +89,8 @@ class Command(BaseCommand):
         "link_items": 50,
         "query_items": 200,
         "samples": 5,
+        "fleet_partners": 20,
+        "fleet_items": 50,
     }
 
     def add_arguments(self, parser) -> None:
@@ -99,6 +103,8 @@ class Command(BaseCommand):
             ("--link-items", "Equipment of the channel manager they are linked to"),
             ("--query-items", "Items of the large run of the query count (against 10)"),
             ("--samples", "Runs into a partner already in sync (their median is reported)"),
+            ("--fleet-partners", "Partners of a sync profile's fleet preview"),
+            ("--fleet-items", "Items of their channel manager, spread over the collections"),
         ]
         for flag, text in sizes:
             key = flag.removeprefix("--").replace("-", "_")
@@ -143,7 +149,7 @@ class Command(BaseCommand):
             self._invitation(size["invite_equipment"])
             self._fan_out(size["partners"])
             self._full_resync(size["partners"], size["items"])
-            self._fleet_preview(size["partners"], size["items"])
+            self._fleet_preview(size["fleet_partners"], size["fleet_items"])
             self._linking(size["link_partners"], size["link_items"])
             self._queries_per_run(size["query_items"])
             self._fixed_cost(size["samples"])
