@@ -302,6 +302,11 @@ class SyncProfile(FlagsModel):
     def is_archived(self) -> bool:
         return self.archived_at is not None
 
+    @property
+    def override_items(self) -> list[tuple[str, str]]:
+        """(category key, override) in display order (the JSON column keeps no order)."""
+        return [(c.key, self.overrides[c.key]) for c in registry.all() if c.key in self.overrides]
+
 
 class ProfileAssignment(models.Model):
     """The profile a partnership follows: the last one applied to it (docs/design.md §12.3)."""
