@@ -203,3 +203,53 @@ class TestApplying:
         assert profiles.profile_of(targets[1]) == loose
         history = SyncRun.objects.filter(partnership=targets[1]).order_by("pk")
         assert {run.batch_id for run in history} >= {first.pk, second.pk}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_applying_profiles_to_overlapping_partners_at_once():
+    """Both applies succeed, one after the other on each partner they share: every partner
+    ends wholly in one profile's state, follows that profile, and its history holds both."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.settings_sync.concurrency import TIMEOUT, in_thread
+
+    channel_manager = OrganizationFactory()
+    AdderFactory(organization=channel_manager, name="Trenching", amount=1250)
+    targets = partners(
+        channel_manager, 6, own_adders=False, **{**STRICT, "allow_downstream_edit": True}
+    )
+    tight = profiles.save_profile(
+        channel_manager, name="Tight", flags=STRICT, values={"equipment": "off"}
+    )
+    loose = profiles.save_profile(channel_manager, name="Loose", flags=NON_EXCLUSIVE, values={})
+    start = threading.Barrier(2, timeout=TIMEOUT)
+
+    def apply(profile, chosen):
+        start.wait()
+        return profiles.apply_profile(profile, [p.pk for p in chosen])
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = in_thread(pool, apply, tight, targets[:4])
+        second = in_thread(pool, apply, loose, targets[2:])
+        (tight_batch, tight_refused), (loose_batch, loose_refused) = (
+            first.result(TIMEOUT),
+            second.result(TIMEOUT),
+        )
+    assert tight_refused == loose_refused == []
+    states = {"Tight": ("strict", "off"), "Loose": ("non_exclusive", "non_exclusive")}
+    for partnership in Partnership.objects.filter(pk__in=[p.pk for p in targets]):
+        followed = profiles.profile_of(partnership)
+        state = (partnership.mode, overrides.effective_mode(partnership, "equipment"))
+        assert state == states[followed.name], partnership
+        batches = set(
+            SyncRun.objects.filter(partnership=partnership).values_list("batch", flat=True)
+        )
+        if partnership.pk in {p.pk for p in targets[2:4]}:
+            assert {tight_batch.pk, loose_batch.pk} <= batches
+    assert {profiles.profile_of(p).name for p in targets[:2]} == {"Tight"}
+    assert {profiles.profile_of(p).name for p in targets[4:]} == {"Loose"}
+    # None failed; a run made stale by the other apply (a detach of a category on again) is
+    # skipped, as queued runs are (docs/design.md §12.2, rule O5).
+    assert set(SyncRun.objects.values_list("status", flat=True)) <= {"succeeded", "skipped"}
