@@ -271,3 +271,17 @@ class TestOffersNameAProfile:
         assert response.status_code == 400
         assert "Choose one of your sync profiles, or none." in response.content.decode()
         assert not Invitation.objects.exists()
+
+
+def test_staff_see_profiles_with_their_partnerships(client, channel_manager, profile, partners):
+    from tests.factories import UserFactory
+
+    profiles.apply_profile(profile, [partners[0].pk])
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    listing = client.get(reverse("admin:settings_sync_syncprofile_changelist")).content.decode()
+    assert "Strict but adders" in listing
+    page = client.get(
+        reverse("admin:settings_sync_syncprofile_change", args=[profile.pk])
+    ).content.decode()
+    assert "Adders: Flexible: synced, editable by the partner" in page
+    assert str(Partnership.objects.get(pk=partners[0].pk)) in page
