@@ -285,3 +285,25 @@ def test_staff_see_profiles_with_their_partnerships(client, channel_manager, pro
     ).content.decode()
     assert "Adders: Flexible: synced, editable by the partner" in page
     assert str(Partnership.objects.get(pk=partners[0].pk)) in page
+
+
+def test_the_fleet_preview_page_costs_the_same_queries_for_3_and_30_partners(
+    manager_client, channel_manager, profile
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    AdderFactory(organization=channel_manager, name="Trenching", amount=1250)
+    apply = url("profile-apply", channel_manager, profile.pk)
+
+    def queries(count: int) -> int:
+        Partnership.objects.filter(upstream=channel_manager).delete()
+        for _ in range(count):
+            make_partnership(channel_manager, OrganizationFactory(), data_sync_enabled=True)
+        with CaptureQueriesContext(connection) as captured:
+            page = manager_client.post(apply, {"scope": "all"}).content.decode()
+        assert f"Preview for {count} partners" in page
+        return len(captured.captured_queries)
+
+    queries(2)  # the first request of the session reads what later ones have cached
+    assert queries(3) == queries(30)
