@@ -48,9 +48,13 @@ def profile_list(request: HttpRequest) -> HttpResponse:
         .filter(organization=request.organization)
         .annotate(followers=Count("assignments"))
     )
-    return render(
-        request, "settings_sync/profiles.html", {"tab": "partnerships", "profiles": found}
-    )
+    context = {
+        "tab": "partnerships",
+        "profiles": found,
+        # the Partnerships tab's search, carried to "Apply to partners"
+        "query": request.GET.get("q", "").strip(),
+    }
+    return render(request, "settings_sync/profiles.html", context)
 
 
 @organization_view

@@ -307,3 +307,18 @@ def test_the_fleet_preview_page_costs_the_same_queries_for_3_and_30_partners(
 
     queries(2)  # the first request of the session reads what later ones have cached
     assert queries(3) == queries(30)
+
+
+def test_the_partnerships_tabs_search_leads_to_the_partners_it_matches(
+    manager_client, channel_manager, profile, partners
+):
+    tab = manager_client.get(
+        reverse("partnerships:list", args=[channel_manager.slug]), {"q": "aus"}
+    ).content.decode()
+    profiles_url = f"{url('profiles', channel_manager)}?q=aus"
+    assert f'href="{profiles_url}"' in tab
+    listing = manager_client.get(profiles_url).content.decode()
+    apply = f"{url('profile-apply', channel_manager, profile.pk)}?q=aus"
+    assert f'href="{apply}"' in listing
+    page = manager_client.get(apply).content.decode()
+    assert "Preview for all 2 partners matching “aus”" in page
