@@ -1,6 +1,6 @@
 """The emails: one per person for a batch of notifications, or a daily digest; plain text
 and HTML from templates, every link absolute, and a signed one-click unsubscribe link per
-organization (docs/design.md §12.5)."""
+organization (docs/design.md §13.5)."""
 
 from __future__ import annotations
 

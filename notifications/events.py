@@ -1,4 +1,4 @@
-"""Domain events become notifications for the admins they concern (docs/design.md §12.4).
+"""Domain events become notifications for the admins they concern (docs/design.md §13.4).
 
 Every receiver collects *entries* (an organization, an event, a sentence, a link) and hands
 them to :func:`notify` at once: one query finds the admins of every organization concerned,
@@ -85,7 +85,7 @@ def notify(entries: list[Entry], *, exclude_user_ids=()) -> list[Notification]:
 
 def quietly(receiver):
     """A receiver whose failure is logged, never raised: telling people must not turn a
-    committed change into an error page or a failed task (docs/design.md §12.5, E2)."""
+    committed change into an error page or a failed task (docs/design.md §13.5, E2)."""
 
     @wraps(receiver)
     def guarded(*args, **kwargs) -> None:

@@ -122,16 +122,8 @@ class PartnershipFlagsForm(FlagsFormMixin, forms.Form):
         return cleaned_data
 
 
-class InvitationForm(FlagsFormMixin, forms.Form):
-    organization_name = forms.CharField(
-        label="Organization name",
-        max_length=200,
-        validators=[validate_name],
-        help_text="The new partner's company name.",
-    )
-    email = forms.EmailField(
-        label="Admin's email", help_text="The invitation link is sent to this address."
-    )
+class FlagsForm(FlagsFormMixin, forms.Form):
+    """A form with the three flags and their rule (its own fields come first)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -141,6 +133,18 @@ class InvitationForm(FlagsFormMixin, forms.Form):
         cleaned_data = super().clean()
         self.clean_flags(cleaned_data)
         return cleaned_data
+
+
+class InvitationForm(FlagsForm):
+    organization_name = forms.CharField(
+        label="Organization name",
+        max_length=200,
+        validators=[validate_name],
+        help_text="The new partner's company name.",
+    )
+    email = forms.EmailField(
+        label="Admin's email", help_text="The invitation link is sent to this address."
+    )
 
 
 class PartnershipRequestForm(FlagsFormMixin, forms.Form):

@@ -25,6 +25,50 @@ _flag_previews: list[Callable] = []
 _offer_previews: list[Callable] = []
 
 
+#: (request, partnership, submitted data or None, flags shown, validate) → a part of the
+#: Partnership Details form, shown under the flags (per-category overrides): an object with
+#: ``html``, ``errors`` (messages; the form is not saved while there are any),
+#: ``apply(edited)`` (show its values in the preview) and ``save(partnership, *, by,
+#: mode_before)`` (called in the transaction that saves the flags).
+_flag_form_parts: list[Callable] = []
+#: (request, submitted data or None, validate) → a part of the invitation and request forms
+#: (a sync profile to name): an object with ``html``, ``errors``, ``flags`` (the flags it
+#: sets, or None), ``overrides`` (for the preview) and ``save(offer)`` (called in the
+#: transaction that creates the invitation or request).
+_offer_form_parts: list[Callable] = []
+#: (request, partnership) → HTML shown inside Partnership Details, under the flags.
+_details_parts: list[Callable] = []
+
+
+def register_flag_form_part(function: Callable) -> None:
+    _flag_form_parts.append(function)
+
+
+def register_offer_form_part(function: Callable) -> None:
+    _offer_form_parts.append(function)
+
+
+def offer_form_parts(request: HttpRequest, data, *, validate: bool) -> list:
+    return [function(request, data, validate=validate) for function in _offer_form_parts]
+
+
+def register_details_part(function: Callable) -> None:
+    _details_parts.append(function)
+
+
+def flag_form_parts(
+    request: HttpRequest, partnership, data, flags: dict, *, validate: bool
+) -> list:
+    return [
+        function(request, partnership, data, flags, validate=validate)
+        for function in _flag_form_parts
+    ]
+
+
+def details_parts(request: HttpRequest, partnership) -> SafeString:
+    return _join(function(request, partnership) for function in _details_parts)
+
+
 def register_list_decorator(function: Callable) -> None:
     _list_decorators.append(function)
 

@@ -118,6 +118,7 @@ def _detail_context(request: HttpRequest, partnership: Partnership, **extra) -> 
         "we_are_upstream": partnership.upstream_id == request.organization.pk,
         "can_edit_flags": can_edit_flags(membership, partnership),
         "can_end": can_end(membership, partnership),
+        "details_parts": hooks.details_parts(request, partnership),
         **extra,
     }
 
@@ -161,18 +162,29 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
         )
     status = 200
     conflict = None
+    parts = []
     if _is_refresh(request):
         form = PartnershipFlagsForm(initial=_refresh_initial(request))
+        parts = hooks.flag_form_parts(
+            request, partnership, request.POST, form.shown_flags(), validate=False
+        )
     elif request.method == "POST":
         form = PartnershipFlagsForm(request.POST)
-        if form.is_valid():
+        parts = hooks.flag_form_parts(
+            request, partnership, request.POST, form.shown_flags(), validate=True
+        )
+        if form.is_valid() and not any(part.errors for part in parts):
             try:
-                partnership = services.update_flags(
-                    partnership,
-                    by=request.user,
-                    expected_version=form.cleaned_data["version"],
-                    **form.flags(),
-                )
+                with transaction.atomic():
+                    mode_before = partnership.mode
+                    partnership = services.update_flags(
+                        partnership,
+                        by=request.user,
+                        expected_version=form.cleaned_data["version"],
+                        **form.flags(),
+                    )
+                    for part in parts:
+                        part.save(partnership, by=request.user, mode_before=mode_before)
             except ValidationError as error:
                 if getattr(error, "code", None) == "stale":
                     # Start again from the flags as they are now (and their version), or
@@ -182,12 +194,13 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     form = PartnershipFlagsForm(
                         initial=PartnershipFlagsForm.initial_for(partnership)
                     )
+                    parts = []
                     conflict = {
                         "message": " ".join(error.messages),
                         "changes": _flag_changes(opened, partnership),
                     }
                 else:
-                    form.add_error(None, error)
+                    form.add_error(None, ValidationError(error.messages))
             else:
                 if request.htmx:
                     return render(
@@ -206,15 +219,28 @@ def partnership_edit(request: HttpRequest, pk: int) -> HttpResponse:
         status = 200 if request.htmx else 400
     else:
         form = PartnershipFlagsForm(initial=PartnershipFlagsForm.initial_for(partnership))
+    if not parts:
+        parts = hooks.flag_form_parts(
+            request, partnership, None, form.shown_flags(), validate=False
+        )
     template = "partnerships/detail.html"
     if request.htmx:
         template += "#flags-form"
-    preview = hooks.flag_preview(request, _edited(partnership, form), partnership.mode)
+    edited = _edited(partnership, form)
+    for part in parts:
+        part.apply(edited)
+    preview = hooks.flag_preview(request, edited, partnership.mode)
     return render(
         request,
         template,
         _detail_context(
-            request, partnership, form=form, editing=True, preview=preview, conflict=conflict
+            request,
+            partnership,
+            form=form,
+            editing=True,
+            preview=preview,
+            conflict=conflict,
+            form_parts=parts,
         ),
         status=status,
     )
@@ -268,19 +294,23 @@ def invite(request: HttpRequest) -> HttpResponse:
     _require_manager(request)
     status = 200
     invited_already = None
+    parts, named_flags = _offer_parts(request)
     if _is_refresh(request):
-        form = InvitationForm(initial=_refresh_initial(request))
+        form = InvitationForm(initial={**_refresh_initial(request), **(named_flags or {})})
     elif request.method == "POST":
         form = InvitationForm(request.POST)
-        if form.is_valid():
+        if form.is_valid() and not any(part.errors for part in parts):
             try:
-                invitation = services.invite_organization(
-                    request.organization,
-                    name=form.cleaned_data["organization_name"],
-                    email=form.cleaned_data["email"],
-                    invited_by=request.user,
-                    **form.flags(),
-                )
+                with transaction.atomic():
+                    invitation = services.invite_organization(
+                        request.organization,
+                        name=form.cleaned_data["organization_name"],
+                        email=form.cleaned_data["email"],
+                        invited_by=request.user,
+                        **(named_flags or form.flags()),
+                    )
+                    for part in parts:
+                        part.save(invitation)
             except ValidationError as error:
                 form.add_error(None, error)
                 invited_already = getattr(error, "invitation", None)
@@ -297,9 +327,10 @@ def invite(request: HttpRequest) -> HttpResponse:
         request,
         upstream=request.organization,
         downstream=None,
-        flags=form.shown_flags(),
+        flags=named_flags or form.shown_flags(),
         name=form["organization_name"].value() or "",
         invited=True,
+        overrides=_named_overrides(parts),
     )
     return render(
         request,
@@ -309,9 +340,24 @@ def invite(request: HttpRequest) -> HttpResponse:
             "form": form,
             "preview": preview,
             "invited_already": invited_already,
+            "offer_parts": parts,
         },
         status=status,
     )
+
+
+def _offer_parts(request: HttpRequest) -> tuple[list, dict | None]:
+    """The parts other apps add to an invitation or request (a sync profile to name), and
+    the flags a named profile sets instead of the form's."""
+    posted = request.method == "POST"
+    parts = hooks.offer_form_parts(
+        request, request.POST if posted else None, validate=posted and not _is_refresh(request)
+    )
+    return parts, next((part.flags for part in parts if part.flags), None)
+
+
+def _named_overrides(parts: list) -> dict | None:
+    return next((part.overrides for part in parts if part.overrides is not None), None)
 
 
 def _say_how_the_email_went(request: HttpRequest, invitation: Invitation) -> None:
@@ -339,19 +385,25 @@ def request_partnership(request: HttpRequest) -> HttpResponse:
     _require_manager(request)
     status = 200
     upstream = request.organization
+    parts, named_flags = _offer_parts(request)
     if _is_refresh(request):
-        form = PartnershipRequestForm(initial=_refresh_initial(request), upstream=upstream)
+        form = PartnershipRequestForm(
+            initial={**_refresh_initial(request), **(named_flags or {})}, upstream=upstream
+        )
     elif request.method == "POST":
         form = PartnershipRequestForm(request.POST, upstream=upstream)
-        if form.is_valid():
+        if form.is_valid() and not any(part.errors for part in parts):
             try:
-                sent = services.request_partnership(
-                    upstream,
-                    form.cleaned_data["organization"],
-                    by=request.user,
-                    message=form.cleaned_data["message"],
-                    **form.flags(),
-                )
+                with transaction.atomic():
+                    sent = services.request_partnership(
+                        upstream,
+                        form.cleaned_data["organization"],
+                        by=request.user,
+                        message=form.cleaned_data["message"],
+                        **(named_flags or form.flags()),
+                    )
+                    for part in parts:
+                        part.save(sent)
             except ValidationError as error:
                 form.add_error(None, error)
             else:
@@ -373,12 +425,16 @@ def request_partnership(request: HttpRequest) -> HttpResponse:
         request,
         upstream=upstream,
         downstream=None,
-        flags=form.shown_flags(),
+        flags=named_flags or form.shown_flags(),
         name="",
         invited=False,
+        overrides=_named_overrides(parts),
     )
     return render(
-        request, template, {"tab": "partnerships", "form": form, "preview": preview}, status=status
+        request,
+        template,
+        {"tab": "partnerships", "form": form, "preview": preview, "offer_parts": parts},
+        status=status,
     )
 
 
@@ -420,6 +476,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             flags=partnership_request.flags,
             name="",
             invited=False,
+            named_by=partnership_request,
         )
     return render(
         request,

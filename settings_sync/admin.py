@@ -292,6 +292,7 @@ class SyncChangeAdmin(ChangeValuesMixin, admin.ModelAdmin):
 
 
 # Preview sync and Resync on the partnerships admin.
+from . import profile_admin  # noqa: E402, F401 (registers the sync profiles)
 from .partnership_admin import install  # noqa: E402
 
 install()

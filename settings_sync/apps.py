@@ -36,12 +36,15 @@ class SettingsSyncConfig(AppConfig):
 
         from partnerships import hooks
 
-        from . import sync_views
+        from . import override_forms, profile_views, sync_views
 
         hooks.register_list_decorator(sync_views.decorate_partner_list)
         hooks.register_detail_section(sync_views.partnership_section)
         hooks.register_flag_preview(sync_views.flag_preview)
         hooks.register_offer_preview(sync_views.offer_preview)
+        hooks.register_flag_form_part(override_forms.flag_form_part)
+        hooks.register_details_part(override_forms.effective_modes_section)
+        hooks.register_offer_form_part(profile_views.offer_form_part)
 
         post_save.connect(
             receivers.create_singletons,
@@ -53,7 +56,10 @@ class SettingsSyncConfig(AppConfig):
         # imports it).
         from partnerships import signals as partnership_events
 
+        # First: a sync profile named by the offer sets the overrides the first run reads.
         for signal, receiver in [
+            (partnership_events.invitation_accepted, receivers.start_with_named_profile),
+            (partnership_events.partnership_created, receivers.start_with_named_profile),
             (partnership_events.invitation_accepted, receivers.on_invitation_accepted),
             (partnership_events.partnership_created, receivers.on_partnership_created),
             (partnership_events.flags_changed, receivers.on_flags_changed),

@@ -1,5 +1,5 @@
 """The partner's page for an update waiting on one item: the comparison (theirs, yours, last
-synced) and the two answers, *take theirs* and *keep mine* (docs/design.md §12).
+synced) and the two answers, *take theirs* and *keep mine* (docs/design.md §13).
 
 The comparison opens in place under the item's row (htmx asks for the ``comparison-row``
 partial) or as a page of its own without JavaScript; the answers are plain form posts.

@@ -1,5 +1,5 @@
 """The partner's side of a local edit: an update waiting from the channel manager, and the
-partner's answer to it, *take theirs* or *keep mine* (docs/design.md §12).
+partner's answer to it, *take theirs* or *keep mine* (docs/design.md §13).
 
 A copy the partner edited (``diverged``) is kept as edited by merge (rule M3). When the channel
 manager then changes the item, an **update is available**: the upstream item's values differ

@@ -1,5 +1,5 @@
 """Drift of one partner, item by item: what the partner edited locally, its note, and whether
-an update from the channel manager waits for it (docs/design.md §12.3)."""
+an update from the channel manager waits for it (docs/design.md §13.3)."""
 
 from __future__ import annotations
 

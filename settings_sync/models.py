@@ -5,20 +5,37 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from organizations.wording import possessive
-from partnerships.models import Partnership
+from partnerships.models import FlagsModel, Partnership
 from partnerships.modes import MODE_LABELS, MODES
 
-from . import policy
+from . import policy, registry
+
+#: The keys the database accepts for an override (the registry's, written into the migration).
+SYNCED_CATEGORY_KEYS = [category.key for category in registry.all()]
+INVITE_ONLY_KEYS = [c.key for c in registry.all() if c.kind == registry.INVITE_ONLY]
 
 
 class SyncBatch(models.Model):
-    """Runs started together (Resync all partners), followed on one progress page."""
+    """Runs started together (Resync all partners, a profile applied to many partners),
+    followed on one progress page."""
 
     organization = models.ForeignKey(
         "organizations.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    profile = models.ForeignKey(
+        "SyncProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="batches",
+        help_text="The profile this batch applied (empty: a resync).",
+    )
+    partners = models.PositiveIntegerField(
+        default=0, help_text="How many partners a profile was applied to."
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -29,13 +46,14 @@ class SyncBatch(models.Model):
         verbose_name_plural = "sync batches"
 
     def __str__(self) -> str:
-        return (
-            f"Resync of {possessive(self.organization)} partners ({self.created_at:%Y-%m-%d %H:%M})"
-        )
+        when = f"{self.created_at:%Y-%m-%d %H:%M}"
+        if self.profile_id:
+            return f"Profile “{self.profile}” applied to {self.partners} partners ({when})"
+        return f"Resync of {possessive(self.organization)} partners ({when})"
 
 
 #: The event of a run that records a partner's answer to an update (take theirs, keep mine:
-#: docs/design.md §12). Not a policy event: no plan is made for it, it is recorded finished.
+#: docs/design.md §13). Not a policy event: no plan is made for it, it is recorded finished.
 DECISION = "decision"
 DECISION_LABEL = "Partner's answer to an update"
 
@@ -192,3 +210,163 @@ class Import(models.Model):
         category = registry.find(self.category)
         into = category.label if category else self.category
         return f"{self.file_name} into {into} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class CategoryOverride(models.Model):
+    """A channel manager's choice for one category of one partnership, instead of the mode the
+    flags give (docs/design.md §12). No row, or ``follow``, means the partnership's mode.
+
+    ``flexible`` and ``strict`` need an exclusive partnership with Data Sync on when they are
+    chosen; one kept while the partnership is not exclusive has no effect (the service checks
+    the flags, the database what it can see in this row)."""
+
+    class Value(models.TextChoices):
+        FOLLOW = "follow", "Follow the partnership"
+        OFF = "off", "Off"
+        FLEXIBLE = "flexible", "Flexible"
+        STRICT = "strict", "Strict"
+
+    partnership = models.ForeignKey(
+        Partnership, on_delete=models.CASCADE, related_name="category_overrides"
+    )
+    category = models.CharField(max_length=40)
+    value = models.CharField(max_length=10, choices=Value.choices, default=Value.FOLLOW)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["partnership", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partnership", "category"],
+                name="category_override_one_per_category",
+                violation_error_message="This category already has an override.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(value__in=["follow", "off", "flexible", "strict"]),
+                name="category_override_value_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(category__in=SYNCED_CATEGORY_KEYS),
+                name="category_override_category_known",
+                violation_error_message="This is not a synced category.",
+            ),
+            # Invite-only data is copied once, on the invitation: it is synced or not, never
+            # editable or read-only.
+            models.CheckConstraint(
+                condition=~models.Q(category__in=INVITE_ONLY_KEYS)
+                | models.Q(value__in=["follow", "off"]),
+                name="category_override_invite_only_follow_or_off",
+                violation_error_message="Logo and licenses can only follow the partnership "
+                "or be off.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        category = registry.find(self.category)
+        return f"{category.label if category else self.category}: {self.get_value_display()}"
+
+
+class SyncProfileQuerySet(models.QuerySet):
+    def live(self) -> SyncProfileQuerySet:
+        return self.filter(archived_at__isnull=True)
+
+
+class SyncProfile(FlagsModel):
+    """A channel manager's named choice of flags and per-category overrides, applied to many
+    partners at once (docs/design.md §12.3)."""
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="sync_profiles"
+    )
+    name = models.CharField(max_length=100)
+    overrides = models.JSONField(
+        default=dict, blank=True, help_text="Category → override (categories not named follow)."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SyncProfileQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            *FlagsModel.Meta.constraints,
+            models.UniqueConstraint(
+                "organization",
+                Lower("name"),
+                condition=models.Q(archived_at__isnull=True),
+                name="sync_profile_unique_live_name",
+                violation_error_message="You already have a sync profile with this name.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    @property
+    def override_items(self) -> list[tuple[str, str]]:
+        """(category key, override) in display order (the JSON column keeps no order)."""
+        return [(c.key, self.overrides[c.key]) for c in registry.all() if c.key in self.overrides]
+
+
+class ProfileAssignment(models.Model):
+    """The profile a partnership follows: the last one applied to it (docs/design.md §12.3)."""
+
+    partnership = models.OneToOneField(
+        Partnership, on_delete=models.CASCADE, related_name="profile_assignment"
+    )
+    profile = models.ForeignKey(SyncProfile, on_delete=models.PROTECT, related_name="assignments")
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    applied_at = models.DateTimeField(default=timezone.now)
+    batch = models.ForeignKey(
+        SyncBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.partnership} follows {self.profile}"
+
+
+class ProfileOffer(models.Model):
+    """A sync profile named by an invitation or a partnership request: the partnership it
+    creates starts with the profile's overrides and follows it (docs/design.md §12.3)."""
+
+    profile = models.ForeignKey(SyncProfile, on_delete=models.PROTECT, related_name="offers")
+    invitation = models.OneToOneField(
+        "partnerships.Invitation",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="profile_offer",
+    )
+    partnership_request = models.OneToOneField(
+        "partnerships.PartnershipRequest",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="profile_offer",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(invitation__isnull=False, partnership_request__isnull=True)
+                | models.Q(invitation__isnull=True, partnership_request__isnull=False),
+                name="profile_offer_one_offer",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invitation or self.partnership_request} names {self.profile}"

@@ -6,17 +6,91 @@ partnerships never imports the sync.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.template.response import TemplateResponse
 
 from partnerships.admin import PartnershipAdmin
 from partnerships.models import Partnership
 
-from . import engine, policy, services
+from . import engine, overrides, policy, registry, services
+from .models import CategoryOverride
+
+
+class CategoryOverrideForm(forms.ModelForm):
+    category = forms.ChoiceField(choices=[(c.key, c.label) for c in registry.all()])
+
+    class Meta:
+        model = CategoryOverride
+        fields = ["category", "value"]
+
+    def clean(self) -> dict:
+        cleaned_data = super().clean()
+        # The partnership as this save leaves it: its flags are the ones being saved.
+        partnership = self.partnership
+        if "category" in cleaned_data and "value" in cleaned_data:
+            errors = overrides.errors_for(
+                {cleaned_data["category"]: cleaned_data["value"]},
+                flags=partnership.flags,
+                stored=overrides.saved_overrides(partnership.pk),
+            )
+            if errors:
+                raise ValidationError(
+                    [message for found in errors.values() for e in found for message in e.messages]
+                )
+        return cleaned_data
+
+
+class CategoryOverrideFormSet(BaseInlineFormSet):
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        form.partnership = self.instance  # with the flags of this save, not the stored ones
+        return form
+
+
+class CategoryOverrideInline(admin.TabularInline):
+    """Per-category overrides (docs/design.md §12), saved through ``overrides.set_overrides``
+    so a change raises its runs as on the Partnership Details page."""
+
+    model = CategoryOverride
+    form = CategoryOverrideForm
+    formset = CategoryOverrideFormSet
+    extra = 0
+    can_delete = False  # "Follow the partnership" is the way back
+    fields = ["category", "value", "updated_by", "updated_at"]
+    readonly_fields = ["updated_by", "updated_at"]
+    verbose_name = "category override"
 
 
 class SyncedPartnershipAdmin(PartnershipAdmin):
     actions = [*PartnershipAdmin.actions, "preview_sync", "resync"]
+    inlines = [*PartnershipAdmin.inlines, CategoryOverrideInline]
+
+    def get_inlines(self, request, obj):
+        # Overrides are set on a partnership that exists: its runs need the partnership.
+        return self.inlines if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        stored = Partnership.objects.filter(pk=obj.pk).first() if change else None
+        form.mode_before = stored.mode if stored else None
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not CategoryOverride:
+            return super().save_formset(request, form, formset, change)
+        formset.save(commit=False)  # what the change message lists; set_overrides writes
+        values = {
+            row.cleaned_data["category"]: row.cleaned_data["value"]
+            for row in formset.forms
+            if row.has_changed() and row.cleaned_data
+        }
+        if values:
+            overrides.set_overrides(
+                form.instance, values, by=request.user, mode_before=form.mode_before
+            )
+        return None
 
     @admin.action(description="Preview a resync of selected partnerships")
     def preview_sync(self, request, queryset):

@@ -15,6 +15,14 @@ def create_singletons(sender, instance, created: bool, raw: bool = False, **kwar
             category.model.objects.get_or_create(organization=instance)
 
 
+def start_with_named_profile(sender, partnership, by, invitation=None, **kwargs) -> None:
+    """An accepted invitation or request that named a sync profile: the new partnership
+    starts with the profile's overrides (before its first run reads them) and follows it."""
+    from .profiles import start_following
+
+    start_following(partnership, invitation=invitation, by=by)
+
+
 def on_invitation_accepted(sender, partnership, invitation, by, **kwargs) -> None:
     from .tasks import schedule
 

@@ -21,7 +21,9 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import IsNull
 
-from . import registry
+from partnerships.modes import OFF
+
+from . import overrides, registry
 from .items import baseline_name
 from .models import SyncRun
 from .prepared import Prepared
@@ -43,9 +45,10 @@ class PartnerStatus:
 def statuses(partnerships: list) -> dict[int, PartnerStatus]:
     """Partnership pk → status, for partnerships that may have different channel managers.
 
-    Two queries, whatever the number of partners and categories: one ``UNION ALL`` with, per
+    Three queries, whatever the number of partners and categories: one ``UNION ALL`` with, per
     collection category, the partners' copies counted by state and the channel managers'
-    live items counted; and one for the last runs (docs/design.md §10).
+    live items counted; one for the partnerships' overrides; and one for the last runs
+    (docs/design.md §10).
 
     Drift compares a copy with its own baseline (diverged), the channel manager's items with
     the partner's copies (missing), and a copy's baseline with its upstream item as it is now
@@ -59,6 +62,8 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
     counts: dict[tuple[str, str, int], tuple[int, int, int]] = {}
     for side, owner, key, diverged, mirrored, stale in _COUNTS.rows(pks, set(upstream_of.values())):
         counts[side, key, owner] = (diverged, mirrored, stale)
+    # A category that is off for a partner (its override) misses nothing (docs/design.md §12).
+    effective = overrides.effective_modes_many(partnerships)
     for category in registry.all():
         if not category.is_collection:
             continue
@@ -66,6 +71,8 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
             diverged, mirrored, stale = counts.get((COPIES, category.key, pk), (0, 0, 0))
             upstream = counts.get((UPSTREAM, category.key, upstream_of[pk]), (0, 0, 0))[0]
             missing = max(0, upstream - mirrored)
+            if effective[pk][category.key] == OFF:
+                missing = 0
             status.by_category[category.key] = {
                 "diverged": diverged,
                 "missing": missing,
@@ -111,7 +118,7 @@ def _counts(pks: list[int], upstream_pks: set[int]):
                 a=_number_of(~model.objects.same_content_q()),
                 b=_number_of(Q(synced_from__isnull=False, synced_from__archived_at__isnull=True)),
                 # Only copies in sync are out of date: an edited copy is diverged, and a change
-                # it kept is an update waiting for the partner (docs/design.md §12.1), not a
+                # it kept is an update waiting for the partner (docs/design.md §13.1), not a
                 # change still on its way.
                 c=_number_of(model.objects.same_content_q() & ~_up_to_date(model)),
             )

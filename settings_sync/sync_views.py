@@ -21,9 +21,10 @@ from partnerships.forms import FlagsFormMixin, refreshed_flags
 from partnerships.models import Partnership
 from partnerships.permissions import can_edit_flags
 
-from . import engine, policy, registry, services, status
+from . import engine, overrides, policy, previews, registry, services, status
 from .locks import lock_for
 from .models import SyncBatch, SyncChange, SyncRun
+from .override_forms import OverrideRows
 
 # Hooks on partnership pages -----------------------------------------------------------------
 
@@ -58,19 +59,21 @@ def partnership_section(request: HttpRequest, partnership: Partnership, *, oob: 
 
 
 def flag_preview(request: HttpRequest, edited: Partnership, stored_mode: str) -> str:
-    """What saving the flags shown in the form would do to the partner."""
+    """What saving the flags and per-category overrides shown in the form would do to the
+    partner: the flags' event, and the runs of the categories whose override changed, shown
+    as one plan (docs/design.md §12.2)."""
     event = policy.event_for_mode_change(stored_mode, edited.mode)
-    plan = None
-    if event is not None:
-        plan = engine.preview(edited, event, mode_before=stored_mode)
+    plan = previews.change_plan(
+        edited, stored_mode=stored_mode, stored_overrides=overrides.saved_overrides(edited.pk)
+    )
     return render_to_string(
         "settings_sync/includes/preview.html",
         {
             "plan": plan,
             "event": event,
             "partner": edited.downstream,
-            "when": "save",
-            "nothing": "Saving these flags starts no sync: the mode does not change.",
+            "when": "save" if event is not None else "save_categories",
+            "nothing": "Saving these flags starts no sync: no category changes mode.",
         },
         request=request,
     )
@@ -84,6 +87,8 @@ def offer_preview(
     flags: dict,
     name: str,
     invited: bool,
+    overrides: dict | None = None,
+    named_by=None,
 ) -> str:
     """What an invited (new) or requested (existing) organization would receive.
 
@@ -101,6 +106,11 @@ def offer_preview(
     else:
         partner = Organization(name="the organization you ask")
     offer = Partnership(upstream=upstream, downstream=partner, **flags)
+    named = getattr(named_by, "profile_offer", None) if named_by is not None else None
+    if named is not None:
+        overrides = named.profile.overrides
+    if overrides:
+        offer.pending_overrides = overrides  # a sync profile named by the offer
     event = policy.INVITE if invited else policy.LINK
     plan = engine.preview(offer, event) if offer.data_sync_enabled else None
     return render_to_string(
@@ -200,8 +210,10 @@ def batch(request: HttpRequest, pk: int) -> HttpResponse:
     """A resync of many partners: a progress bar that follows the runs until they end."""
     sync_batch = get_object_or_404(SyncBatch, pk=pk, organization=request.organization)
     counts = dict(sync_batch.runs.values_list("status").annotate(n=Count("pk")).order_by())
-    total = sum(counts.values())
-    done = sum(counts.get(s, 0) for s in ("succeeded", "failed", "skipped"))
+    # Counted by partner: a profile may start two runs for one (docs/design.md §12.3).
+    partners = sync_batch.runs.values("partnership").distinct()
+    total = partners.count()
+    done = total - partners.filter(status__in=SyncRun.PENDING).count()
     context = {
         "tab": "history",
         "batch": sync_batch,
@@ -374,11 +386,14 @@ def help_page(request: HttpRequest) -> HttpResponse:
         event = policy.LINK
     form = PredictorForm(initial={**flags, "event": event})
     mode = form.current_mode
+    rows = OverrideRows(flags=form.shown_flags(), data=request.GET if asked else None)
     prediction = [
-        (category, policy.outcome(mode, event, category.kind)) for category in registry.all()
+        (category, policy.outcome(row.effective, event, category.kind), row)
+        for category, row in zip(registry.all(), rows.rows(), strict=True)
     ]
     context = {
         "form": form,
+        "override_rows": rows,
         "mode": mode,
         "event": event,
         "event_description": policy.EVENT_DESCRIPTIONS[event],

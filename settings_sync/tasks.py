@@ -8,16 +8,19 @@ after the commit; in production `manage.py db_worker` processes run them.
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from functools import partial
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.tasks import task
 
 from partnerships.models import Partnership
 
 from . import engine, policy, signals
-from .models import SyncRun
+from .models import CategoryOverride, SyncBatch, SyncRun
 
 #: Runs of one fan-out applied together by one task (they share their reads and writes);
 #: several workers share a large fan-out batch by batch.
@@ -48,6 +51,45 @@ def run_sync_batch(run_ids: list[int]) -> dict[str, int]:
     return dict(Counter(sync_run.status for sync_run in finished))
 
 
+class _Gathering:
+    """The runs scheduled while a profile is applied to many partners: recorded in its batch
+    and enqueued together, ``FAN_OUT_BATCH`` a task, instead of one task each."""
+
+    current: ContextVar[list[SyncRun] | None] = ContextVar("gathered_runs", default=None)
+
+
+@contextmanager
+def gathered(batch: SyncBatch):
+    """Runs scheduled inside this block, and by receivers when its transactions commit, belong
+    to ``batch`` and are enqueued together once they are all recorded.
+
+    Inside a caller's transaction the receivers run at its commit, after this block: two
+    on-commit callbacks around theirs open the gathering again for them, then close it.
+    """
+    runs: list[SyncRun] = []
+    outer = transaction.get_connection().in_atomic_block
+    tokens: list = []
+    if outer:
+        transaction.on_commit(lambda: tokens.append(_Gathering.current.set(runs)))
+    token = _Gathering.current.set(runs)
+    try:
+        yield runs
+    finally:
+        _Gathering.current.reset(token)
+        if outer:
+            transaction.on_commit(lambda: _finish(batch, runs, tokens))
+        else:
+            _finish(batch, runs, tokens)
+
+
+def _finish(batch: SyncBatch, runs: list[SyncRun], tokens: list) -> None:
+    for token in reversed(tokens):
+        _Gathering.current.reset(token)
+    if runs:
+        SyncRun.objects.filter(pk__in=[run.pk for run in runs]).update(batch=batch)
+        enqueue_on_commit(runs)
+
+
 def schedule(
     partnership: Partnership,
     event: str,
@@ -66,7 +108,11 @@ def schedule(
         mode_before=mode_before,
         categories=categories,
     )
-    enqueue_on_commit([sync_run])
+    gathering = _Gathering.current.get()
+    if gathering is not None:
+        gathering.append(sync_run)
+    else:
+        enqueue_on_commit([sync_run])
     return sync_run
 
 
@@ -94,9 +140,13 @@ def schedule_upstream_change(organization_id: int, category_key: str, label: str
     key = (organization_id, category_key)
     if _recorded_in_this_transaction(key):
         return
+    turned_off = CategoryOverride.objects.filter(
+        partnership=OuterRef("pk"), category=category_key, value=CategoryOverride.Value.OFF
+    )
     partnerships = list(
         Partnership.objects.active()
         .filter(upstream_id=organization_id, data_sync_enabled=True)
+        .exclude(Exists(turned_off))  # not synced for that partner (docs/design.md §12)
         .select_related("upstream")
     )
     runs = SyncRun.objects.bulk_create(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import conflict_views, drift_views, sync_views, transfer_views, views
+from . import conflict_views, drift_views, profile_views, sync_views, transfer_views, views
 from .pages import GROUPS
 
 app_name = "settings_sync"
@@ -18,6 +18,11 @@ urlpatterns = [
     path("sync/partnerships/<int:pk>/drift/", drift_views.partner_drift, name="drift"),
     path("sync/resync-all/", sync_views.resync_all, name="resync-all"),
     path("sync/batches/<int:pk>/", sync_views.batch, name="batch"),
+    path("sync/profiles/", profile_views.profile_list, name="profiles"),
+    path("sync/profiles/new/", profile_views.profile_form, name="profile-new"),
+    path("sync/profiles/<int:pk>/", profile_views.profile_form, name="profile-edit"),
+    path("sync/profiles/<int:pk>/archive/", profile_views.profile_archive, name="profile-archive"),
+    path("sync/profiles/<int:pk>/apply/", profile_views.profile_apply, name="profile-apply"),
     path("sync/export/", transfer_views.export_history, name="history-export"),
     path("imports/", transfer_views.import_history, name="imports"),
     path("imports/<int:pk>/", transfer_views.import_detail, name="import"),

@@ -36,14 +36,22 @@ def preview(
     *,
     mode_before: str | None = None,
     categories: list[str] | None = None,
+    reads: Reads | None = None,
 ) -> Plan:
     """What ``event`` would do to the partner now, category by category. Writes nothing.
 
     ``partnership`` may be unsaved or carry flags being edited; its ``downstream`` may be an
     organization that does not exist yet (an invitation: everything would be created).
     For ``unlink``, ``mode_before`` is the mode sync had (default: the stored one).
+    ``reads`` (``reads_for`` the partnerships of a batch) shares the rows read between the
+    previews of many partners (a fleet preview).
     """
-    return build(partnership, event, mode_before=mode_before, categories=categories)
+    return build(partnership, event, mode_before=mode_before, categories=categories, reads=reads)
+
+
+def reads_for(partnerships: list[Partnership]) -> Reads:
+    """What the previews of these partnerships read, read once for all of them."""
+    return Reads(partnerships)
 
 
 def preview_many(partnerships: list[Partnership], event: str) -> list[Plan]:
@@ -65,6 +73,7 @@ __all__ = [
     "execute_many",
     "preview",
     "preview_many",
+    "reads_for",
     "record_retry",
     "retry",
     "run",

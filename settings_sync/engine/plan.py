@@ -15,7 +15,7 @@ from django.db import models
 from organizations.wording import possessive
 from partnerships.models import Partnership
 
-from .. import registry
+from .. import policy, registry
 from ..models import SyncChange
 
 CREATED = SyncChange.Action.CREATED
@@ -81,6 +81,21 @@ class Plan:
     mode: str
     categories: list[CategoryPlan] = field(default_factory=list)
     skipped: str = ""
+
+    @classmethod
+    def combined(cls, plans: list[Plan]) -> Plan:
+        """Several plans of one save shown as one (the flags' event and the runs of the
+        categories whose override changed): per category, the plan that does something."""
+        first = plans[0]
+        by_key: dict[str, CategoryPlan] = {}
+        for plan in plans:
+            for category_plan in plan.categories:
+                known = by_key.get(category_plan.category.key)
+                if known is None or category_plan.outcome != policy.NONE:
+                    by_key[category_plan.category.key] = category_plan
+        ordered = [by_key[c.key] for c in registry.all() if c.key in by_key]
+        skipped = first.skipped if all(plan.skipped for plan in plans) else ""
+        return cls(first.partnership, first.event, first.mode, ordered, skipped)
 
     def summary(self) -> dict[str, dict[str, int]]:
         """Category key → {action: count}, for every category the event concerns."""

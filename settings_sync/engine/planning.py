@@ -1,11 +1,12 @@
 """Building a plan: which categories an event concerns, with which outcome, and whether the
-run still applies to the partnership as it is now (docs/design.md §4, §7)."""
+run still applies to the partnership as it is now (docs/design.md §4, §7). Each category's
+outcome comes from its effective mode (its override, docs/design.md §12)."""
 
 from __future__ import annotations
 
 from partnerships.models import Partnership
 
-from .. import policy, registry
+from .. import overrides, policy, registry
 from .item_rules import CollectionRules
 from .plan import CategoryPlan, Plan
 from .reads import Reads
@@ -27,14 +28,20 @@ def build(
     mode = (
         (mode_before or _stored_mode(partnership)) if event == policy.UNLINK else partnership.mode
     )
+    reads = reads or Reads([partnership])
+    values = reads.override_values(partnership)
+    category_modes = _category_modes(partnership, event, mode, values, limited=bool(categories))
+    if categories and len(categories) == 1 and categories[0] in category_modes:
+        mode = category_modes[categories[0]]  # a run of one category records its mode
     plan = Plan(partnership=partnership, event=event, mode=mode)
-    plan.skipped = _skip_reason(partnership, event)
+    plan.skipped = _skip_reason(partnership, event, values, categories)
     if plan.skipped:
         return plan
     collection_rules = CollectionRules(partnership, event, mode, by=by, reads=reads)
     value_rules = ValueRules(partnership, event, mode, by=by, reads=collection_rules.reads)
     for category in _categories(categories):
-        category_plan = CategoryPlan(category, policy.outcome(mode, event, category.kind))
+        category_mode = category_modes[category.key]
+        category_plan = CategoryPlan(category, policy.outcome(category_mode, event, category.kind))
         if category_plan.outcome != policy.NONE:
             rules = collection_rules if category.is_collection else value_rules
             rules.plan(category_plan)
@@ -49,11 +56,35 @@ def _categories(keys: list[str] | None) -> list[registry.Category]:
     return categories
 
 
-def _skip_reason(partnership: Partnership, event: str) -> str:
+def _category_modes(
+    partnership: Partnership, event: str, mode: str, values: dict, *, limited: bool
+) -> dict[str, str]:
+    """Category key → the mode its outcome is read in.
+
+    For ``unlink``, ``mode`` is the mode before: a run of the whole partnership detaches the
+    categories that were synced (their override applied to it); a run limited to categories
+    was raised for them (an override turned off) and recorded their mode before.
+    """
+    if event == policy.UNLINK and limited:
+        return {category.key: mode for category in registry.all()}
+    return {
+        category.key: overrides.resolve(mode, values.get(category.key, overrides.FOLLOW))
+        for category in registry.all()
+    }
+
+
+def _skip_reason(
+    partnership: Partnership, event: str, values: dict, categories: list[str] | None
+) -> str:
     """Why a queued run no longer applies: it works from the partnership as it is now."""
     syncing = partnership.is_active and partnership.data_sync_enabled
     if event == policy.UNLINK:
-        return "Sync is on again; nothing was detached." if syncing else ""
+        # An override's unlink still applies while its categories stay off.
+        turned_off = categories and all(
+            overrides.resolve(partnership.mode, values.get(key, overrides.FOLLOW)) == policy.OFF
+            for key in categories
+        )
+        return "Sync is on again; nothing was detached." if syncing and not turned_off else ""
     if not partnership.is_active:
         return "The partnership has ended."
     if not partnership.data_sync_enabled:

@@ -41,11 +41,24 @@ class Reads:
         self.downstream_ids = sorted(
             {p.downstream_id for p in partnerships if p.downstream_id is not None}
         )
+        self._partnerships = partnerships
         self._upstream: dict[tuple[type, int], list] = {}
+        self._upstream_counts: dict[tuple[type, int], int] = {}
         self._downstream: dict[type, dict[int, list]] = {}
         self._singletons: dict[type, dict[int, Any]] = {}
         self._upstream_names: dict[int, dict[int, str]] | None = None
         self.now = timezone.now()  # one clock for the batch: its copies share their values
+
+    def override_values(self, partnership: Partnership) -> dict[str, str]:
+        """The partnership's category overrides, read once for the whole batch."""
+        from .. import overrides
+
+        if getattr(partnership, "_override_values", None) is None and partnership.pk:
+            overrides.prefetch(
+                [p for p in self._partnerships if getattr(p, "_override_values", None) is None]
+                + [partnership]
+            )
+        return overrides.overrides_of(partnership)
 
     def upstream_items(self, model, upstream_id: int) -> list:
         """The channel manager's live items, oldest first (shared, never written)."""
@@ -59,7 +72,11 @@ class Reads:
     def upstream_count(self, model, upstream_id: int) -> int:
         if (model, upstream_id) in self._upstream:
             return len(self._upstream[model, upstream_id])
-        return model.objects.filter(organization_id=upstream_id).count()
+        if (model, upstream_id) not in self._upstream_counts:  # once for the batch
+            self._upstream_counts[model, upstream_id] = model.objects.filter(
+                organization_id=upstream_id
+            ).count()
+        return self._upstream_counts[model, upstream_id]
 
     def downstream_items(self, model, downstream_id: int) -> list:
         """Every item of the partner, archived ones included, as loaded (see ``remember``)."""

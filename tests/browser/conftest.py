@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
+from asgiref.local import Local
+from django.db import connections
+from django.tasks import task_backends
+from django_tasks_db.management.commands.db_worker import Worker
 
 from tests.factories import PASSWORD
 
@@ -51,3 +56,50 @@ def csp_violations(page):
 @pytest.fixture
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "viewport": {"width": 1280, "height": 800}}
+
+
+def _reset_task_backends() -> None:
+    task_backends.__dict__.pop("settings", None)
+    task_backends._connections = Local()
+
+
+@pytest.fixture
+def database_tasks(settings):
+    """Tasks go to django-tasks-db's queue, as in production; a worker drains it."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    _reset_task_backends()
+    yield
+    _reset_task_backends()
+
+
+@pytest.fixture
+def worker():
+    """Start a `db_worker` loop in a thread (on the test database) when asked."""
+    workers: list[tuple[Worker, threading.Thread]] = []
+
+    def start(max_tasks: int | None = None) -> None:
+        db_worker = Worker(
+            queue_names=["default"],
+            interval=0.05,
+            batch=False,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=max_tasks,
+            worker_id="browser-test-worker",
+            excluded_queue_names=[],
+        )
+
+        def run() -> None:
+            try:
+                db_worker.run()
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=run, daemon=True)
+        workers.append((db_worker, thread))
+        thread.start()
+
+    yield start
+    for db_worker, thread in workers:
+        db_worker.running = False
+        thread.join(timeout=10)

@@ -3,14 +3,9 @@ bar that advances (database task backend and a worker), and a partner's locked s
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
-from asgiref.local import Local
-from django.db import connections
-from django.tasks import task_backends
-from django_tasks_db.management.commands.db_worker import Worker
 from playwright.sync_api import expect
 
 from organizations.models import Organization
@@ -34,53 +29,6 @@ def helios(db):
 @pytest.fixture
 def helios_admin(helios):
     return MembershipFactory(organization=helios, role="admin").user
-
-
-def _reset_task_backends() -> None:
-    task_backends.__dict__.pop("settings", None)
-    task_backends._connections = Local()
-
-
-@pytest.fixture
-def database_tasks(settings):
-    """Tasks go to django-tasks-db's queue, as in production; a worker drains it."""
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-    _reset_task_backends()
-    yield
-    _reset_task_backends()
-
-
-@pytest.fixture
-def worker():
-    """Start a `db_worker` loop in a thread (on the test database) when asked."""
-    workers: list[tuple[Worker, threading.Thread]] = []
-
-    def start(max_tasks: int | None = None) -> None:
-        db_worker = Worker(
-            queue_names=["default"],
-            interval=0.05,
-            batch=False,
-            backend_name="default",
-            startup_delay=False,
-            max_tasks=max_tasks,
-            worker_id="browser-test-worker",
-            excluded_queue_names=[],
-        )
-
-        def run() -> None:
-            try:
-                db_worker.run()
-            finally:
-                connections.close_all()
-
-        thread = threading.Thread(target=run, daemon=True)
-        workers.append((db_worker, thread))
-        thread.start()
-
-    yield start
-    for db_worker, thread in workers:
-        db_worker.running = False
-        thread.join(timeout=10)
 
 
 def test_flag_preview_updates_before_saving_and_matches(

@@ -40,7 +40,7 @@ from organizations.demo import DEMO_PASSWORD
 from organizations.models import Organization
 from partnerships import modes
 from settings_sync import catalogue, policy
-from settings_sync.models import SyncRun
+from settings_sync.models import SyncProfile, SyncRun
 from tests.security.test_other_organizations import url_patterns
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -68,6 +68,7 @@ NOT_PAGES = {
     "notifications/read/": "POST only",
     "notifications/<int:pk>/read/": "POST only",
     "notifications/<int:pk>/": "a redirect to the page the notification links to",
+    "o/<slug:org>/settings/sync/profiles/<int:pk>/archive/": "POST only",
 }
 
 #: A file to import in the walk: one new adder, one row with a mistake.
@@ -377,6 +378,23 @@ def channel_manager_admin(walk: Walk) -> None:
     expect(page.get_by_test_id("batch-summary")).to_be_visible()
     expect(page.get_by_role("columnheader", name="What changed")).to_be_visible()
     walk.check()
+
+    # A sync profile: created with a row of its own, applied to every partner matching "o".
+    walk.open("/o/helios-energy/settings/sync/profiles/new/")
+    page.get_by_label("Name").fill("Approved equipment")
+    page.get_by_label("Exclusive").check()
+    page.get_by_label("Equipment", exact=True).select_option("strict")
+    page.get_by_role("button", name="Save").click()
+    walk.check("saving a profile")
+    profile = SyncProfile.objects.get(name="Approved equipment")
+    walk.open(f"/o/helios-energy/settings/sync/profiles/{profile.pk}/")
+    walk.open(f"/o/helios-energy/settings/sync/profiles/{profile.pk}/apply/?q=o")
+    page.get_by_test_id("preview-all").click()
+    expect(page.get_by_test_id("fleet-preview")).to_be_visible()
+    walk.check("the fleet preview")
+    page.get_by_role("button", name=re.compile(r"^Apply to \d+ partners?$")).click()
+    expect(page.get_by_test_id("progress-bar")).to_be_visible()
+    walk.check("applying a profile")
 
 
 def staff(walk: Walk) -> None:

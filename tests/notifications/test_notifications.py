@@ -1,4 +1,4 @@
-"""Notifications (docs/design.md §12.4 and §12.5): each event reaches the admins it concerns, in the
+"""Notifications (docs/design.md §13.4 and §13.5): each event reaches the admins it concerns, in the
 inbox and by email (locmem), one email per person per run however large the fan-out, built
 in a constant number of queries; preferences, digests, a failing mail server, the signed
 one-click unsubscribe link, and the pages."""

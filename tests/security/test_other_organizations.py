@@ -155,6 +155,22 @@ CASES = [
     Case("settings_sync:resync-all"),
     Case("settings_sync:batch", their("batch"), methods=("GET",)),
     Case("settings_sync:history-export", methods=("GET",)),
+    Case("settings_sync:profiles", methods=("GET",)),
+    Case(
+        "settings_sync:profile-new",
+        payload=lambda theirs: {"name": "Taken over", "data_sync_enabled": "on"},
+    ),
+    Case(
+        "settings_sync:profile-edit",
+        their("profile"),
+        payload=lambda theirs: {"name": "Taken over", "data_sync_enabled": "on"},
+    ),
+    Case("settings_sync:profile-archive", their("profile"), methods=("POST",)),
+    Case(
+        "settings_sync:profile-apply",
+        their("profile"),
+        payload=lambda theirs: {"action": "apply", "partnership": theirs.partnership.pk},
+    ),
     Case("settings_sync:imports", methods=("GET",)),
     Case("settings_sync:import", their("upload"), methods=("GET",)),
     Case("settings_sync:import-apply", their("upload"), methods=("POST",)),

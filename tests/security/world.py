@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, settings
 from organizations.models import Organization
 from partnerships import services
 from partnerships.models import Invitation, Partnership, PartnershipRequest
-from settings_sync import engine, imports, policy, registry
-from settings_sync.models import Import, SyncBatch, SyncChange, SyncRun
+from settings_sync import engine, imports, policy, profiles, registry
+from settings_sync.models import Import, SyncBatch, SyncChange, SyncProfile, SyncRun
 from tests.factories import MembershipFactory, OrganizationFactory
 from tests.settings_sync import catalogue_data as data
 
@@ -100,6 +100,7 @@ class Holdings(Terse):
     received: PartnershipRequest  # a request sent to it
     items: dict[str, models.Model]  # one item per settings list page, by page key
     upload: Import  # a file uploaded into its adders, dry run not yet applied
+    profile: SyncProfile  # a sync profile (strict, adders flexible)
 
 
 def holdings(name: str) -> Holdings:
@@ -132,6 +133,13 @@ def holdings(name: str) -> Holdings:
         request=services.request_partnership(organization, OrganizationFactory(), by=admin),
         received=services.request_partnership(OrganizationFactory(), organization, by=None),
         items=items,
+        profile=profiles.save_profile(
+            organization,
+            name="Strict but adders",
+            flags=data.STRICT,
+            values={"adders": "flexible"},
+            by=admin,
+        ),
         upload=imports.start_import(
             organization=organization,
             category=registry.get("adders"),

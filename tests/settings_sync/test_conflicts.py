@@ -1,4 +1,4 @@
-"""The partner's side of a local edit (docs/design.md §12): an update waiting from the channel
+"""The partner's side of a local edit (docs/design.md §13): an update waiting from the channel
 manager, shown on the row, the tab and a comparison; *take theirs* and *keep mine* through the
 public functions and the pages, with and without htmx; their refusals; the run page's
 side-by-side view of a kept local edit."""

@@ -21,7 +21,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from organizations.models import Organization
 from partnerships import services
 from partnerships.models import Partnership
-from settings_sync import engine, registry
+from settings_sync import engine, previews, profiles, registry
 from settings_sync import services as sync_services
 from settings_sync.cleanup import delete_organizations, refresh_statistics
 from settings_sync.models import SyncRun
@@ -77,6 +77,8 @@ class Command(BaseCommand):
         "link_items": 500,
         "query_items": 1000,
         "samples": 15,
+        "fleet_partners": 1000,
+        "fleet_items": 1000,
     }
     QUICK = {
         "partners": 20,
@@ -87,6 +89,8 @@ class Command(BaseCommand):
         "link_items": 50,
         "query_items": 200,
         "samples": 5,
+        "fleet_partners": 20,
+        "fleet_items": 50,
     }
 
     def add_arguments(self, parser) -> None:
@@ -99,6 +103,8 @@ class Command(BaseCommand):
             ("--link-items", "Equipment of the channel manager they are linked to"),
             ("--query-items", "Items of the large run of the query count (against 10)"),
             ("--samples", "Runs into a partner already in sync (their median is reported)"),
+            ("--fleet-partners", "Partners of a sync profile's fleet preview"),
+            ("--fleet-items", "Items of their channel manager, spread over the collections"),
         ]
         for flag, text in sizes:
             key = flag.removeprefix("--").replace("-", "_")
@@ -143,6 +149,7 @@ class Command(BaseCommand):
             self._invitation(size["invite_equipment"])
             self._fan_out(size["partners"])
             self._full_resync(size["partners"], size["items"])
+            self._fleet_preview(size["fleet_partners"], size["fleet_items"])
             self._linking(size["link_partners"], size["link_items"])
             self._queries_per_run(size["query_items"])
             self._fixed_cost(size["samples"])
@@ -349,6 +356,40 @@ class Command(BaseCommand):
         self.figure("raw INSERT … SELECT of the same rows", f"{raw:.2f} s")
         self.figure(f"resync all {partners} partners x {items} items", f"{took['seconds']:.2f} s")
         self.figure("resync / raw SQL copy", f"{ratio:.2f}x", "≤ 1.5x", ratio <= 1.5)
+
+    def _fleet_preview(self, partners: int, items: int) -> None:
+        """A sync profile's fleet preview (docs/design.md §12.3) over ``partners`` partners
+        with Data Sync off, of a channel manager with ``items`` items: what applying a strict
+        profile with one category flexible and one off would do, computed without writing."""
+        keys = list(self.COLLECTIONS)
+        counts = {key: items // len(keys) + (i < items % len(keys)) for i, key in enumerate(keys)}
+        upstream = self._channel_manager(
+            "fleet CM", **{self.COLLECTIONS[key]: n for key, n in counts.items()}
+        )
+        self._partners(upstream, partners)
+        profile = profiles.save_profile(
+            upstream,
+            name=f"{PREFIX}profile",
+            flags={"is_exclusive": True, "data_sync_enabled": True},
+            values={"adders": "flexible", "personas": "off"},
+        )
+        runs_before = SyncRun.objects.count()
+        with timer() as took:
+            chosen = list(
+                profiles.applicable(profile).select_related("upstream", "downstream").order_by("pk")
+            )
+            fleet = previews.fleet_preview(profile, chosen)
+        expected = partners * (items - counts["personas"])
+        if fleet.totals["created"] != expected or SyncRun.objects.count() != runs_before:
+            raise CommandError(
+                f"Fleet preview: {fleet.totals['created']} to create, not {expected}, or it wrote."
+            )
+        self.figure(
+            f"fleet preview, {partners} partners x {items} items",
+            f"{took['seconds']:.2f} s",
+            "< 5 s",
+            took["seconds"] < 5,
+        )
 
     def _linking(self, partners: int, items: int) -> None:
         """Fresh partners linked one at a time with Data Sync on (each partnership its own

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("settings_sync", "0005_run_mode_labels"),
+        ("settings_sync", "0012_profile_offers"),
     ]
 
     operations = [
