@@ -19,5 +19,6 @@ class NotificationsConfig(AppConfig):
             (partnership_events.partnership_ended, events.on_partnership_ended),
             (partnership_events.request_declined, events.on_request_declined),
             (sync_events.runs_finished, events.on_runs_finished),
+            (sync_events.overrides_changed, events.on_overrides_changed),
         ]:
             signal.connect(receiver, dispatch_uid=f"notifications.{receiver.__name__}")

@@ -179,6 +179,23 @@ def on_flags_changed(sender, partnership, old_mode, new_mode, by, **kwargs) -> N
 
 
 @quietly
+def on_overrides_changed(sender, partnership, changes, by, **kwargs) -> None:
+    from settings_sync import registry
+    from settings_sync.overrides import VALUE_LABELS
+
+    upstream, downstream = partnership.upstream, partnership.downstream
+    described = "; ".join(
+        f"{registry.get(key).label}: {VALUE_LABELS[old]} → {VALUE_LABELS[new]}"
+        for key, (old, new) in changes.items()
+    )
+    message = f"{upstream} changed how some settings sync with your partnership ({described})."
+    notify(
+        [Entry(downstream.pk, Event.FLAGS_CHANGED, message, _detail_url(downstream, partnership))],
+        exclude_user_ids=[getattr(by, "pk", None)],
+    )
+
+
+@quietly
 def on_partnership_ended(sender, partnership, old_mode, by, **kwargs) -> None:
     upstream, downstream = partnership.upstream, partnership.downstream
     message = f"The partnership between {upstream} and {downstream} has ended."

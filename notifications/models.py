@@ -11,7 +11,7 @@ class Notification(models.Model):
     class Event(models.TextChoices):
         SETTINGS_CHANGED = "settings_changed", "A sync changed your settings"
         UPDATE_AVAILABLE = "update_available", "Updates available from a channel manager"
-        FLAGS_CHANGED = "flags_changed", "A partnership's flags changed"
+        FLAGS_CHANGED = "flags_changed", "A partnership's flags or categories changed"
         RUN_FAILED = "run_failed", "A sync failed"
         CONFLICTS = "conflicts", "A sync found conflicts"
         PARTNER_JOINED = "partner_joined", "A partner accepted"

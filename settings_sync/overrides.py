@@ -29,7 +29,7 @@ from django.utils import timezone
 from partnerships import modes
 from partnerships.models import Partnership
 
-from . import policy, registry
+from . import policy, registry, signals
 from .models import CategoryOverride, SyncRun
 
 FOLLOW = CategoryOverride.Value.FOLLOW.value
@@ -264,6 +264,10 @@ def set_overrides(
         version=F("version") + 1, updated_by=by, updated_at=now
     )
     partnership._override_values = None  # read again when next asked
+    if not quiet:
+        signals.announce_overrides_changed(
+            current, {key: (stored.get(key, FOLLOW), value) for key, value in changed.items()}, by
+        )
     return runs
 
 

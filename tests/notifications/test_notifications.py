@@ -20,7 +20,7 @@ from django.utils import timezone
 from notifications import emails, tasks
 from notifications.models import DigestSent, EmailPreference, Notification
 from partnerships import services
-from settings_sync import conflicts
+from settings_sync import conflicts, overrides
 from settings_sync.models import SyncRun
 from settings_sync.project.models import Adder
 from tests.factories import AdderFactory, MembershipFactory, OrganizationFactory, make_partnership
@@ -137,6 +137,27 @@ class TestPartnerAdmins:
         )
         assert emailed(partner_admin, note.message)
         assert not notes(channel_manager_admin, Event.FLAGS_CHANGED)
+
+    def test_told_when_a_category_override_changes(
+        self, linked, channel_manager_admin, partner_admin, sync_now
+    ):
+        with sync_now():
+            overrides.set_override(linked, "adders", "strict", by=channel_manager_admin)
+        (note,) = notes(partner_admin, Event.FLAGS_CHANGED)
+        assert note.message == (
+            "Helios Energy Partners changed how some settings sync with your partnership "
+            "(Adders: Follow the partnership → Strict)."
+        )
+        assert note.url == reverse("partnerships:detail", args=[linked.downstream.slug, linked.pk])
+        assert emailed(partner_admin, note.message)
+        assert not notes(channel_manager_admin, Event.FLAGS_CHANGED)
+
+    def test_not_told_when_an_override_is_saved_unchanged(
+        self, linked, channel_manager_admin, partner_admin, sync_now
+    ):
+        with sync_now():
+            overrides.set_override(linked, "adders", "follow", by=channel_manager_admin)
+        assert not notes(partner_admin, Event.FLAGS_CHANGED)
 
 
 class TestChannelManagerAdmins:
