@@ -40,3 +40,12 @@ def lock_for(organization: Organization, page) -> Partnership | None:
     if not getattr(page, "synced", False) or not page.lockable:
         return None
     return managing_partnership(organization)
+
+
+def category_mode(partnership: Partnership, key: str) -> str:
+    """The mode in which ``partnership`` syncs the category ``key``.
+
+    Today every category follows the partnership's flags; this is the one place the network's
+    code asks, so a per-category mode needs changing only here (docs/design.md §12).
+    """
+    return partnership.mode
