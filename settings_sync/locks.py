@@ -42,6 +42,30 @@ def lock_for(organization: Organization, page) -> Partnership | None:
     return managing_partnership(organization)
 
 
+def is_item_locked(item) -> bool:
+    """Whether the partner may not edit or archive ``item``.
+
+    A collection item carries the organization that locks it (``managed_by``, written by the
+    sync with every copy), so asking costs no query; a singleton row is locked with its
+    category (docs/design.md §12.3).
+    """
+    if hasattr(item, "managed_by_id"):
+        return item.managed_by_id is not None
+    category = registry.for_model(type(item))
+    return category is not None and is_locked(item.organization, category.key)
+
+
+def lock_through(partnership: Partnership, key: str) -> tuple[bool, bool]:
+    """How a copy of category ``key`` made through ``partnership`` is locked: (it keeps the
+    lock its source holds, the partnership locks it itself).
+
+    Locks travel through exclusive partnerships; a strict one adds its own channel manager's
+    (docs/design.md §12.3). The engine's rules and its ``INSERT … SELECT`` copy both ask here.
+    """
+    mode = category_mode(partnership, key)
+    return mode in (modes.FLEXIBLE, modes.STRICT), mode == modes.STRICT
+
+
 def category_mode(partnership: Partnership, key: str) -> str:
     """The mode in which ``partnership`` syncs the category ``key``.
 

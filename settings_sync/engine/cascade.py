@@ -18,7 +18,10 @@ from partnerships.models import Partnership
 
 from .. import locks, policy, registry
 from ..models import SyncRun
-from .plan import WRITING_ACTIONS, Plan
+from .plan import ARCHIVED, DETACHED, WRITING_ACTIONS, Plan
+
+#: What frees a name in the partner for another path into it.
+FREEING_ACTIONS = {ARCHIVED, DETACHED}
 
 #: Kinds of data that travel on: invite-only data is copied once, into a new organization.
 TRAVELLING_KINDS = (policy.COLLECTION, policy.SINGLETON)
@@ -36,38 +39,63 @@ def written_categories(plan: Plan) -> list[str]:
     ]
 
 
+def freed_categories(plan: Plan) -> list[str]:
+    """The collections in which ``plan`` archives or detaches copies: names another path into
+    the partner may now take."""
+    return [
+        category_plan.category.key
+        for category_plan in plan.categories
+        if category_plan.category.kind == policy.COLLECTION
+        and any(change.action in FREEING_ACTIONS for change in category_plan.changes)
+    ]
+
+
 def record(runs: list[tuple[Plan, SyncRun]]) -> list[SyncRun]:
-    """Record the runs that the applied ``runs`` (into different partners) start below their
-    partners, and enqueue them once the transaction commits. Two queries, whatever the
+    """Record the runs that the applied ``runs`` (into different partners) start, and enqueue
+    them once the transaction commits: a ``change`` run for each partnership below a partner
+    they wrote into, and one for each other path into a partner where they freed names (two
+    paths to one organization, docs/design.md §12.4). At most three queries, whatever the
     number of runs, partners or items."""
     written: dict[int, tuple[SyncRun, Plan, list[str]]] = {}
+    freed: dict[int, tuple[SyncRun, Plan, list[str]]] = {}
     for plan, sync_run in runs:
-        keys = [] if plan.skipped else written_categories(plan)
-        if keys:
+        if plan.skipped:
+            continue
+        if keys := written_categories(plan):
             written[plan.partnership.downstream_id] = (sync_run, plan, keys)
-    if not written:
-        return []
-    below = (
-        Partnership.objects.active()
-        .filter(upstream_id__in=written, data_sync_enabled=True)
-        .select_related("upstream")
-        .order_by("upstream_id", "pk")  # a batch of the queue shares its channel manager
-    )
+        if keys := freed_categories(plan):
+            freed[plan.partnership.downstream_id] = (sync_run, plan, keys)
     started = []
-    for partnership in below:
-        cause, plan, keys = written[partnership.upstream_id]
-        keys = [key for key in keys if _travels(partnership, key)]
-        if keys:
-            started.append(
-                SyncRun(
-                    partnership=partnership,
-                    event=policy.CHANGE,
-                    mode=partnership.mode,
-                    categories=keys,
-                    caused_by=cause,
-                    trigger=f"{partnership.upstream} received changes from "
-                    f"{plan.partnership.upstream}"[:200],
-                )
+    if written:
+        below = (
+            Partnership.objects.active()
+            .filter(upstream_id__in=written, data_sync_enabled=True)
+            .select_related("upstream")
+            .order_by("upstream_id", "pk")  # a batch of the queue shares its channel manager
+        )
+        for partnership in below:
+            cause, plan, keys = written[partnership.upstream_id]
+            started += _started(
+                partnership,
+                cause,
+                keys,
+                f"{partnership.upstream} received changes from {plan.partnership.upstream}",
+            )
+    if freed:
+        beside = (
+            Partnership.objects.active()
+            .filter(downstream_id__in=freed, data_sync_enabled=True)
+            .exclude(pk__in=[plan.partnership.pk for _, plan, _ in freed.values()])
+            .select_related("upstream", "downstream")
+            .order_by("downstream_id", "pk")
+        )
+        for partnership in beside:
+            cause, plan, keys = freed[partnership.downstream_id]
+            started += _started(
+                partnership,
+                cause,
+                keys,
+                f"{plan.partnership.upstream}'s sync freed names in {partnership.downstream}",
             )
     if not started:
         return []
@@ -77,6 +105,23 @@ def record(runs: list[tuple[Plan, SyncRun]]) -> list[SyncRun]:
 
     enqueue_on_commit(started)
     return started
+
+
+def _started(partnership: Partnership, cause: SyncRun, keys: list[str], trigger: str) -> list:
+    """The run ``cause`` starts in ``partnership`` (none if no category does anything there)."""
+    keys = [key for key in keys if _travels(partnership, key)]
+    if not keys:
+        return []
+    return [
+        SyncRun(
+            partnership=partnership,
+            event=policy.CHANGE,
+            mode=partnership.mode,
+            categories=keys,
+            caused_by=cause,
+            trigger=trigger[:200],
+        )
+    ]
 
 
 def _travels(partnership: Partnership, key: str) -> bool:

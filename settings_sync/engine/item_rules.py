@@ -11,7 +11,7 @@ from typing import Any
 
 from organizations.wording import possessive
 
-from .. import policy
+from .. import locks, policy
 from ..items import FRESH_COPY, Fresh, baseline_name
 from .plan import (
     ADOPTED,
@@ -43,6 +43,7 @@ class CollectionRules(RunContext):
         model = category.model
         fields = category.synced_fields
         plan.update_fields = (*fields, *model.bookkeeping_fields())
+        self._keeps_lock, self._locks = locks.lock_through(self.partnership, category.key)
         downstream = self._downstream_items(model)
         if plan.outcome != policy.DETACH and not downstream:
             plan.bulk_copies = self.reads.upstream_count(model, self.upstream.pk)
@@ -174,11 +175,16 @@ class CollectionRules(RunContext):
             Fresh.SOURCE: source,
             Fresh.KEY: key_of(source, model.NATURAL_KEY),
             Fresh.NOW: self.now,
+            Fresh.MANAGER: self._manager_of(source),
         }
         return model(
             organization=self.downstream,
             **{
-                name: known[value] if isinstance(value, Fresh) else value
+                model._meta.get_field(name).attname if value is Fresh.MANAGER else name: known[
+                    value
+                ]
+                if isinstance(value, Fresh)
+                else value
                 for name, value in FRESH_COPY.items()
             },
             **values_of(source, fields),
@@ -201,7 +207,7 @@ class CollectionRules(RunContext):
         moving = {}
         for pk, copy in live_copies.items():
             source = upstream_by_pk[pk]
-            edited_here = copy.sync_state == "diverged" and not match
+            edited_here = copy.sync_state == "diverged" and not (match or self._locked(source))
             if edited_here and values_of(copy, fields) != values_of(source, fields):
                 staying[key_of(copy, natural_key)] = copy
             elif key_of(copy, natural_key) != key_of(source, natural_key):
@@ -234,6 +240,18 @@ class CollectionRules(RunContext):
         item.synced_partnership = self.partnership
         item.synced_from = source
         item.synced_at = self.now
+        item.managed_by_id = self._manager_of(source)
+
+    def _manager_of(self, source) -> int | None:
+        """Who locks the copy of ``source`` (docs/design.md §12.3): the organization that
+        locked ``source``, through an exclusive partnership; else a strict partnership's own
+        channel manager; else nobody."""
+        inherited = source.managed_by_id if self._keeps_lock else None
+        return inherited or (self.upstream.pk if self._locks else None)
+
+    def _locked(self, source) -> bool:
+        """A locked copy holds its source's values: merge treats it as match does."""
+        return self._manager_of(source) is not None
 
     def _unarchive(self, item) -> None:
         item.archived_at = None
@@ -272,13 +290,26 @@ class CollectionRules(RunContext):
         fields = plan.category.synced_fields
         new = values_of(source, fields)
         old = values_of(copy, fields)
+        relocked = copy.managed_by_id != self._manager_of(source)
         if old == new:
             baseline = {name: getattr(copy, baseline_name(name)) for name in fields}
-            if baseline != new:  # edited to what the channel manager now has: in sync again
+            if baseline != new or relocked:  # e.g. edited to what the channel manager has
                 self._set_baseline(copy, source, fields)
                 plan.to_update.append(copy)
+            if relocked:  # a change of lock is a write: it travels on (docs/design.md §12.3)
+                plan.add(
+                    UPDATED,
+                    label_of(source),
+                    item=copy,
+                    upstream=source,
+                    before=old,
+                    after=new,
+                    note=f"Now read-only in {self.downstream}."
+                    if copy.managed_by_id
+                    else f"Now editable in {self.downstream}.",
+                )
             return
-        if copy.sync_state == "diverged" and not match:
+        if copy.sync_state == "diverged" and not (match or self._locked(source)):
             plan.add(
                 KEPT_LOCAL,
                 label_of(copy),
@@ -309,6 +340,7 @@ class CollectionRules(RunContext):
         fields = plan.category.synced_fields
         old = values_of(item, fields)
         new = values_of(source, fields)
+        match = match or self._locked(source)
         if match:
             self._link(item, source, fields)
         else:
@@ -346,5 +378,6 @@ class CollectionRules(RunContext):
         item.synced_partnership = None
         item.synced_from = None
         item.synced_at = None
+        item.managed_by_id = None
         for name in item.SYNCED_FIELDS:
             setattr(item, baseline_name(name), None)

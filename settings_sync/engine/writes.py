@@ -17,12 +17,13 @@ import json
 from django.core.files.base import ContentFile
 from django.db import connection, models
 from django.db.models import F, Value
-from django.db.models.functions import Cast, Concat, JSONObject, Trim
+from django.db.models.functions import Cast, Coalesce, Concat, JSONObject, Trim
 from django.utils import timezone
 
 from organizations.natural_keys import NaturalKeyModel
 from partnerships.models import Partnership
 
+from .. import locks
 from ..items import FRESH_COPY, Fresh, baseline_name
 from ..models import SyncChange, SyncRun
 from .plan import CREATED, CategoryPlan, Plan
@@ -217,11 +218,18 @@ def copy_columns(category, partnership: Partnership, now) -> dict[str, models.Ex
     row, or a constant of this run): every column of the table but its primary key."""
     model = category.model
     fields = category.synced_fields
+    keeps_lock, locks_itself = locks.lock_through(partnership, category.key)
+    manager = F("managed_by") if keeps_lock else Value(None, output_field=models.BigIntegerField())
+    if locks_itself:
+        manager = Coalesce(
+            manager, Value(partnership.upstream_id, output_field=models.BigIntegerField())
+        )
     fresh = {
         Fresh.PARTNERSHIP: Value(partnership.pk, output_field=models.BigIntegerField()),
         Fresh.SOURCE: F("pk"),
         Fresh.KEY: F("normalised_key"),
         Fresh.NOW: Value(now, output_field=models.DateTimeField()),
+        Fresh.MANAGER: manager,
     }
     return {
         "organization_id": Value(partnership.downstream_id, output_field=models.BigIntegerField()),
