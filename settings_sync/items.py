@@ -35,6 +35,7 @@ class Fresh(enum.Enum):
     KEY = "the natural key of the channel manager's item"
     NOW = "the time of the run"
     MANAGER = "the organization whose lock travels with the copy (docs/design.md §12.3)"
+    ORIGIN = "the organization at the top of the copy's chain (docs/design.md §12.2)"
 
 
 #: Every column the sync keeps beside a copy's own values (the ``baseline_<field>`` columns
@@ -47,6 +48,7 @@ FRESH_COPY: dict[str, object] = {
     "normalised_key": Fresh.KEY,
     "synced_at": Fresh.NOW,
     "managed_by": Fresh.MANAGER,
+    "synced_origin": Fresh.ORIGIN,
     "archived_at": None,
     "archived_by": None,
     "archive_reason": "",
@@ -116,7 +118,7 @@ class SyncedItemQuerySet(NaturalKeyQuerySet):
         return self.with_sync_state().filter(sync_state_value=DIVERGED)
 
     def for_list(self) -> SyncedItemQuerySet:
-        return self.select_related("synced_partnership__upstream", "managed_by")
+        return self.select_related("synced_partnership__upstream", "managed_by", "synced_origin")
 
 
 class SyncedLiveManager(LiveManager.from_queryset(SyncedItemQuerySet)):
@@ -167,6 +169,17 @@ class SyncedItem(NaturalKeyModel, ArchivableModel):
         related_name="+",
         db_constraint=False,
         help_text="The channel manager that locks this item (empty: the partner may edit it).",
+    )
+    synced_origin = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        verbose_name="originally from",
+        help_text="The organization at the top of this copy's chain (empty for own items).",
     )
     archived_by_sync = models.BooleanField(default=False, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)

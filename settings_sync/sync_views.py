@@ -22,7 +22,7 @@ from partnerships.models import Partnership
 from partnerships.permissions import can_edit_flags
 
 from . import engine, policy, registry, services, status
-from .locks import lock_for
+from .locks import is_item_locked, lock_for
 from .models import SyncBatch, SyncChange, SyncRun
 
 # Hooks on partnership pages -----------------------------------------------------------------
@@ -307,13 +307,15 @@ def _restorable(request: HttpRequest, sync_run: SyncRun, changes: list[SyncChang
         category = registry.get(key)
         if lock_for(request.organization, category) is not None:
             continue
-        still_archived = set(
-            category.model.all_objects.filter(
+        still_archived = {
+            item.pk
+            for item in category.model.all_objects.filter(
                 organization=request.organization,
                 pk__in=[change.item_id for change in category_changes],
                 archived_at__isnull=False,
-            ).values_list("pk", flat=True)
-        )
+            )
+            if not is_item_locked(item)
+        }
         restorable |= {c.pk for c in category_changes if c.item_id in still_archived}
     return restorable
 

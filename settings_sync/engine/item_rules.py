@@ -27,6 +27,12 @@ from .plan import (
 from .reads import RunContext, key_of, label_of, values_of
 
 
+def origin_of(source) -> int:
+    """The organization at the top of a copy's chain: where its source came from, or the
+    source's own organization (docs/design.md §12.2)."""
+    return source.synced_origin_id or source.organization_id
+
+
 class CollectionRules(RunContext):
     """Plans one collection category of one partnership's event."""
 
@@ -176,17 +182,17 @@ class CollectionRules(RunContext):
             Fresh.KEY: key_of(source, model.NATURAL_KEY),
             Fresh.NOW: self.now,
             Fresh.MANAGER: self._manager_of(source),
+            Fresh.ORIGIN: origin_of(source),
         }
+        bookkeeping = {}
+        for name, value in FRESH_COPY.items():
+            if value in (Fresh.MANAGER, Fresh.ORIGIN):  # known by id: written to the id column
+                bookkeeping[model._meta.get_field(name).attname] = known[value]
+            else:
+                bookkeeping[name] = known[value] if isinstance(value, Fresh) else value
         return model(
             organization=self.downstream,
-            **{
-                model._meta.get_field(name).attname if value is Fresh.MANAGER else name: known[
-                    value
-                ]
-                if isinstance(value, Fresh)
-                else value
-                for name, value in FRESH_COPY.items()
-            },
+            **bookkeeping,
             **values_of(source, fields),
             **{baseline_name(name): getattr(source, name) for name in fields},
         )
@@ -241,6 +247,7 @@ class CollectionRules(RunContext):
         item.synced_from = source
         item.synced_at = self.now
         item.managed_by_id = self._manager_of(source)
+        item.synced_origin_id = origin_of(source)
 
     def _manager_of(self, source) -> int | None:
         """Who locks the copy of ``source`` (docs/design.md §12.3): the organization that
@@ -248,6 +255,13 @@ class CollectionRules(RunContext):
         channel manager; else nobody."""
         inherited = source.managed_by_id if self._keeps_lock else None
         return inherited or (self.upstream.pk if self._locks else None)
+
+    def _stamp_note(self, managed_before: int | None, copy) -> str:
+        if managed_before == copy.managed_by_id:
+            return "Its origin changed."
+        if copy.managed_by_id is None:
+            return f"Now editable in {self.downstream}."
+        return f"Now read-only in {self.downstream}."
 
     def _locked(self, source) -> bool:
         """A locked copy holds its source's values: merge treats it as match does."""
@@ -290,13 +304,14 @@ class CollectionRules(RunContext):
         fields = plan.category.synced_fields
         new = values_of(source, fields)
         old = values_of(copy, fields)
-        relocked = copy.managed_by_id != self._manager_of(source)
+        stamp = (copy.managed_by_id, copy.synced_origin_id)
+        restamped = stamp != (self._manager_of(source), origin_of(source))
         if old == new:
             baseline = {name: getattr(copy, baseline_name(name)) for name in fields}
-            if baseline != new or relocked:  # e.g. edited to what the channel manager has
+            if baseline != new or restamped:  # e.g. edited to what the channel manager has
                 self._set_baseline(copy, source, fields)
                 plan.to_update.append(copy)
-            if relocked:  # a change of lock is a write: it travels on (docs/design.md §12.3)
+            if restamped:  # a change of lock or origin is a write: it travels on (§12.3)
                 plan.add(
                     UPDATED,
                     label_of(source),
@@ -304,9 +319,7 @@ class CollectionRules(RunContext):
                     upstream=source,
                     before=old,
                     after=new,
-                    note=f"Now read-only in {self.downstream}."
-                    if copy.managed_by_id
-                    else f"Now editable in {self.downstream}.",
+                    note=self._stamp_note(stamp[0], copy),
                 )
             return
         if copy.sync_state == "diverged" and not (match or self._locked(source)):
@@ -379,5 +392,6 @@ class CollectionRules(RunContext):
         item.synced_from = None
         item.synced_at = None
         item.managed_by_id = None
+        item.synced_origin_id = None
         for name in item.SYNCED_FIELDS:
             setattr(item, baseline_name(name), None)

@@ -230,6 +230,7 @@ def copy_columns(category, partnership: Partnership, now) -> dict[str, models.Ex
         Fresh.KEY: F("normalised_key"),
         Fresh.NOW: Value(now, output_field=models.DateTimeField()),
         Fresh.MANAGER: manager,
+        Fresh.ORIGIN: Coalesce(F("synced_origin"), F("organization")),
     }
     return {
         "organization_id": Value(partnership.downstream_id, output_field=models.BigIntegerField()),
