@@ -52,7 +52,9 @@ def is_item_locked(item) -> bool:
     if hasattr(item, "managed_by_id"):
         return item.managed_by_id is not None
     category = registry.for_model(type(item))
-    return category is not None and is_locked(item.organization, category.key)
+    if category is None or not category.lockable:
+        return False
+    return managing_partnership(item.organization) is not None
 
 
 def lock_through(partnership: Partnership, key: str) -> tuple[bool, bool]:

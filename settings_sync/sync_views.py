@@ -19,11 +19,13 @@ from organizations.models import Organization
 from partnerships import modes
 from partnerships.forms import FlagsFormMixin, refreshed_flags
 from partnerships.models import Partnership
+from partnerships.network import organizations_below
 from partnerships.permissions import can_edit_flags
 
 from . import engine, policy, registry, services, status
 from .locks import is_item_locked, lock_for
 from .models import SyncBatch, SyncChange, SyncRun
+from .run_tree import cascade_of
 
 # Hooks on partnership pages -----------------------------------------------------------------
 
@@ -61,14 +63,18 @@ def flag_preview(request: HttpRequest, edited: Partnership, stored_mode: str) ->
     """What saving the flags shown in the form would do to the partner."""
     event = policy.event_for_mode_change(stored_mode, edited.mode)
     plan = None
+    reach = 0
     if event is not None:
         plan = engine.preview(edited, event, mode_before=stored_mode)
+        if plan.writes_anything:  # what is written into the partner travels on (§12.1)
+            reach = organizations_below(edited.downstream)
     return render_to_string(
         "settings_sync/includes/preview.html",
         {
             "plan": plan,
             "event": event,
             "partner": edited.downstream,
+            "reach": reach,
             "when": "save",
             "nothing": "Saving these flags starts no sync: the mode does not change.",
         },
@@ -282,6 +288,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and can_edit_organization_settings(request.membership)
         and sync_run.partnership.upstream_id == request.organization.pk,
         "running": sync_run.status in SyncRun.PENDING,
+        "cascade": cascade_of(sync_run, request.organization),
     }
     template = "settings_sync/run.html"
     if request.htmx:

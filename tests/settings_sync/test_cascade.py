@@ -20,12 +20,10 @@ from settings_sync.project.models import Adder, Equipment
 from settings_sync.proposal.models import ProposalExpiration
 from settings_sync.tasks import run_sync, run_sync_batch
 from tests.factories import AdderFactory, EquipmentFactory, OrganizationFactory, make_partnership
+from tests.settings_sync.catalogue_data import FLEXIBLE, NON_EXCLUSIVE, STRICT
 
 pytestmark = pytest.mark.django_db
 
-NON_EXCLUSIVE = {"data_sync_enabled": True}
-FLEXIBLE = {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_edit": True}
-STRICT = {"is_exclusive": True, "data_sync_enabled": True}
 DATABASE_QUEUE = "django_tasks_db.DatabaseBackend"
 
 

@@ -24,13 +24,8 @@ from settings_sync.locks import is_locked
 from settings_sync.models import SyncChange, SyncRun
 from settings_sync.project.models import Adder
 from settings_sync.proposal.models import ProposalExpiration
+from tests.settings_sync.catalogue_data import MODES
 
-FLAGS = {
-    "off": {},
-    "non_exclusive": {"data_sync_enabled": True},
-    "flexible": {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_edit": True},
-    "strict": {"is_exclusive": True, "data_sync_enabled": True},
-}
 #: Names that meet each other across organizations (two paths, adoption, clashes).
 SHARED_NAMES = ["Trenching", "Tile roof", "Critter guard"]
 counter = itertools.count()
@@ -102,7 +97,7 @@ def build(network: Network) -> tuple[list[Organization], list[Partnership]]:
             name = f"{name} {organization.pk}" if name == "Own" else name
             Adder.objects.create(organization=organization, name=name, amount=amount)
     partnerships = [
-        services.create_partnership(organizations[up], organizations[down], by=None, **FLAGS[mode])
+        services.create_partnership(organizations[up], organizations[down], by=None, **MODES[mode])
         for up, down, mode in network.edges
     ]
     return organizations, partnerships

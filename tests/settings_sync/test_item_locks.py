@@ -18,12 +18,9 @@ from settings_sync.models import SyncChange
 from settings_sync.project.models import Adder
 from settings_sync.provenance import origin
 from tests.factories import AdderFactory, MembershipFactory, OrganizationFactory, make_partnership
+from tests.settings_sync.catalogue_data import FLEXIBLE, NON_EXCLUSIVE, STRICT
 
 pytestmark = pytest.mark.django_db
-
-NON_EXCLUSIVE = {"data_sync_enabled": True}
-FLEXIBLE = {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_edit": True}
-STRICT = {"is_exclusive": True, "data_sync_enabled": True}
 
 
 @pytest.fixture
