@@ -7,7 +7,10 @@ what to create, update and archive, and :mod:`.writes` writes it in bulk.
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
 
 from organizations.wording import possessive
 
@@ -25,6 +28,11 @@ from .plan import (
     CategoryPlan,
 )
 from .reads import RunContext, key_of, label_of, values_of
+
+
+def as_stored(values: dict):
+    """``values`` as a JSON column of the history gives them back."""
+    return json.loads(json.dumps(values, cls=DjangoJSONEncoder))
 
 
 def origin_of(source) -> int:
@@ -136,11 +144,10 @@ class CollectionRules(RunContext):
             copy = live_copies.get(source.pk)
             blocker = blocked.get(source.pk)
             if blocker is not None and (copy is not None or holder is None):
-                plan.add(
-                    CONFLICT,
-                    label_of(source),
-                    item=blocker,
-                    upstream=source,
+                self._conflict(
+                    plan,
+                    source,
+                    blocker,
                     note=f"{self.downstream} already has another item “{blocker}” with this "
                     "name; "
                     + ("the copy was not renamed." if copy is not None else "nothing was added."),
@@ -152,11 +159,10 @@ class CollectionRules(RunContext):
                 if holder.synced_partnership_id is None:
                     self._adopt(plan, source, holder, match=match)
                 else:
-                    plan.add(
-                        CONFLICT,
-                        label_of(source),
-                        item=holder,
-                        upstream=source,
+                    self._conflict(
+                        plan,
+                        source,
+                        holder,
                         note=f"“{holder}” is already synced from "
                         f"{self._upstream_name(holder.synced_partnership_id)}; left as it is.",
                     )
@@ -172,6 +178,27 @@ class CollectionRules(RunContext):
                     upstream=source,
                     after=values_of(source, category.synced_fields),
                 )
+
+    def _conflict(self, plan: CategoryPlan, source, holder, *, note: str) -> None:
+        """``source`` cannot be copied because ``holder`` keeps its name: reported once, and
+        again only when one side has changed since (docs/design.md §12.4)."""
+        fields = plan.category.synced_fields
+        before, after = values_of(holder, fields), values_of(source, fields)
+        reported = None
+        if self.partnership_pk is not None:
+            reported = self.reads.reported_conflict(
+                plan.category.key, self.partnership_pk, source.pk
+            )
+        plan.add(
+            CONFLICT,
+            label_of(source),
+            item=holder,
+            upstream=source,
+            before=before,
+            after=after,
+            note=note,
+            repeated=reported is not None and reported == (as_stored(before), as_stored(after)),
+        )
 
     def _fresh_copy(self, model, source, fields):
         """A new copy of ``source``: its values, their baselines, and what every bookkeeping

@@ -92,6 +92,7 @@ def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
         )
         for plan, sync_run in runs
         for change in plan.changes
+        if not change.repeated
     ]
     if history:
         SyncChange.objects.bulk_create(history, batch_size=None)

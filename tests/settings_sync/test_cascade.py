@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from settings_sync import engine
-from settings_sync.models import SyncRun
+from settings_sync.models import SyncChange, SyncRun
 from settings_sync.project.models import Adder, Equipment
 from settings_sync.proposal.models import ProposalExpiration
 from settings_sync.tasks import run_sync, run_sync_batch
@@ -241,3 +241,27 @@ def test_queries_of_a_run_and_its_cascade_do_not_depend_on_the_number_of_items(
         engine.execute(into_c)
     assert {adder.amount for adder in Adder.objects.filter(organization=c)} == {7}
     assert Adder.objects.filter(organization=c).count() == items + 1
+
+
+def test_two_paths_report_the_second_paths_item_once_until_a_side_changes_it(drain):
+    """A → B → C and A → C, all non-exclusive: C keeps the copy it received first (through
+    B); A's own path reports a conflict once, not on every run, and again once A changes it."""
+    a, b, c = chain(drain, NON_EXCLUSIVE, NON_EXCLUSIVE)
+    with drain():
+        direct = make_partnership(a, c, **NON_EXCLUSIVE)
+
+    def conflicts() -> int:
+        return SyncChange.objects.filter(run__partnership=direct, action="conflict").count()
+
+    assert trenching(c).synced_partnership.upstream == b
+    assert conflicts() == 1
+    with drain():
+        again = engine.run(direct, "change")
+    assert again.counts == {}
+    assert conflicts() == 1
+    with drain():
+        item = trenching(a)
+        item.amount = 1300
+        item.save()  # travels through B (C's copy follows) and runs A → C again
+    assert trenching(c).amount == 1300
+    assert conflicts() == 2

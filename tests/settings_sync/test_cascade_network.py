@@ -116,6 +116,11 @@ def edit(organization: Organization, action: str, pick: int, value: int) -> None
         item.archive(reason="not for us")
     elif action == "create":
         name = SHARED_NAMES[pick % len(SHARED_NAMES)]
+        if organization.upstream_partnerships.exists():
+            # A partner naming an item like its channel manager's is adopted by that channel
+            # manager's next run (a single partnership's rule, docs/design.md §5.3), which
+            # nothing in the partner starts: names of its own keep this about the network.
+            name = f"Own {organization.pk}.{pick}"
         if not Adder.objects.filter(organization=organization, normalised_key=key(name)).exists():
             Adder.objects.create(organization=organization, name=name, amount=value)
     elif action == "days":
