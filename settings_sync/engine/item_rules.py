@@ -85,6 +85,7 @@ class CollectionRules(RunContext):
         archived_copies: dict[int, Any] = {}  # upstream pk → the latest archived copy
         orphans = []  # live copies whose upstream item is gone (deleted or archived)
         others = []  # the partner's other live items (its own, or synced from elsewhere)
+        declined_elsewhere: dict[tuple[str, int], Any] = {}  # (key, origin) → declined copy
         for item in downstream:
             if self.is_ours(item) and item.synced_from_id in upstream_by_pk:
                 if item.is_archived:
@@ -100,6 +101,10 @@ class CollectionRules(RunContext):
                     orphans.append(item)
             elif not item.is_archived:
                 others.append(item)
+            elif item.synced_partnership_id is not None and not item.archived_by_sync:
+                # A copy received through another path that the partner declined: the same
+                # item arriving by this path stays declined (docs/design.md §12.4).
+                declined_elsewhere[key_of(item, category.natural_key), item.synced_origin_id] = item
 
         # Copies of deleted items: archived if untouched, detached if edited (merge).
         for orphan in orphans:
@@ -168,6 +173,15 @@ class CollectionRules(RunContext):
                     )
             elif source.pk in archived_copies:
                 self._restore_or_keep(plan, source, archived_copies[source.pk], match=match)
+            elif not match and (key, origin_of(source)) in declined_elsewhere:
+                plan.add(
+                    KEPT_LOCAL,
+                    label_of(source),
+                    item=declined_elsewhere[key, origin_of(source)],
+                    upstream=source,
+                    note=f"{self.downstream} deleted its copy received through another "
+                    "partnership; merge does not bring it back.",
+                )
             else:
                 created = self._fresh_copy(model, source, fields)
                 plan.to_create.append(created)

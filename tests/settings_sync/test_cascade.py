@@ -266,3 +266,17 @@ def test_two_paths_report_the_second_paths_item_once_until_a_side_changes_it(dra
         item.save()  # travels through B (C's copy follows) and runs A → C again
     assert trenching(c).amount == 1300
     assert conflicts() == 2
+
+
+def test_an_item_declined_through_one_path_stays_declined_through_the_other(drain):
+    """A → B → C and A → C (non-exclusive): C deletes the copy it received through B; A's
+    next run into C does not bring the same item back (docs/design.md §12.4)."""
+    a, _b, c = chain(drain, NON_EXCLUSIVE, NON_EXCLUSIVE)
+    with drain():
+        direct = make_partnership(a, c, **NON_EXCLUSIVE)
+    with drain():
+        trenching(c).archive(reason="not for us")
+    with drain():
+        again = engine.run(direct, "change")
+    assert again.counts == {"adders": {"kept_local": 1}}
+    assert not Adder.objects.filter(organization=c, name="Trenching").exists()

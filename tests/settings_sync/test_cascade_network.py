@@ -153,8 +153,19 @@ def assert_follows(partnership: Partnership) -> None:
             synced_partnership=partnership, archived_at__isnull=False, archived_by_sync=False
         ).values_list("synced_from_id", flat=True)
     )
+    # …and copies of the same item, received through another path, that the partner archived.
+    declined_elsewhere = set(
+        Adder.all_objects.filter(
+            organization=down, archived_at__isnull=False, archived_by_sync=False
+        ).values_list("normalised_key", "synced_origin_id")
+    )
     for pk, source in upstream.items():
-        if pk not in copied and not (pk in declined and partnership.mode != "strict"):
+        origin = source.synced_origin_id or source.organization_id
+        if partnership.mode != "strict" and (
+            pk in declined or (source.normalised_key, origin) in declined_elsewhere
+        ):
+            continue
+        if pk not in copied:
             # Merge leaves a name the partner already uses (a clash, a second path) alone.
             assert partnership.mode != "strict", f"{source} of {up} is missing in {down}"
             assert source.normalised_key in names, f"{source} of {up} is missing in {down}"
