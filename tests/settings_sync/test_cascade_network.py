@@ -20,7 +20,7 @@ from partnerships import services
 from partnerships.models import Partnership
 from settings_sync import engine
 from settings_sync.engine import WRITING_ACTIONS
-from settings_sync.locks import is_locked
+from settings_sync.locks import is_item_locked, is_locked
 from settings_sync.models import SyncChange, SyncRun
 from settings_sync.project.models import Adder
 from settings_sync.proposal.models import ProposalExpiration
@@ -104,10 +104,15 @@ def build(network: Network) -> tuple[list[Organization], list[Partnership]]:
 
 
 def edit(organization: Organization, action: str, pick: int, value: int) -> None:
-    """What the organization's admin may do: only where its settings are not locked."""
+    """What the organization's admin may do: only where its settings, and the item, are not
+    locked (the pages refuse the rest with 403)."""
     if is_locked(organization, "adders"):
         return
-    items = list(Adder.objects.filter(organization=organization).order_by("pk"))
+    items = [
+        item
+        for item in Adder.objects.filter(organization=organization).order_by("pk")
+        if not is_item_locked(item)
+    ]
     item = items[pick % len(items)] if items else None
     if action == "amount" and item:
         item.amount = value
