@@ -30,6 +30,11 @@ PARTNERS = [
     ("desert-sun-dealers", "Desert Sun Dealers"),
     ("prairie-power", "Prairie Power Solutions"),
 ]
+#: A third level: Sunrise Solar, a dealer of Helios, manages installers of its own.
+INSTALLERS = [
+    ("bright-path-installers", "Bright Path Installers"),
+    ("canyon-crew-solar", "Canyon Crew Solar"),
+]
 LICENSES = {
     "helios-energy": [
         ("C-10 Electrical Contractor", "1045821", "California", 2028),
@@ -43,6 +48,8 @@ LICENSES = {
     "blue-ridge-electric": [("Electrical Contractor Class A", "2705178342", "Virginia", 2028)],
     "desert-sun-dealers": [("ROC B-1 General", "ROC 334210", "Arizona", 2027)],
     "prairie-power": [("Electrical Contractor", "EC-21-0087", "Colorado", 2027)],
+    "bright-path-installers": [("C-46 Solar Contractor", "1102877", "California", 2028)],
+    "canyon-crew-solar": [("C-10 Electrical Contractor", "1099310", "California", 2027)],
 }
 
 
@@ -121,8 +128,10 @@ def load(demo: DemoLoad) -> None:
         "blue-ridge-electric": ("Hannah", "Brooks", "Eli", "Foster"),
         "desert-sun-dealers": ("Carlos", "Mendez", "Ava", "Singh"),
         "prairie-power": ("Grace", "Olsen", "Noah", "Kim"),
+        "bright-path-installers": ("Mia", "Lopez", "Sam", "Whitaker"),
+        "canyon-crew-solar": ("Diego", "Ramos", "Ivy", "Park"),
     }
-    for slug, name in [CHANNEL_MANAGER, *PARTNERS]:
+    for slug, name in [CHANNEL_MANAGER, *PARTNERS, *INSTALLERS]:
         organization = _organization(demo, slug, name)
         admin_first, admin_last, member_first, member_last = people[slug]
         admin = _user(f"{slug.split('-')[0]}-admin", admin_first, admin_last)

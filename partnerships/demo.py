@@ -1,6 +1,7 @@
 """Demo partnerships: Helios Energy Partners with a partner in each mode, one pending
-invitation and one pending request. Created with the organizations they join, never again
-(``organizations.demo.DemoLoad``)."""
+invitation and one pending request, and a third level: Sunrise Solar (strict under Helios)
+with two installers of its own, so a change at Helios travels two levels down. Created with
+the organizations they join, never again (``organizations.demo.DemoLoad``)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,15 @@ PARTNERS = {
     "blue-ridge-electric": {"data_sync_enabled": True},  # non-exclusive
     "desert-sun-dealers": {},  # off
 }
+#: Sunrise Solar's own installers (docs/design.md §14).
+INSTALLERS = {
+    "bright-path-installers": {
+        "is_exclusive": True,
+        "data_sync_enabled": True,
+        "allow_downstream_edit": True,
+    },  # flexible: Helios's items arrive locked, Sunrise's own are editable
+    "canyon-crew-solar": {"data_sync_enabled": True},  # non-exclusive: everything editable
+}
 
 
 def load(demo: DemoLoad) -> None:
@@ -30,6 +40,12 @@ def load(demo: DemoLoad) -> None:
         partner = Organization.objects.get(slug=slug)
         if demo.is_new(partner):
             services.create_partnership(helios, partner, by=alex, **flags)
+    sunrise = Organization.objects.get(slug="sunrise-solar")
+    jordan = get_user_model().objects.get(username="sunrise-admin")
+    for slug, flags in INSTALLERS.items():
+        installer = Organization.objects.get(slug=slug)
+        if demo.is_new(installer):
+            services.create_partnership(sunrise, installer, by=jordan, **flags)
     prairie = Organization.objects.get(slug="prairie-power")
     if demo.is_new(prairie):
         services.request_partnership(

@@ -6,6 +6,7 @@ app_name = "partnerships"
 
 urlpatterns = [
     path("", views.partnership_list, name="list"),
+    path("network/", views.network, name="network"),
     path("invite/", views.invite, name="invite"),
     path("request/", views.request_partnership, name="request"),
     path("request/organizations/", views.organization_search, name="organization-search"),

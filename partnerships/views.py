@@ -26,6 +26,7 @@ from .forms import (
     refreshed_flags,
 )
 from .models import Invitation, Partnership, PartnershipRequest
+from .network import NetworkRows
 from .permissions import can_edit_flags, can_end, can_manage_partnerships
 
 PAGE_SIZE = 25
@@ -104,6 +105,24 @@ def partnership_list(request: HttpRequest) -> HttpResponse:
         ),
     }
     return render(request, "partnerships/list.html", context)
+
+
+@organization_view
+@require_GET
+def network(request: HttpRequest) -> HttpResponse:
+    """The Partnerships tab's *Whole network*: every organization below this one, with its
+    depth and the partnership it hangs from (docs/design.md §14.5)."""
+    query = request.GET.get("q", "").strip()
+    rows = NetworkRows(request.organization, query=query) if can_match(query) or not query else []
+    network_page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    network_page.object_list = list(network_page.object_list)
+    context = {
+        "tab": "partnerships",
+        "query": query,
+        "network_page": network_page,
+        "sync_column": hooks.decorate_list(request, network_page.object_list),
+    }
+    return render(request, "partnerships/network.html", context)
 
 
 # One partnership -----------------------------------------------------------------------

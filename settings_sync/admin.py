@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 from organizations import wording
 from organizations.admin import ArchivableAdmin, ArchivedListFilter
 
-from . import exports, registry, services
+from . import exports, locks, provenance, registry, services
 from .items import DIVERGED, OWN, SYNCED
 from .models import SyncChange, SyncRun
 from .pages import LOCAL_PAGES
@@ -34,7 +34,12 @@ class SyncStateFilter(admin.SimpleListFilter):
 
 class SyncedItemAdmin(ArchivableAdmin):
     list_filter = [SyncStateFilter, ArchivedListFilter, "organization"]
-    list_select_related = ["organization", "synced_partnership__upstream"]
+    list_select_related = [
+        "organization",
+        "synced_partnership__upstream",
+        "managed_by",
+        "synced_origin",
+    ]
     autocomplete_fields = ["organization"]
     actions = [*ArchivableAdmin.actions, "export_csv"]
     category: registry.Category
@@ -71,10 +76,19 @@ class SyncedItemAdmin(ArchivableAdmin):
 
     @admin.display(description="copied from")
     def source(self, obj) -> str:
-        return str(obj.synced_partnership.upstream) if obj.synced_partnership_id else "—"
+        if not obj.synced_partnership_id:
+            return "—"
+        upstream, top = obj.synced_partnership.upstream, provenance.origin(obj)
+        return str(upstream) if top == upstream else f"{upstream} · originally from {top}"
+
+    @admin.display(description="locked")
+    def lock(self, obj) -> str:
+        if not locks.is_item_locked(obj):
+            return "No: the partner may edit it"
+        return f"Managed by {obj.managed_by}"
 
     def get_readonly_fields(self, request, obj=None):
-        return [*self.model.bookkeeping_fields(), "import_link"]
+        return [*self.model.bookkeeping_fields(), "lock", "import_link"]
 
 
 class SingletonAdmin(admin.ModelAdmin):
@@ -106,6 +120,7 @@ for category in registry.all():
                         "organization",
                         "sync_state",
                         "source",
+                        "lock",
                         "archived",
                     ],
                     "search_fields": [*category.search_fields, "organization__name"],

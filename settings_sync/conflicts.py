@@ -33,7 +33,7 @@ from organizations.wording import possessive
 from . import registry
 from .engine.reads import label_of
 from .items import SyncedItemQuerySet, baseline_name
-from .locks import is_locked, managing_partnership
+from .locks import is_item_locked, is_locked, locked_keys
 from .models import DECISION, SyncChange, SyncRun
 
 NOTE_MAX_LENGTH = SyncChange._meta.get_field("note").max_length
@@ -64,6 +64,8 @@ def update_available_expression(model) -> Case:
     return Case(
         When(synced_partnership__isnull=True, then=Value(False)),
         When(archived_at__isnull=False, then=Value(False)),
+        # a locked copy holds its source's values: nothing to take or keep (§14.3)
+        When(managed_by__isnull=False, then=Value(False)),
         # organization is never NULL on a real row: NULL here means the upstream row is gone
         When(synced_from__organization__isnull=True, then=Value(False)),
         When(synced_from__archived_at__isnull=False, then=Value(False)),
@@ -88,22 +90,22 @@ def waiting(queryset):
 
 def update_available(item) -> bool:
     """Whether the channel manager changed ``item`` since the partner last took or declined
-    its version (never for a locked category: there the sync overwrites the copy anyway)."""
+    its version (never for a locked item: the sync overwrites it anyway)."""
     category = category_of(item)
     if item.pk is None or item.synced_partnership_id is None:
         return False
-    if is_locked(item.organization, category.key):
+    if is_item_locked(item) or is_locked(item.organization, category.key):
         return False
     return waiting(category.model.objects.filter(pk=item.pk)).exists()
 
 
 def counts_by_group(organization: Organization) -> dict[str, int]:
     """Settings tab (group) → how many items there wait for the partner's answer: one query
-    per collection category, none when the categories are locked."""
+    per collection category, none for a locked category (locked copies never wait)."""
     counts: dict[str, int] = {}
-    managed = managing_partnership(organization) is not None
+    locked = locked_keys(organization)
     for category in registry.all():
-        if not category.is_collection or (managed and category.lockable):
+        if not category.is_collection or category.key in locked:
             continue
         count = waiting(category.model.objects.filter(organization=organization)).count()
         if count:
@@ -163,16 +165,19 @@ def _decide(item, *, by, take: bool, note: str) -> SyncRun:
     # The partner's lock first, as a run takes it (docs/design.md §7.3, R5): a decision never
     # interleaves with a sync into the same partner, and is judged on the values it will change.
     Organization.objects.select_for_update().get(pk=item.organization_id)
-    if is_locked(item.organization, category.key):
-        raise PermissionDenied(
-            f"{category.label} are managed by your channel manager through a strict "
-            "partnership; there is nothing to take or keep."
-        )
     current = (
         with_update_available(model.objects.filter(pk=item.pk))
-        .select_related("synced_from", "synced_partnership__upstream")
+        .select_related("synced_from", "synced_partnership__upstream", "managed_by")
         .first()
     )
+    if current is not None and (
+        is_item_locked(current) or is_locked(current.organization, category.key)
+    ):
+        manager = current.managed_by or current.synced_partnership.upstream
+        raise PermissionDenied(
+            f"This item is managed by {manager}; it holds their values, so there is nothing "
+            "to take or keep."
+        )
     if current is None or not current.update_available:
         raise ValidationError(
             "There is no update waiting for this item any more: nothing was changed.",

@@ -29,6 +29,7 @@ from organizations.models import Organization
 from organizations.natural_keys import normalise_key
 
 from . import exports, registry, spreadsheets, tasks
+from .locks import is_item_locked
 from .models import Import
 from .registry import Category
 
@@ -250,7 +251,10 @@ def plan_import(
     form_fields = category.form_class(organization=organization).fields
     columns, unknown = _map_columns(category, table.header, form_fields)
     converters = {name: _Column(form_fields[name], model._meta.get_field(name)) for name in columns}
-    live = {item.normalised_key: item for item in model.objects.filter(organization=organization)}
+    items = model.objects.filter(organization=organization)
+    if hasattr(model, "managed_by"):
+        items = items.select_related("managed_by")
+    live = {item.normalised_key: item for item in items}
     archived_keys = set(
         model.all_objects.filter(organization=organization, archived_at__isnull=False).values_list(
             "normalised_key", flat=True
@@ -289,6 +293,10 @@ def plan_import(
                 row.changed = [
                     name for name in columns if getattr(existing, name) != getattr(instance, name)
                 ]
+                if row.changed and is_item_locked(existing):
+                    errors.setdefault(NON_FIELD_ERRORS, []).append(
+                        f"“{existing}” is managed by {existing.managed_by}; it is read-only here."
+                    )
                 updated = copy.copy(existing)
                 for name in columns:
                     setattr(updated, name, getattr(instance, name))
@@ -317,7 +325,9 @@ def plan_import(
         rows.append(row)
     archived = []
     if archive_missing:
-        archived = [item for key, item in live.items() if key not in seen]
+        archived = [
+            item for key, item in live.items() if key not in seen and not is_item_locked(item)
+        ]
     return ImportPlan(category, organization, list(columns), rows, archived, unknown)
 
 

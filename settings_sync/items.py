@@ -34,6 +34,8 @@ class Fresh(enum.Enum):
     SOURCE = "the channel manager's item"
     KEY = "the natural key of the channel manager's item"
     NOW = "the time of the run"
+    MANAGER = "the organization whose lock travels with the copy (docs/design.md §14.3)"
+    ORIGIN = "the organization at the top of the copy's chain (docs/design.md §14.2)"
 
 
 #: Every column the sync keeps beside a copy's own values (the ``baseline_<field>`` columns
@@ -45,6 +47,8 @@ FRESH_COPY: dict[str, object] = {
     "synced_from": Fresh.SOURCE,
     "normalised_key": Fresh.KEY,
     "synced_at": Fresh.NOW,
+    "managed_by": Fresh.MANAGER,
+    "synced_origin": Fresh.ORIGIN,
     "archived_at": None,
     "archived_by": None,
     "archive_reason": "",
@@ -114,7 +118,7 @@ class SyncedItemQuerySet(NaturalKeyQuerySet):
         return self.with_sync_state().filter(sync_state_value=DIVERGED)
 
     def for_list(self) -> SyncedItemQuerySet:
-        return self.select_related("synced_partnership__upstream")
+        return self.select_related("synced_partnership__upstream", "managed_by", "synced_origin")
 
 
 class SyncedLiveManager(LiveManager.from_queryset(SyncedItemQuerySet)):
@@ -153,6 +157,30 @@ class SyncedItem(NaturalKeyModel, ArchivableModel):
         db_constraint=False,
     )
     synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Written by the sync with every copy, so a list knows which rows are locked without
+    # walking chains (docs/design.md §14.3). No constraint, like ``synced_from``: a run's
+    # commit must not lock the managing organization's row.
+    managed_by = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        help_text="The channel manager that locks this item (empty: the partner may edit it).",
+    )
+    synced_origin = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        verbose_name="originally from",
+        help_text="The organization at the top of this copy's chain (empty for own items).",
+    )
     archived_by_sync = models.BooleanField(default=False, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
 

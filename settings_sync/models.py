@@ -118,6 +118,14 @@ class SyncRun(models.Model):
     retry_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )
+    caused_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="caused",
+        help_text="The run into this partnership's channel manager that started this run.",
+    )
 
     objects = SyncRunQuerySet.as_manager()
 

@@ -221,3 +221,8 @@ def find(key: str) -> Category | None:
 def all() -> list[Category]:
     """Every category, in display order."""
     return list(_CATEGORIES)
+
+
+def for_model(model: type) -> Category | None:
+    """The category whose items are rows of ``model`` (None for a model that is not synced)."""
+    return next((category for category in _CATEGORIES if category.model is model), None)

@@ -19,12 +19,14 @@ from organizations.models import Organization
 from partnerships import modes
 from partnerships.forms import FlagsFormMixin, refreshed_flags
 from partnerships.models import Partnership
+from partnerships.network import organizations_below
 from partnerships.permissions import can_edit_flags
 
 from . import engine, overrides, policy, previews, registry, services, status
-from .locks import lock_for
+from .locks import is_item_locked, lock_for
 from .models import SyncBatch, SyncChange, SyncRun
 from .override_forms import OverrideRows
+from .run_tree import cascade_of
 
 # Hooks on partnership pages -----------------------------------------------------------------
 
@@ -66,12 +68,16 @@ def flag_preview(request: HttpRequest, edited: Partnership, stored_mode: str) ->
     plan = previews.change_plan(
         edited, stored_mode=stored_mode, stored_overrides=overrides.saved_overrides(edited.pk)
     )
+    reach = 0
+    if plan is not None and plan.writes_anything:  # what is written travels on (§14.1)
+        reach = organizations_below(edited.downstream)
     return render_to_string(
         "settings_sync/includes/preview.html",
         {
             "plan": plan,
             "event": event,
             "partner": edited.downstream,
+            "reach": reach,
             "when": "save" if event is not None else "save_categories",
             "nothing": "Saving these flags starts no sync: no category changes mode.",
         },
@@ -294,6 +300,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and can_edit_organization_settings(request.membership)
         and sync_run.partnership.upstream_id == request.organization.pk,
         "running": sync_run.status in SyncRun.PENDING,
+        "cascade": cascade_of(sync_run, request.organization),
     }
     template = "settings_sync/run.html"
     if request.htmx:
@@ -319,13 +326,15 @@ def _restorable(request: HttpRequest, sync_run: SyncRun, changes: list[SyncChang
         category = registry.get(key)
         if lock_for(request.organization, category) is not None:
             continue
-        still_archived = set(
-            category.model.all_objects.filter(
+        still_archived = {
+            item.pk
+            for item in category.model.all_objects.filter(
                 organization=request.organization,
                 pk__in=[change.item_id for change in category_changes],
                 archived_at__isnull=False,
-            ).values_list("pk", flat=True)
-        )
+            )
+            if not is_item_locked(item)
+        }
         restorable |= {c.pk for c in category_changes if c.item_id in still_archived}
     return restorable
 

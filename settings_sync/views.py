@@ -18,7 +18,7 @@ from organizations.search import can_match
 from partnerships.models import Partnership
 
 from . import catalogue, conflicts
-from .locks import lock_for
+from .locks import is_item_locked, lock_for
 from .pages import SettingsPage
 
 PAGE_SIZE = 50
@@ -37,6 +37,16 @@ def _require_editable(request: HttpRequest, page: SettingsPage, lock: Partnershi
         )
     if not can_edit_organization_settings(request.membership):
         raise PermissionDenied("Only an admin of this organization can change its settings.")
+
+
+def _require_unlocked(item) -> None:
+    """Refuse a change of an item locked by a channel manager above (403, nothing changes),
+    though others in its category may be editable (docs/design.md §14.3)."""
+    if is_item_locked(item):
+        raise PermissionDenied(
+            f"“{item}” is managed by {item.managed_by or 'your channel manager'}; "
+            "it is read-only here."
+        )
 
 
 def _page_url(request: HttpRequest, page: SettingsPage) -> str:
@@ -158,6 +168,7 @@ def item_form(request: HttpRequest, group: str, key: str, pk: int | None = None)
         item = get_object_or_404(
             page.model.objects.filter(organization=request.organization), pk=pk
         )
+        _require_unlocked(item)
     form = page.form_class(request.POST or None, instance=item, organization=request.organization)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
@@ -180,6 +191,7 @@ def item_archive(request: HttpRequest, group: str, key: str, pk: int) -> HttpRes
     if not page.is_list:
         raise Http404("A single setting is edited, never deleted.")
     item = get_object_or_404(page.model.objects.filter(organization=request.organization), pk=pk)
+    _require_unlocked(item)
     archivable = hasattr(item, "archive")
     if request.method == "POST":
         with transaction.atomic():

@@ -142,3 +142,24 @@ def test_an_update_waits_for_the_flexible_partner_with_a_few_notifications(setti
     assert notifications >= 3
     call_command("demo", no_serve=True, stdout=io.StringIO())
     assert Notification.objects.count() == notifications
+
+
+def test_the_demo_has_three_levels(settings):
+    """Helios → Sunrise Solar (strict) → two installers: Helios's items reach the third
+    level, locked through the flexible partnership and editable through the non-exclusive
+    one, each saying where it came from originally."""
+    from settings_sync.locks import is_item_locked
+    from settings_sync.project.models import Adder
+    from settings_sync.provenance import origin
+
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    call_command("demo", no_serve=True, stdout=io.StringIO())
+    helios = Organization.objects.get(slug="helios-energy")
+    for slug, locked in [("bright-path-installers", True), ("canyon-crew-solar", False)]:
+        trenching = Adder.objects.get(organization__slug=slug, name="Trenching (per 50 ft)")
+        assert trenching.synced_partnership.upstream.slug == "sunrise-solar"
+        assert origin(trenching) == helios
+        assert is_item_locked(trenching) is locked
+    assert SyncRun.objects.filter(
+        partnership__downstream__slug="bright-path-installers", caused_by__isnull=False
+    ).exists()

@@ -7,11 +7,14 @@ what to create, update and archive, and :mod:`.writes` writes it in bulk.
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
 
 from organizations.wording import possessive
 
-from .. import policy
+from .. import locks, policy
 from ..items import FRESH_COPY, Fresh, baseline_name
 from .plan import (
     ADOPTED,
@@ -25,6 +28,17 @@ from .plan import (
     CategoryPlan,
 )
 from .reads import RunContext, key_of, label_of, values_of
+
+
+def as_stored(values: dict):
+    """``values`` as a JSON column of the history gives them back."""
+    return json.loads(json.dumps(values, cls=DjangoJSONEncoder))
+
+
+def origin_of(source) -> int:
+    """The organization at the top of a copy's chain: where its source came from, or the
+    source's own organization (docs/design.md §14.2)."""
+    return source.synced_origin_id or source.organization_id
 
 
 class CollectionRules(RunContext):
@@ -43,6 +57,7 @@ class CollectionRules(RunContext):
         model = category.model
         fields = category.synced_fields
         plan.update_fields = (*fields, *model.bookkeeping_fields())
+        self._keeps_lock, self._locks = locks.lock_through(self.partnership, category.key)
         downstream = self._downstream_items(model)
         if plan.outcome != policy.DETACH and not downstream:
             plan.bulk_copies = self.reads.upstream_count(model, self.upstream.pk)
@@ -70,6 +85,7 @@ class CollectionRules(RunContext):
         archived_copies: dict[int, Any] = {}  # upstream pk → the latest archived copy
         orphans = []  # live copies whose upstream item is gone (deleted or archived)
         others = []  # the partner's other live items (its own, or synced from elsewhere)
+        declined_elsewhere: dict[tuple[str, int], Any] = {}  # (key, origin) → declined copy
         for item in downstream:
             if self.is_ours(item) and item.synced_from_id in upstream_by_pk:
                 if item.is_archived:
@@ -85,6 +101,10 @@ class CollectionRules(RunContext):
                     orphans.append(item)
             elif not item.is_archived:
                 others.append(item)
+            elif item.synced_partnership_id is not None and not item.archived_by_sync:
+                # A copy received through another path that the partner declined: the same
+                # item arriving by this path stays declined (docs/design.md §14.4).
+                declined_elsewhere[key_of(item, category.natural_key), item.synced_origin_id] = item
 
         # Copies of deleted items: archived if untouched, detached if edited (merge).
         for orphan in orphans:
@@ -129,11 +149,10 @@ class CollectionRules(RunContext):
             copy = live_copies.get(source.pk)
             blocker = blocked.get(source.pk)
             if blocker is not None and (copy is not None or holder is None):
-                plan.add(
-                    CONFLICT,
-                    label_of(source),
-                    item=blocker,
-                    upstream=source,
+                self._conflict(
+                    plan,
+                    source,
+                    blocker,
                     note=f"{self.downstream} already has another item “{blocker}” with this "
                     "name; "
                     + ("the copy was not renamed." if copy is not None else "nothing was added."),
@@ -145,16 +164,24 @@ class CollectionRules(RunContext):
                 if holder.synced_partnership_id is None:
                     self._adopt(plan, source, holder, match=match)
                 else:
-                    plan.add(
-                        CONFLICT,
-                        label_of(source),
-                        item=holder,
-                        upstream=source,
+                    self._conflict(
+                        plan,
+                        source,
+                        holder,
                         note=f"“{holder}” is already synced from "
                         f"{self._upstream_name(holder.synced_partnership_id)}; left as it is.",
                     )
             elif source.pk in archived_copies:
                 self._restore_or_keep(plan, source, archived_copies[source.pk], match=match)
+            elif not match and (key, origin_of(source)) in declined_elsewhere:
+                plan.add(
+                    KEPT_LOCAL,
+                    label_of(source),
+                    item=declined_elsewhere[key, origin_of(source)],
+                    upstream=source,
+                    note=f"{self.downstream} deleted its copy received through another "
+                    "partnership; merge does not bring it back.",
+                )
             else:
                 created = self._fresh_copy(model, source, fields)
                 plan.to_create.append(created)
@@ -166,6 +193,27 @@ class CollectionRules(RunContext):
                     after=values_of(source, category.synced_fields),
                 )
 
+    def _conflict(self, plan: CategoryPlan, source, holder, *, note: str) -> None:
+        """``source`` cannot be copied because ``holder`` keeps its name: reported once, and
+        again only when one side has changed since (docs/design.md §14.4)."""
+        fields = plan.category.synced_fields
+        before, after = values_of(holder, fields), values_of(source, fields)
+        reported = None
+        if self.partnership_pk is not None:
+            reported = self.reads.reported_conflict(
+                plan.category.key, self.partnership_pk, source.pk
+            )
+        plan.add(
+            CONFLICT,
+            label_of(source),
+            item=holder,
+            upstream=source,
+            before=before,
+            after=after,
+            note=note,
+            repeated=reported is not None and reported == (as_stored(before), as_stored(after)),
+        )
+
     def _fresh_copy(self, model, source, fields):
         """A new copy of ``source``: its values, their baselines, and what every bookkeeping
         column of a fresh copy holds."""
@@ -174,13 +222,18 @@ class CollectionRules(RunContext):
             Fresh.SOURCE: source,
             Fresh.KEY: key_of(source, model.NATURAL_KEY),
             Fresh.NOW: self.now,
+            Fresh.MANAGER: self._manager_of(source),
+            Fresh.ORIGIN: origin_of(source),
         }
+        bookkeeping = {}
+        for name, value in FRESH_COPY.items():
+            if value in (Fresh.MANAGER, Fresh.ORIGIN):  # known by id: written to the id column
+                bookkeeping[model._meta.get_field(name).attname] = known[value]
+            else:
+                bookkeeping[name] = known[value] if isinstance(value, Fresh) else value
         return model(
             organization=self.downstream,
-            **{
-                name: known[value] if isinstance(value, Fresh) else value
-                for name, value in FRESH_COPY.items()
-            },
+            **bookkeeping,
             **values_of(source, fields),
             **{baseline_name(name): getattr(source, name) for name in fields},
         )
@@ -201,7 +254,7 @@ class CollectionRules(RunContext):
         moving = {}
         for pk, copy in live_copies.items():
             source = upstream_by_pk[pk]
-            edited_here = copy.sync_state == "diverged" and not match
+            edited_here = copy.sync_state == "diverged" and not (match or self._locked(source))
             if edited_here and values_of(copy, fields) != values_of(source, fields):
                 staying[key_of(copy, natural_key)] = copy
             elif key_of(copy, natural_key) != key_of(source, natural_key):
@@ -234,6 +287,26 @@ class CollectionRules(RunContext):
         item.synced_partnership = self.partnership
         item.synced_from = source
         item.synced_at = self.now
+        item.managed_by_id = self._manager_of(source)
+        item.synced_origin_id = origin_of(source)
+
+    def _manager_of(self, source) -> int | None:
+        """Who locks the copy of ``source`` (docs/design.md §14.3): the organization that
+        locked ``source``, through an exclusive partnership; else a strict partnership's own
+        channel manager; else nobody."""
+        inherited = source.managed_by_id if self._keeps_lock else None
+        return inherited or (self.upstream.pk if self._locks else None)
+
+    def _stamp_note(self, managed_before: int | None, copy) -> str:
+        if managed_before == copy.managed_by_id:
+            return "Its origin changed."
+        if copy.managed_by_id is None:
+            return f"Now editable in {self.downstream}."
+        return f"Now read-only in {self.downstream}."
+
+    def _locked(self, source) -> bool:
+        """A locked copy holds its source's values: merge treats it as match does."""
+        return self._manager_of(source) is not None
 
     def _unarchive(self, item) -> None:
         item.archived_at = None
@@ -272,13 +345,25 @@ class CollectionRules(RunContext):
         fields = plan.category.synced_fields
         new = values_of(source, fields)
         old = values_of(copy, fields)
+        stamp = (copy.managed_by_id, copy.synced_origin_id)
+        restamped = stamp != (self._manager_of(source), origin_of(source))
         if old == new:
             baseline = {name: getattr(copy, baseline_name(name)) for name in fields}
-            if baseline != new:  # edited to what the channel manager now has: in sync again
+            if baseline != new or restamped:  # e.g. edited to what the channel manager has
                 self._set_baseline(copy, source, fields)
                 plan.to_update.append(copy)
+            if restamped:  # a change of lock or origin is a write: it travels on (§14.3)
+                plan.add(
+                    UPDATED,
+                    label_of(source),
+                    item=copy,
+                    upstream=source,
+                    before=old,
+                    after=new,
+                    note=self._stamp_note(stamp[0], copy),
+                )
             return
-        if copy.sync_state == "diverged" and not match:
+        if copy.sync_state == "diverged" and not (match or self._locked(source)):
             plan.add(
                 KEPT_LOCAL,
                 label_of(copy),
@@ -309,6 +394,7 @@ class CollectionRules(RunContext):
         fields = plan.category.synced_fields
         old = values_of(item, fields)
         new = values_of(source, fields)
+        match = match or self._locked(source)
         if match:
             self._link(item, source, fields)
         else:
@@ -346,5 +432,7 @@ class CollectionRules(RunContext):
         item.synced_partnership = None
         item.synced_from = None
         item.synced_at = None
+        item.managed_by_id = None
+        item.synced_origin_id = None
         for name in item.SYNCED_FIELDS:
             setattr(item, baseline_name(name), None)

@@ -45,6 +45,9 @@ class Change:
     affects_own: bool = False
     #: a value the partner edited is replaced by the channel manager's
     overwrites_local: bool = False
+    #: a conflict already reported, and nothing changed on either side since: planned (the
+    #: item is still left alone) but neither counted nor recorded again (docs/design.md §14.4)
+    repeated: bool = False
 
 
 @dataclass
@@ -68,7 +71,7 @@ class CategoryPlan:
         return change
 
     def counts(self) -> dict[str, int]:
-        counts = Counter(change.action for change in self.changes)
+        counts = Counter(change.action for change in self.changes if not change.repeated)
         if self.bulk_copies:
             counts[CREATED] += self.bulk_copies
         return dict(counts)

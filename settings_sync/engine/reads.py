@@ -14,6 +14,8 @@ from django.utils import timezone
 from organizations.natural_keys import normalise_key
 from partnerships.models import Partnership
 
+from ..models import SyncChange
+
 
 def values_of(obj, fields) -> dict:
     return {name: getattr(obj, name) for name in fields}
@@ -47,6 +49,8 @@ class Reads:
         self._downstream: dict[type, dict[int, list]] = {}
         self._singletons: dict[type, dict[int, Any]] = {}
         self._upstream_names: dict[int, dict[int, str]] | None = None
+        self.partnership_ids = sorted({p.pk for p in partnerships if p.pk is not None})
+        self._conflicts: dict[str, dict[tuple[int, int], tuple]] = {}
         self.now = timezone.now()  # one clock for the batch: its copies share their values
 
     def override_values(self, partnership: Partnership) -> dict[str, str]:
@@ -98,6 +102,24 @@ class Reads:
         if organization_id not in rows and organization_id not in self.downstream_ids:
             rows[organization_id] = model.objects.filter(organization_id=organization_id).first()
         return rows.get(organization_id)
+
+    def reported_conflict(self, key: str, partnership_id: int, upstream_item_id: int):
+        """(before, after) of the latest conflict recorded for this upstream item in this
+        partnership, or None; one query per category for the whole batch, when asked."""
+        if key not in self._conflicts:
+            latest = {}
+            for partnership, item, before, after in (
+                SyncChange.objects.filter(
+                    run__partnership_id__in=self.partnership_ids,
+                    category=key,
+                    action=SyncChange.Action.CONFLICT,
+                )
+                .order_by("pk")
+                .values_list("run__partnership_id", "upstream_item_id", "before", "after")
+            ):
+                latest[partnership, item] = (before, after)
+            self._conflicts[key] = latest
+        return self._conflicts[key].get((partnership_id, upstream_item_id))
 
     def upstream_name(self, downstream_id: int, partnership_id: int) -> str:
         """The channel manager behind another partnership of the partner (conflict notes)."""

@@ -32,6 +32,7 @@ from partnerships.models import Partnership
 
 from .. import policy
 from ..models import SyncRun
+from . import cascade
 from .plan import Plan
 from .planning import build
 from .reads import Reads
@@ -247,9 +248,12 @@ def _plan_run(sync_run: SyncRun, partnership: Partnership, reads: Reads | None =
 
 
 def _settle(runs: list[tuple[Plan, SyncRun]]) -> None:
-    """running → succeeded or skipped: apply the plans that still apply and fill in each
-    run's outcome (saved by the caller, in the same transaction)."""
-    apply([(plan, sync_run) for plan, sync_run in runs if not plan.skipped])
+    """running → succeeded or skipped: apply the plans that still apply, record the runs
+    they start below their partners, and fill in each run's outcome (saved by the caller, in
+    the same transaction)."""
+    applying = [(plan, sync_run) for plan, sync_run in runs if not plan.skipped]
+    apply(applying)
+    cascade.record(applying)
     finished = timezone.now()
     for plan, sync_run in runs:
         if plan.skipped:

@@ -17,12 +17,13 @@ import json
 from django.core.files.base import ContentFile
 from django.db import connection, models
 from django.db.models import F, Value
-from django.db.models.functions import Cast, Concat, JSONObject, Trim
+from django.db.models.functions import Cast, Coalesce, Concat, JSONObject, Trim
 from django.utils import timezone
 
 from organizations.natural_keys import NaturalKeyModel
 from partnerships.models import Partnership
 
+from .. import locks
 from ..items import FRESH_COPY, Fresh, baseline_name
 from ..models import SyncChange, SyncRun
 from .plan import CREATED, CategoryPlan, Plan
@@ -91,6 +92,7 @@ def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
         )
         for plan, sync_run in runs
         for change in plan.changes
+        if not change.repeated
     ]
     if history:
         SyncChange.objects.bulk_create(history, batch_size=None)
@@ -217,11 +219,19 @@ def copy_columns(category, partnership: Partnership, now) -> dict[str, models.Ex
     row, or a constant of this run): every column of the table but its primary key."""
     model = category.model
     fields = category.synced_fields
+    keeps_lock, locks_itself = locks.lock_through(partnership, category.key)
+    manager = F("managed_by") if keeps_lock else Value(None, output_field=models.BigIntegerField())
+    if locks_itself:
+        manager = Coalesce(
+            manager, Value(partnership.upstream_id, output_field=models.BigIntegerField())
+        )
     fresh = {
         Fresh.PARTNERSHIP: Value(partnership.pk, output_field=models.BigIntegerField()),
         Fresh.SOURCE: F("pk"),
         Fresh.KEY: F("normalised_key"),
         Fresh.NOW: Value(now, output_field=models.DateTimeField()),
+        Fresh.MANAGER: manager,
+        Fresh.ORIGIN: Coalesce(F("synced_origin"), F("organization")),
     }
     return {
         "organization_id": Value(partnership.downstream_id, output_field=models.BigIntegerField()),

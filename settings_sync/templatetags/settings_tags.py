@@ -11,6 +11,9 @@ from django.template.defaultfilters import date as date_filter
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
+from ..locks import is_item_locked
+from ..provenance import origin
+
 register = template.Library()
 
 
@@ -72,29 +75,48 @@ def field_label(model, name: str) -> str:
 
 @register.simple_tag
 def provenance(item, lock=None):
-    """ "Managed by", "Synced from", "Edited locally", or nothing for the organization's own."""
+    """ "Managed by", "Synced from … · originally from …", "Edited locally", or nothing for
+    the organization's own (docs/design.md §14.2)."""
     partnership = getattr(item, "synced_partnership", None)
     if partnership is None:
         return ""
     upstream = partnership.upstream
-    if lock is not None:
+    top = origin(item)
+    if lock is not None or is_item_locked(item):
+        manager = getattr(item, "managed_by", None) or upstream
         return format_html(
             '<span class="badge text-bg-warning provenance" title="Read-only: managed through a '
             'strict partnership"><i class="bi bi-lock-fill" aria-hidden="true"></i> Managed by {}'
-            "</span>",
-            upstream,
+            "{}</span>",
+            manager,
+            "" if manager == upstream else f" · synced from {upstream}",
         )
+    originally = "" if top == upstream else f" · originally from {top}"
     if getattr(item, "sync_state", None) == "diverged":
         return format_html(
-            '<span class="badge text-bg-info provenance" title="Copied from {}, then changed '
+            '<span class="badge text-bg-info provenance" title="Copied from {}{}, then changed '
             'here">Edited locally</span>',
             upstream,
+            originally,
         )
     return format_html(
         '<span class="badge text-bg-light border provenance"><i class="bi bi-arrow-repeat" '
-        'aria-hidden="true"></i> Synced from {}</span>',
+        'aria-hidden="true"></i> Synced from {}{}</span>',
         upstream,
+        originally,
     )
+
+
+@register.simple_tag
+def item_origin(item):
+    """The organization at the top of the item's chain (``provenance.origin``)."""
+    return origin(item)
+
+
+@register.filter
+def locked(item) -> bool:
+    """Whether the partner may not edit or archive this item (``locks.is_item_locked``)."""
+    return is_item_locked(item)
 
 
 ACTION_LABELS = {

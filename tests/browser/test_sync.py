@@ -59,6 +59,10 @@ def test_flag_preview_updates_before_saving_and_matches(
     expect(preview.locator('[data-category="adders"] [data-action="archived"]')).to_have_text(
         "1 archived"
     )
+    # The two copies become read-only: a change of lock is a write (docs/design.md §14.3).
+    expect(preview.locator('[data-category="adders"] [data-action="updated"]')).to_have_text(
+        "2 updated"
+    )
     screenshot("flag-preview")
 
     page.get_by_label("Data Sync").uncheck()
@@ -75,7 +79,7 @@ def test_flag_preview_updates_before_saving_and_matches(
 
     run = SyncRun.objects.filter(partnership=partnership).latest("pk")
     assert (run.event, run.mode, run.status) == ("link", "strict", "succeeded")
-    assert run.counts["adders"] == {"archived": 1}
+    assert run.counts["adders"] == {"archived": 1, "updated": 2}
     assert not Adder.objects.filter(organization=sunrise, name="Tree removal").exists()
 
 

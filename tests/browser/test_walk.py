@@ -443,6 +443,7 @@ def test_walk_every_page_as_every_role(browser, live_server):
         # Read-only pages: the partner's member sees every kind; here one of each.
         for path in ("organization/", "project/equipment/", "project/default_costs/"):
             walk.open(f"/o/helios-energy/settings/{path}")
+        walk.open("/o/helios-energy/settings/partnerships/network/")
         partnership = Organization.objects.get(slug="helios-energy").downstream_partnerships.first()
         walk.open(f"/o/helios-energy/settings/partnerships/{partnership.pk}/")
         partner_sync_pages(walk, "helios-energy", distinct_runs(partnership.downstream)[:1])

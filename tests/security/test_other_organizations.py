@@ -117,6 +117,7 @@ CASES = [
     Case("organizations:settings"),
     Case("organizations:organization", payload=lambda theirs: {"name": "Taken over"}),
     Case("partnerships:list", methods=("GET",)),
+    Case("partnerships:network", methods=("GET",)),
     Case(
         "partnerships:invite",
         payload=lambda theirs: {"organization_name": "Summit", "email": "a@summit.example"},

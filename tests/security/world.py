@@ -186,6 +186,7 @@ def build_world() -> World:
     )
     upstream_run = engine.run(upstream, policy.LINK)
     upstream = services.update_flags(upstream, by=None, **data.FLEXIBLE)
+    engine.run(upstream, policy.LINK)  # the flags' run: the copies are no longer locked
     return World(
         ours=ours,
         others={STRANGER: stranger, CHANNEL_MANAGER: channel_manager},

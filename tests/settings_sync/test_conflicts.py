@@ -151,7 +151,7 @@ class TestTakeUpstream:
     def test_refused_on_a_locked_category(self, waiting, flexible, partner_admin):
         # Straight to strict without its run: the partner's edit is still there, but locked.
         type(flexible).objects.filter(pk=flexible.pk).update(allow_downstream_edit=False)
-        with pytest.raises(PermissionDenied, match="strict"):
+        with pytest.raises(PermissionDenied, match="managed by Helios Energy Partners"):
             conflicts.take_upstream(waiting, by=partner_admin)
         assert copy_of(waiting.organization).amount == 1300
 

@@ -277,7 +277,9 @@ def test_making_one_category_strict_matches_it(
         (queued,) = overrides.set_override(syncing_adders, "adders", "strict")
     run = SyncRun.objects.get(pk=queued.pk)
     assert (run.event, run.mode, run.categories) == ("link", "strict", ["adders"])
-    assert run.counts == {"adders": {"archived": 1}}  # match: the partner's own is archived
+    # match: the partner's own is archived; the copy becomes locked, a write (§14.3)
+    assert run.counts == {"adders": {"archived": 1, "updated": 1}}
+    assert Adder.objects.get(organization=partner, name="Trenching").managed_by_id is not None
     assert not Adder.objects.filter(organization=partner, name="Tree removal").exists()
     assert Adder.all_objects.filter(organization=partner, name="Tree removal").exists()
 

@@ -79,6 +79,8 @@ class Command(BaseCommand):
         "samples": 15,
         "fleet_partners": 1000,
         "fleet_items": 1000,
+        "dealers": 20,
+        "installers": 50,
     }
     QUICK = {
         "partners": 20,
@@ -91,6 +93,8 @@ class Command(BaseCommand):
         "samples": 5,
         "fleet_partners": 20,
         "fleet_items": 50,
+        "dealers": 3,
+        "installers": 4,
     }
 
     def add_arguments(self, parser) -> None:
@@ -105,6 +109,8 @@ class Command(BaseCommand):
             ("--samples", "Runs into a partner already in sync (their median is reported)"),
             ("--fleet-partners", "Partners of a sync profile's fleet preview"),
             ("--fleet-items", "Items of their channel manager, spread over the collections"),
+            ("--dealers", "Partners of the top of the three-level network"),
+            ("--installers", "Partners of each dealer in the three-level network"),
         ]
         for flag, text in sizes:
             key = flag.removeprefix("--").replace("-", "_")
@@ -148,6 +154,7 @@ class Command(BaseCommand):
         try:
             self._invitation(size["invite_equipment"])
             self._fan_out(size["partners"])
+            self._three_levels(size["dealers"], size["installers"])
             self._full_resync(size["partners"], size["items"])
             self._fleet_preview(size["fleet_partners"], size["fleet_items"])
             self._linking(size["link_partners"], size["link_items"])
@@ -317,6 +324,37 @@ class Command(BaseCommand):
             f"{took['seconds']:.2f} s",
             f"< {target:g} s",
             took["seconds"] < target,
+        )
+
+    def _three_levels(self, dealers: int, installers: int) -> None:
+        """One change at the top of a network 1 → dealers → installers each (all strict),
+        from the save to the last installer, through the task backend (docs/design.md §14.1)."""
+        strict = {"is_exclusive": True, "data_sync_enabled": True}
+        top = self._channel_manager("network top", adders=20)
+        below = self._partners(top, dealers, **strict)
+        for partnership in below:
+            self._partners(partnership.downstream, installers, **strict)
+        progress = Progress(self.stdout, "linking the network", dealers)
+        for partnership in below:  # each link travels on to the dealer's installers
+            engine.run(partnership, "link", categories=["adders"])
+            progress.advance()
+        item = Adder.objects.filter(organization=top).first()
+        item.amount = Decimal("999")
+        with timer() as took, transaction.atomic():
+            item.save()  # the commit fans out to the dealers, whose runs start the installers'
+        reached = Adder.objects.filter(
+            organization__upstream_partnerships__upstream__upstream_partnerships__upstream=top,
+            amount=Decimal("999"),
+        ).count()
+        if reached != dealers * installers:
+            raise CommandError(
+                f"The change reached {reached} of {dealers * installers} installers."
+            )
+        self.figure(
+            f"one change down 3 levels (1 → {dealers} → {dealers * installers})",
+            f"{took['seconds']:.2f} s",
+            "< 3 s",
+            took["seconds"] < 3.0,
         )
 
     COLLECTIONS = {

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("settings_sync", "0012_profile_offers"),
+        ("settings_sync", "0010_profile_offers"),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("partnerships", "0003_invitation_email_status"),
-        ("settings_sync", "0005_run_mode_labels"),
+        ("settings_sync", "0007_fill_lock_and_origin"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("partnerships", "0003_invitation_email_status"),
-        ("settings_sync", "0011_sync_profiles"),
+        ("settings_sync", "0009_sync_profiles"),
     ]
 
     operations = [

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("organizations", "0009_copied_from"),
         ("partnerships", "0003_invitation_email_status"),
-        ("settings_sync", "0010_category_overrides"),
+        ("settings_sync", "0008_category_overrides"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
