@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods
 from organizations.access import can_edit_organization_settings, organization_view
 
 from . import catalogue, conflicts
-from .locks import lock_for
+from .locks import is_item_locked, lock_for
 from .views import _context as page_context
 
 TAKE = "take"
@@ -46,7 +46,7 @@ def item_update(request: HttpRequest, group: str, key: str, pk: int) -> HttpResp
         raise PermissionDenied("Only synced lists have updates from a channel manager.")
     item = get_object_or_404(
         page.model.objects.filter(organization=request.organization).select_related(
-            "synced_from", "synced_partnership__upstream"
+            "synced_from", "synced_partnership__upstream", "managed_by"
         ),
         pk=pk,
     )
@@ -58,10 +58,11 @@ def item_update(request: HttpRequest, group: str, key: str, pk: int) -> HttpResp
         messages.info(request, f"“{item}” is your own: no channel manager sends updates for it.")
         return redirect(list_url)
     lock = lock_for(request.organization, page)
-    if lock is not None:
+    if lock is not None or is_item_locked(item):
+        manager = item.managed_by or lock.upstream
         raise PermissionDenied(
-            f"{page.label} are managed by {lock.upstream} through a strict partnership: "
-            "the sync keeps them equal to theirs, there is nothing to take or keep."
+            f"“{item}” is managed by {manager}: the sync keeps it equal to theirs, there is "
+            "nothing to take or keep."
         )
     can_answer = can_edit_organization_settings(request.membership)
     form = DecisionForm(request.POST or None)

@@ -14,8 +14,8 @@ declined. So:
   channel manager changes the item again.
 
 Both are recorded in the sync history as a run of their own (event ``decision``) with one
-change. Neither is possible on a locked category (strict partnership: the sync overwrites it
-anyway) or on a copy with no update waiting.
+change. Neither is possible on a locked category or a locked copy (the sync keeps it equal to
+its source, docs/design.md §14.3) or on a copy with no update waiting.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from partnerships.modes import OFF
 
 from . import overrides, registry
 from .items import baseline_name
-from .models import SyncRun
+from .models import DECISION, SyncRun
 from .prepared import Prepared
 
 
@@ -83,6 +83,7 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
             status.stale += stale
     last_ids = (
         SyncRun.objects.filter(partnership_id=OuterRef("partnership_id"))
+        .exclude(event=DECISION)  # a partner's answer is not a sync: it hides no failure
         .order_by("-created_at", "-pk")
         .values("pk")[:1]
     )

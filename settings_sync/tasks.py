@@ -19,7 +19,7 @@ from django.tasks import task
 
 from partnerships.models import Partnership
 
-from . import engine, policy, signals
+from . import engine, overrides, policy, signals
 from .models import CategoryOverride, SyncBatch, SyncRun
 
 #: Runs of one fan-out applied together by one task (they share their reads and writes);
@@ -149,11 +149,12 @@ def schedule_upstream_change(organization_id: int, category_key: str, label: str
         .exclude(Exists(turned_off))  # not synced for that partner (docs/design.md §12)
         .select_related("upstream")
     )
+    overrides.prefetch(partnerships)  # each run records its category's mode (§12.2)
     runs = SyncRun.objects.bulk_create(
         SyncRun(
             partnership=partnership,
             event=policy.CHANGE,
-            mode=partnership.mode,
+            mode=overrides.effective_mode(partnership, category_key),
             categories=[category_key],
             trigger=f"{partnership.upstream} changed {label}"[:200],
         )

@@ -32,7 +32,7 @@ def _require_editable(request: HttpRequest, page: SettingsPage, lock: Partnershi
     """Refuse a change server-side, whatever the page showed (403, nothing changes)."""
     if lock is not None:
         raise PermissionDenied(
-            f"{page.label} are managed by {lock.upstream} through a strict partnership; "
+            f"{page.label} are managed by {lock.upstream}, who keeps them equal to theirs; "
             "they are read-only here."
         )
     if not can_edit_organization_settings(request.membership):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from partnerships.models import Partnership
 
-from .. import locks, policy, registry
+from .. import locks, overrides, policy, registry
 from ..models import SyncRun
 from .plan import ARCHIVED, DETACHED, WRITING_ACTIONS, Plan
 
@@ -67,12 +67,13 @@ def record(runs: list[tuple[Plan, SyncRun]]) -> list[SyncRun]:
             freed[plan.partnership.downstream_id] = (sync_run, plan, keys)
     started = []
     if written:
-        below = (
+        below = list(
             Partnership.objects.active()
             .filter(upstream_id__in=written, data_sync_enabled=True)
             .select_related("upstream")
             .order_by("upstream_id", "pk")  # a batch of the queue shares its channel manager
         )
+        overrides.prefetch(below)  # their effective modes: one query for all
         for partnership in below:
             cause, plan, keys = written[partnership.upstream_id]
             started += _started(
@@ -82,13 +83,14 @@ def record(runs: list[tuple[Plan, SyncRun]]) -> list[SyncRun]:
                 f"{partnership.upstream} received changes from {plan.partnership.upstream}",
             )
     if freed:
-        beside = (
+        beside = list(
             Partnership.objects.active()
             .filter(downstream_id__in=freed, data_sync_enabled=True)
             .exclude(pk__in=[plan.partnership.pk for _, plan, _ in freed.values()])
             .select_related("upstream", "downstream")
             .order_by("downstream_id", "pk")
         )
+        overrides.prefetch(beside)
         for partnership in beside:
             cause, plan, keys = freed[partnership.downstream_id]
             started += _started(
@@ -116,7 +118,8 @@ def _started(partnership: Partnership, cause: SyncRun, keys: list[str], trigger:
         SyncRun(
             partnership=partnership,
             event=policy.CHANGE,
-            mode=partnership.mode,
+            # one category: its own mode, until the run records the mode it applied
+            mode=locks.category_mode(partnership, keys[0]) if len(keys) == 1 else partnership.mode,
             categories=keys,
             caused_by=cause,
             trigger=trigger[:200],

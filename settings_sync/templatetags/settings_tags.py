@@ -85,9 +85,9 @@ def provenance(item, lock=None):
     if lock is not None or is_item_locked(item):
         manager = getattr(item, "managed_by", None) or upstream
         return format_html(
-            '<span class="badge text-bg-warning provenance" title="Read-only: managed through a '
-            'strict partnership"><i class="bi bi-lock-fill" aria-hidden="true"></i> Managed by {}'
-            "{}</span>",
+            '<span class="badge text-bg-warning provenance" title="Read-only: your channel '
+            'manager keeps it equal to theirs"><i class="bi bi-lock-fill" aria-hidden="true">'
+            "</i> Managed by {}{}</span>",
             manager,
             "" if manager == upstream else f" · synced from {upstream}",
         )

@@ -269,3 +269,15 @@ def test_an_import_may_not_change_a_locked_item(client, network):
     assert "Trenching" in error.label
     assert "managed by Distributor" in " ".join(message for _, message in error.errors)
     assert [i.name for i in plan.archived] == ["Tree removal"]  # the locked row stays too
+
+
+def test_no_update_to_take_or_keep_on_a_copy_locked_from_above(client, network):
+    """The comparison page refuses a copy whose lock travelled through a flexible partnership,
+    although the category itself is editable there (docs/design.md §13.2, §14.3)."""
+    _a, _b, c = network(STRICT, FLEXIBLE)
+    locked = item(c, "Trenching")
+    response = admin_of(client, c).get(
+        reverse("settings_sync:update", args=[c.slug, "project", "adders", locked.pk])
+    )
+    assert response.status_code == 403
+    assert "managed by Distributor" in response.content.decode()

@@ -111,6 +111,8 @@ class TestSaving:
         ).content.decode()
         assert re.search(r'data-category="adders".*?data-outcome="match"', preview, re.S)
         assert re.search(r'data-category="adders".*?data-action="archived">1 ', preview, re.S)
+        # the copy of Trenching becomes locked: a write, in the preview as in the run (§14.3)
+        assert re.search(r'data-category="adders".*?data-action="updated">1 ', preview, re.S)
         before = set(SyncRun.objects.values_list("pk", flat=True))
         with django_capture_on_commit_callbacks(execute=True):
             saved = manager_client.post(
@@ -123,7 +125,7 @@ class TestSaving:
             ("link", ("adders",)),
             ("unlink", ("equipment",)),
         ]
-        assert runs.get(event="link").counts == {"adders": {"archived": 1}}
+        assert runs.get(event="link").counts == {"adders": {"archived": 1, "updated": 1}}
         assert not Adder.objects.filter(name="Tree removal").exists()
 
     def test_a_flags_change_and_an_override_in_one_save(

@@ -138,3 +138,16 @@ def test_three_queries_whatever_the_number_of_partners(channel_manager, django_a
     with django_assert_num_queries(3):  # counts, overrides, last runs
         found = status.statuses(partnerships)
     assert [found[p.pk].drift for p in partnerships] == [0, 0, 0]
+
+
+def test_a_partners_answer_does_not_hide_a_failed_sync(partnership):
+    """The last sync shown is the last sync, not a take-theirs or keep-mine answer after it."""
+    from settings_sync.models import DECISION
+
+    failed = SyncRun.objects.create(
+        partnership=partnership, event="change", mode="non_exclusive", status="failed"
+    )
+    SyncRun.objects.create(
+        partnership=partnership, event=DECISION, mode="non_exclusive", status="succeeded"
+    )
+    assert drift_of(partnership).last_run == failed
