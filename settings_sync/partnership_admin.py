@@ -50,7 +50,7 @@ class CategoryOverrideFormSet(BaseInlineFormSet):
         return form
 
 
-class CategoryOverrideInline(admin.TabularInline):
+class CategoryOverrideInline(admin.StackedInline):  # labelled fields, for screen readers
     """Per-category overrides (docs/design.md §12), saved through ``overrides.set_overrides``
     so a change raises its runs as on the Partnership Details page."""
 

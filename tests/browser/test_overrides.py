@@ -50,6 +50,11 @@ def options(page, key: str) -> list[str]:
     )
 
 
+def settled(page) -> None:
+    """Wait until htmx has no request in flight and has settled what it swapped in."""
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
+
+
 def preview_row(page, key: str):
     return page.locator("#sync-preview").locator(f'tr[data-category="{key}"]')
 
@@ -93,6 +98,7 @@ def test_rows_follow_the_flags_and_the_preview_is_the_run(
     page.get_by_label("Allow Downstream to Edit Synced Settings").check()
     expect(page.get_by_test_id("form-mode")).to_have_text("Flexible")
     expect(page.get_by_label("Adders", exact=True)).to_have_value("strict")  # not cleared
+    settled(page)  # the swapped-in rows listen for changes once htmx has settled them
     page.get_by_label("Equipment", exact=True).select_option("off")
     expect(preview_row(page, "equipment").locator("[data-outcome]")).to_have_attribute(
         "data-outcome", "detach"

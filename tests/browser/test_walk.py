@@ -379,7 +379,8 @@ def channel_manager_admin(walk: Walk) -> None:
     expect(page.get_by_role("columnheader", name="What changed")).to_be_visible()
     walk.check()
 
-    # A sync profile: created with a row of its own, applied to every partner matching "o".
+    # A sync profile: created with a row of its own, applied to every partner matching
+    # "Desert" (Desert Sun Dealers, whose sync is off: the partners walked below keep theirs).
     walk.open("/o/helios-energy/settings/sync/profiles/new/")
     page.get_by_label("Name").fill("Approved equipment")
     page.get_by_label("Exclusive").check()
@@ -388,7 +389,7 @@ def channel_manager_admin(walk: Walk) -> None:
     walk.check("saving a profile")
     profile = SyncProfile.objects.get(name="Approved equipment")
     walk.open(f"/o/helios-energy/settings/sync/profiles/{profile.pk}/")
-    walk.open(f"/o/helios-energy/settings/sync/profiles/{profile.pk}/apply/?q=o")
+    walk.open(f"/o/helios-energy/settings/sync/profiles/{profile.pk}/apply/?q=Desert")
     page.get_by_test_id("preview-all").click()
     expect(page.get_by_test_id("fleet-preview")).to_be_visible()
     walk.check("the fleet preview")
