@@ -11,8 +11,9 @@ drift, the preview and the predictor use:
   ``non_exclusive``);
 * ``follow``: the partnership's mode.
 
-``set_override`` / ``set_overrides`` enforce the prerequisites (SPEC rules: flexible and strict
-need an exclusive partnership with Data Sync on; invite-only categories offer follow and off)
+``set_override`` / ``set_overrides`` enforce the prerequisites (docs/design.md §12.1: flexible
+and strict need an exclusive partnership with Data Sync on; invite-only categories offer follow
+and off)
 and raise the event of the category's change of effective mode for that category alone, by the
 same task path as a change of flags.
 """

@@ -32,7 +32,7 @@ FLAGS = {
     "strict": {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_edit": False},
 }
 OVERRIDES = ("follow", "off", "flexible", "strict")
-# (partnership's mode, override) → effective mode, written out from SPEC section 10.
+# (partnership's mode, override) → effective mode, written out from docs/design.md §12.1.
 EFFECTIVE = {
     ("off", "follow"): "off",
     ("off", "off"): "off",
