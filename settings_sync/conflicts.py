@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from organizations.models import Organization
 from organizations.wording import possessive
+from partnerships.models import Partnership
 
 from . import registry
 from .engine.reads import label_of
@@ -104,7 +105,12 @@ def counts_by_group(organization: Organization) -> dict[str, int]:
     """Settings tab (group) → how many items there wait for the partner's answer, for the tab
     bar of every settings page: one query for every collection category, compiled once
     (docs/design.md §10); the locked categories are read only when something waits (a locked
-    category never counts: its copies are the channel manager's, nothing to answer)."""
+    category never counts: its copies are the channel manager's, nothing to answer).
+
+    An organization that was never a partner holds no copies, so a channel manager's pages
+    pay one small query instead (partnerships are never deleted)."""
+    if not Partnership.objects.filter(downstream=organization).exists():
+        return {}
     waiting_by_key = dict(_WAITING.rows([organization.pk]))
     if not any(waiting_by_key.values()):
         return {}
