@@ -209,8 +209,11 @@ def main() -> int:
     parser.add_argument("--partners", type=int, default=5000)
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers.")
-    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker.")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker.")
     parser.add_argument("--port", type=int, default=0, help="Loopback port (0: any free one).")
+    parser.add_argument(
+        "--pages", default="tab,list,run", help="Which pages, comma-separated (tab, list, run)."
+    )
     parser.add_argument(
         "--no-targets", action="store_true", help="Report missed targets without failing."
     )
@@ -241,7 +244,10 @@ def main() -> int:
             "run": (f"Run page ({args.items} changes)", f"/o/{slug}/settings/sync/runs/{run}/"),
         }
         phases = [("one", 1, args.single), ("many", args.clients, args.requests)]
+        chosen = args.pages.split(",")
         for page, (name, path) in pages.items():
+            if page not in chosen:
+                continue
             url = f"http://127.0.0.1:{port}{path}"
             hammer(url, session, args.workers, 2 * args.workers, args.seconds)  # warm-up
             for phase, clients, requests in phases:
