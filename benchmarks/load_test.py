@@ -1,10 +1,16 @@
 """Load test: the Partnerships tab (5,000 partners), a settings list (1,000 items) and the page
-of a run with 1,000 changes, served by gunicorn on loopback, hit by concurrent clients. Prints
-throughput, p50/p95 latency and the error rate per page; exits non-zero on any error.
+of a run with 1,000 changes, served by gunicorn on loopback. Each page is first asked for by
+one client, one request after the other (p50: the server's time for one page), then by
+concurrent clients (throughput, p50/p95 latency, errors). Prints each figure with its target
+(docs/design.md §10); exits non-zero on any error, and on a missed target unless
+``--no-targets``.
 
-    DATABASE_URL=postgres://… uv run python benchmarks/load_test.py --clients 20 --requests 400
+    DATABASE_URL=postgres://… DJANGO_DEBUG=false \
+        uv run python benchmarks/load_test.py --clients 20 --requests 400
 
 Bounded in requests and in time; it only talks to 127.0.0.1 and removes its data afterwards.
+The server keeps its database connections between requests (``DJANGO_CONN_MAX_AGE``), as the
+production settings do.
 """
 
 from __future__ import annotations
@@ -28,7 +34,14 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 os.environ["DJANGO_DEBUG"] = "false"
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1")
+os.environ.setdefault("DJANGO_CONN_MAX_AGE", "60")
 PREFIX = "Load "
+TAB = "tab"
+#: (page, phase) → (what is measured, comparison, bound, unit); docs/design.md §10
+TARGETS = {
+    (TAB, "one"): ("p50", "<", 40.0, "ms"),
+    (TAB, "many"): ("throughput", ">=", 60.0, "req/s"),
+}
 
 
 def setup_data(partners: int, items: int) -> tuple[str, str, int]:
@@ -95,7 +108,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
+def start_gunicorn(port: int, workers: int, threads: int) -> subprocess.Popen:
     process = subprocess.Popen(  # noqa: S603 (fixed arguments)
         [
             sys.executable,
@@ -107,7 +120,7 @@ def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
             "--workers",
             str(workers),
             "--threads",
-            "4",
+            str(threads),
             "--log-level",
             "warning",
         ],
@@ -174,39 +187,82 @@ def hammer(url: str, cookie: str, clients: int, requests: int, seconds: float) -
     }
 
 
+def verdict(page: str, phase: str, result: dict, waived: bool) -> tuple[str, bool]:
+    """The target beside a figure, and whether it was missed."""
+    if (page, phase) not in TARGETS:
+        return "", False
+    figure, comparison, bound, unit = TARGETS[page, phase]
+    value = result[figure]
+    met = value < bound if comparison == "<" else value >= bound
+    label = "met" if met else ("missed (waived)" if waived else "MISSED")
+    return f"  target {figure} {comparison} {bound:g} {unit}: {label}", not met and not waived
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--requests", type=int, default=400, help="Per page.")
+    parser.add_argument("--requests", type=int, default=400, help="Per page, concurrent.")
+    parser.add_argument(
+        "--single", type=int, default=40, help="Requests per page by one client (0: none)."
+    )
     parser.add_argument("--seconds", type=float, default=120, help="Time limit per page.")
     parser.add_argument("--partners", type=int, default=5000)
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers.")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker.")
+    parser.add_argument("--port", type=int, default=0, help="Loopback port (0: any free one).")
+    parser.add_argument(
+        "--pages", default="tab,list,run", help="Which pages, comma-separated (tab, list, run)."
+    )
+    parser.add_argument(
+        "--no-targets", action="store_true", help="Report missed targets without failing."
+    )
     args = parser.parse_args()
 
     slug, session, run = setup_data(args.partners, args.items)
-    port = free_port()
-    server = start_gunicorn(port, args.workers)
+    port = args.port or free_port()
+    server = start_gunicorn(port, args.workers, args.threads)
     failed = False
     try:
         from django.db import connection
 
-        print(f"load test on {connection.vendor}: {args.clients} clients, {args.requests} requests")
+        print(
+            f"load test on {connection.vendor}: gunicorn {args.workers} workers x "
+            f"{args.threads} threads; {args.single} requests by one client, then "
+            f"{args.requests} by {args.clients} clients; load average "
+            + " ".join(f"{n:.2f}" for n in os.getloadavg())
+        )
         pages = {
-            f"Partnerships tab ({args.partners} partners)": f"/o/{slug}/settings/partnerships/",
-            f"Equipment list ({args.items} items)": f"/o/{slug}/settings/project/equipment/",
-            f"Run page ({args.items} changes)": f"/o/{slug}/settings/sync/runs/{run}/",
+            TAB: (
+                f"Partnerships tab ({args.partners} partners)",
+                f"/o/{slug}/settings/partnerships/",
+            ),
+            "list": (
+                f"Equipment list ({args.items} items)",
+                f"/o/{slug}/settings/project/equipment/",
+            ),
+            "run": (f"Run page ({args.items} changes)", f"/o/{slug}/settings/sync/runs/{run}/"),
         }
-        for name, path in pages.items():
-            result = hammer(
-                f"http://127.0.0.1:{port}{path}", session, args.clients, args.requests, args.seconds
-            )
-            print(
-                f"{name:<36} {result['requests']:>5} req  {result['throughput']:7.1f} req/s  "
-                f"p50 {result['p50']:7.1f} ms  p95 {result['p95']:7.1f} ms  "
-                f"errors {result['errors']}"
-            )
-            failed |= result["errors"] > 0
+        phases = [("one", 1, args.single), ("many", args.clients, args.requests)]
+        chosen = args.pages.split(",")
+        for page, (name, path) in pages.items():
+            if page not in chosen:
+                continue
+            url = f"http://127.0.0.1:{port}{path}"
+            hammer(url, session, args.workers, 2 * args.workers, args.seconds)  # warm-up
+            for phase, clients, requests in phases:
+                if not requests:
+                    continue
+                result = hammer(url, session, clients, requests, args.seconds)
+                target, missed = verdict(page, phase, result, args.no_targets)
+                print(
+                    f"{name:<34} {clients:>2} client{'s' if clients > 1 else ' '} "
+                    f"{result['requests']:>5} req  {result['throughput']:6.1f} req/s  "
+                    f"p50 {result['p50']:7.1f} ms  p95 {result['p95']:7.1f} ms  "
+                    f"errors {result['errors']}{target}"
+                )
+                failed |= result["errors"] > 0 or missed
+        print("load average after: " + " ".join(f"{n:.2f}" for n in os.getloadavg()))
     finally:
         stop(server)
         cleanup()

@@ -24,17 +24,19 @@ from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
-from django.db.models import BooleanField, Case, F, Q, Value, When
+from django.db.models import BooleanField, Case, CharField, Count, F, Q, Value, When
 from django.utils import timezone
 
 from organizations.models import Organization
 from organizations.wording import possessive
+from partnerships.models import Partnership
 
 from . import registry
 from .engine.reads import label_of
 from .items import SyncedItemQuerySet, baseline_name
 from .locks import is_item_locked, is_locked, locked_keys
 from .models import DECISION, SyncChange, SyncRun
+from .prepared import Prepared
 
 NOTE_MAX_LENGTH = SyncChange._meta.get_field("note").max_length
 
@@ -100,17 +102,53 @@ def update_available(item) -> bool:
 
 
 def counts_by_group(organization: Organization) -> dict[str, int]:
-    """Settings tab (group) → how many items there wait for the partner's answer: one query
-    per collection category, none for a locked category (locked copies never wait)."""
-    counts: dict[str, int] = {}
+    """Settings tab (group) → how many items there wait for the partner's answer, for the tab
+    bar of every settings page: one query for every collection category, compiled once
+    (docs/design.md §10); the locked categories are read only when something waits (a locked
+    category never counts: its copies are the channel manager's, nothing to answer).
+
+    An organization that was never a partner holds no copies, so a channel manager's pages
+    pay one small query instead (partnerships are never deleted)."""
+    if not Partnership.objects.filter(downstream=organization).exists():
+        return {}
+    waiting_by_key = dict(_WAITING.rows([organization.pk]))
+    if not any(waiting_by_key.values()):
+        return {}
     locked = locked_keys(organization)
+    counts: dict[str, int] = {}
     for category in registry.all():
-        if not category.is_collection or category.key in locked:
-            continue
-        count = waiting(category.model.objects.filter(organization=organization)).count()
-        if count:
+        count = waiting_by_key.get(category.key, 0)
+        if count and category.key not in locked:
             counts[category.group] = counts.get(category.group, 0) + count
     return counts
+
+
+def _waiting_counts(organization_ids: list[int]):
+    """Rows of (category key, items waiting), one ``UNION ALL`` part per collection category
+    (no row for a category where nothing waits)."""
+    parts = [
+        # The first three conditions of the expression as plain filters: the planner can then
+        # skip a channel manager's own items before it joins their sources.
+        waiting(
+            category.model.objects.filter(
+                organization_id__in=organization_ids,
+                synced_partnership__isnull=False,
+                archived_at__isnull=True,
+                managed_by__isnull=True,
+            )
+        )
+        .order_by()
+        .values("organization_id")
+        .annotate(key=Value(category.key, output_field=CharField()), number=Count("pk"))
+        .values_list("key", "number")
+        for category in registry.all()
+        if category.is_collection
+    ]
+    first, *rest = parts
+    return first.union(*rest, all=True).order_by()
+
+
+_WAITING = Prepared(_waiting_counts)
 
 
 def comparison(item) -> list[dict]:

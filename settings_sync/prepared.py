@@ -6,10 +6,15 @@ query differs between requests only in the ids it is asked about, so its SQL is 
 per number of ids, with unique marker ids, and later calls put their ids where the markers
 were. Lists of ids are padded to a power of two (repeating their first id) so that few shapes
 exist.
+
+On PostgreSQL the query's other parameters are also written into its text once, quoted by
+the driver: the text of the drift query is long, and the driver would otherwise scan all of
+it for placeholders on every call. Only the ids are put in per call, as integers.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 from django.db import connection
@@ -18,6 +23,9 @@ from django.db.models import QuerySet
 #: Marker ids: negative, so never a primary key, and far apart per list.
 _MARK = -(10**12)
 _LIST_SPACING = 10**6
+#: Where an id goes in a query whose other parameters are written into its text.
+_SLOT = "cds-prepared-slot-{}"
+_SLOT_QUOTED = re.compile(r"'cds-prepared-slot-(\d+)'")
 
 
 class Prepared:
@@ -29,19 +37,16 @@ class Prepared:
 
     def __init__(self, build: Callable[..., QuerySet]):
         self.build = build
-        self._compiled: dict[tuple, tuple[str, list, dict[int, tuple[int, int]]]] = {}
+        self._compiled: dict[tuple, _Compiled] = {}
 
     def rows(self, *id_lists: Sequence[int]) -> list[tuple]:
         padded = [_padded(ids) for ids in id_lists]
-        sql, params, slots = self._compile(tuple(len(ids) for ids in padded))
-        params = list(params)
-        for position, (which, index) in slots.items():
-            params[position] = padded[which][index]
+        sql, params = self._compile(tuple(len(ids) for ids in padded)).bind(padded)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
-    def _compile(self, shape: tuple[int, ...]):
+    def _compile(self, shape: tuple[int, ...]) -> _Compiled:
         key = (connection.alias, connection.vendor, *shape)
         if key not in self._compiled:
             marks = [
@@ -57,8 +62,34 @@ class Prepared:
             slots = {n: where[p] for n, p in enumerate(params) if isinstance(p, int) and p in where}
             if set(where) - set(params):
                 raise ValueError("Every id must appear in the query as a parameter of its own.")
-            self._compiled[key] = (sql, list(params), slots)
+            self._compiled[key] = _Compiled(sql, list(params), slots)
         return self._compiled[key]
+
+
+class _Compiled:
+    """One shape's SQL: its parameters with the slots of the ids, or, on PostgreSQL, its text
+    with every other parameter written in, cut where the ids go."""
+
+    def __init__(self, sql: str, params: list, slots: dict[int, tuple[int, int]]):
+        self.sql, self.params, self.slots = sql, params, slots
+        self.pieces: list[str] | None = None
+        self.order: list[tuple[int, int]] = []
+        if connection.vendor == "postgresql":
+            marked = [_SLOT.format(n) if n in slots else p for n, p in enumerate(params)]
+            cut = _SLOT_QUOTED.split(connection.ops.compose_sql(sql, marked))
+            self.pieces = cut[0::2]
+            self.order = [slots[int(n)] for n in cut[1::2]]
+
+    def bind(self, padded: list[list[int]]) -> tuple[str, list | None]:
+        if self.pieces is None:
+            params = list(self.params)
+            for position, (which, index) in self.slots.items():
+                params[position] = padded[which][index]
+            return self.sql, params
+        text = [self.pieces[0]]
+        for (which, index), piece in zip(self.order, self.pieces[1:], strict=True):
+            text += [f"({int(padded[which][index])})", piece]
+        return "".join(text), None
 
 
 def _padded(ids: Sequence[int]) -> list[int]:

@@ -285,16 +285,22 @@ def history(request: HttpRequest) -> HttpResponse:
     )
 
 
+CHANGES_PER_PAGE = 100
+
+
 @organization_view
 @require_GET
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     sync_run = get_object_or_404(_runs_of(request.organization).for_list(), pk=pk)
-    changes = list(sync_run.changes.all())
+    # A run can hold thousands of changes: they come a page at a time (docs/design.md §10).
+    page = Paginator(sync_run.changes.all(), CHANGES_PER_PAGE).get_page(request.GET.get("page"))
+    changes = list(page.object_list)
     restorable = _restorable(request, sync_run, changes)
     context = {
         "tab": "history",
         "run": sync_run,
         "changes": changes,
+        "page": page,
         "restorable": restorable,
         "can_retry": sync_run.status == SyncRun.Status.FAILED
         and can_edit_organization_settings(request.membership)

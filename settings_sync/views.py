@@ -91,18 +91,24 @@ def settings_page(request: HttpRequest, group: str, key: str) -> HttpResponse:
 def _list(request: HttpRequest, page: SettingsPage, lock) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     items = page.model.objects.filter(organization=request.organization)
-    if page.synced and page.is_collection:
-        items = items.for_list()
-        if lock is None:
-            items = conflicts.with_update_available(items)
     if query and page.search_fields:
         condition = Q()
         for name in page.search_fields:
             condition |= Q(**{f"{name}__icontains": query})
         items = items.filter(condition) if can_match(query) else items.none()
-    items_page = Paginator(items.order_by(*page.model._meta.ordering, "pk"), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    # The page's ids first, then its rows with their provenance: the joins and the update
+    # check run for the 50 rows shown, not for every item sorted (docs/design.md §10).
+    items_page = Paginator(
+        items.order_by(*page.model._meta.ordering, "pk").values_list("pk", flat=True), PAGE_SIZE
+    ).get_page(request.GET.get("page"))
+    ids = list(items_page.object_list)
+    rows = page.model.objects.filter(pk__in=ids)
+    if page.synced and page.is_collection:
+        rows = rows.for_list()
+        if lock is None:
+            rows = conflicts.with_update_available(rows)
+    by_pk = {row.pk: row for row in rows} if ids else {}
+    items_page.object_list = [by_pk[pk] for pk in ids]
     shared = _shared_by_channel_managers(request, page) if page.shared_with_partners else []
     return render(
         request,

@@ -402,3 +402,28 @@ def test_an_own_item_has_no_comparison(client, partner, partner_admin):
     response = client.get(update_url(own), follow=True)
     assert response.redirect_chain[-1][0] == page_url(partner)
     assert "is your own: no channel manager sends updates for it" in response.content.decode()
+
+
+class TestTabBadges:
+    """The badge of the settings tabs is read on every settings page (docs/design.md §10)."""
+
+    def test_a_channel_manager_that_is_nobody_s_partner_pays_one_small_query(
+        self, waiting, channel_manager, django_assert_num_queries
+    ):
+        with django_assert_num_queries(1):
+            assert conflicts.counts_by_group(channel_manager) == {}
+
+    def test_a_partner_with_nothing_waiting_pays_two(
+        self, flexible, partner, django_assert_num_queries
+    ):
+        with django_assert_num_queries(2):
+            assert conflicts.counts_by_group(partner) == {}
+
+    def test_every_category_is_counted_in_one_query(
+        self, waiting, partner, django_assert_max_num_queries
+    ):
+        for i in range(3):
+            edited_copy(waiting.synced_partnership, i, baseline=i - 1)
+        # the partnership, the counts; then, as something waits, the locks
+        with django_assert_max_num_queries(5):
+            assert conflicts.counts_by_group(partner) == {"project": 4}

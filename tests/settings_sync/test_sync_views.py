@@ -264,6 +264,37 @@ class TestHistoryAndRuns:
         assert Adder.objects.filter(organization=sunrise, name="Tree removal").exists()
         assert b"Restore Tree removal" not in client.get(url).content
 
+    def test_a_long_run_shows_its_changes_a_page_at_a_time(
+        self, client, helios_admin, helios, sunrise
+    ):
+        partnership = linked(helios, sunrise, data_sync_enabled=True)
+
+        def run_adding(count: int, prefix: str) -> SyncRun:
+            Adder.objects.bulk_create(
+                Adder(organization=helios, name=f"{prefix} {n:03}", amount=n) for n in range(count)
+            )
+            return engine.run(partnership, "resync")
+
+        per_page = sync_views.CHANGES_PER_PAGE
+        short = run_adding(3, "Short")
+        long = run_adding(per_page + 5, "Long")
+        url = reverse("settings_sync:run", args=[helios.slug, long.pk])
+        client.get(url)
+        with CaptureQueriesContext(connection) as few:
+            client.get(reverse("settings_sync:run", args=[helios.slug, short.pk]))
+        with CaptureQueriesContext(connection) as many:
+            first = client.get(url).content.decode()
+        assert len(many.captured_queries) == len(few.captured_queries)
+        assert first.count('data-testid="change-row"') == per_page
+        assert f"1\u2013{per_page} of {per_page + 5} changes" in first  # an en dash
+        assert "Page 1 of 2" in first
+        assert "Long 000" in first
+        assert f"Long {per_page:03}" not in first
+        second = client.get(url, {"page": 2}).content.decode()
+        assert second.count('data-testid="change-row"') == 5
+        assert f"Long {per_page + 4:03}" in second
+        assert "Page 2 of 2" in second
+
     def test_restore_refused_when_the_name_is_taken(self, client, helios, sunrise):
         partnership = linked(helios, sunrise, **STRICT)
         services.update_flags(partnership, by=None, **FLEXIBLE)
