@@ -26,7 +26,7 @@ from partnerships.models import Partnership
 from .plan import WRITING_ACTIONS, Change, Plan
 from .planning import build
 from .reads import Reads
-from .runs import execute, execute_many, record_retry, retry, run, schedule_record
+from .runs import execute, execute_id, execute_many, record_retry, retry, run, schedule_record
 from .writes import PLACEHOLDER
 
 
@@ -70,6 +70,7 @@ __all__ = [
     "Change",
     "Plan",
     "execute",
+    "execute_id",
     "execute_many",
     "preview",
     "preview_many",
