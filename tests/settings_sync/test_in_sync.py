@@ -89,7 +89,9 @@ def _apply(edit: str, n: int, value: int, partnership: Partnership, key: str) ->
     elif edit == "channel manager archives an item" and source:
         updates(pk=source.pk).update(archived_at=timezone.now())
     elif edit == "channel manager adds an item":
-        _create(model, upstream, NAMES[value] + " new", value)
+        name = NAMES[value] + " new"
+        if not model.objects.filter(organization=upstream, name=name).exists():
+            _create(model, upstream, name, value)
     elif edit == "partner archives a copy" and copy:
         updates(pk=copy.pk).update(archived_at=timezone.now(), archived_by_sync=bool(value))
     elif edit == "partner restores what it archived":
