@@ -16,7 +16,9 @@ The package is named after the steps of a run (docs/design.md §8):
 
 Every category is read with two queries (the channel manager's items, all of the partner's
 items) and written in bulk, so a run costs a constant number of queries per category
-whatever the number of items.
+whatever the number of items. A run of one partnership first finds, with one statement, the
+categories already in sync (not read at all) and those empty in the partner (copied without
+being read): ``reads.in_sync``, docs/design.md §10.
 """
 
 from __future__ import annotations
