@@ -48,8 +48,18 @@ def _totals(counts: dict) -> Counter:
 
 
 def entries_for_runs(runs) -> list[Entry]:
+    # Only a failed run, or one that counted something, has anything to tell: a run into a
+    # partner already in sync reads nothing more here.
+    told = [
+        sync_run.pk
+        for sync_run in runs
+        if sync_run.status == SyncRun.Status.FAILED
+        or (sync_run.status == SyncRun.Status.SUCCEEDED and sync_run.counts)
+    ]
+    if not told:
+        return []
     runs = list(
-        SyncRun.objects.filter(pk__in=[sync_run.pk for sync_run in runs])
+        SyncRun.objects.filter(pk__in=told)
         .exclude(event=DECISION)
         .select_related("partnership__upstream", "partnership__downstream")
         # What the sentences need: a fan-out's batch reads 50 runs at a time.

@@ -128,7 +128,9 @@ def _create(
     partnership = Partnership(
         upstream=upstream, downstream=downstream, created_by=by, updated_by=by, **flags
     )
-    partnership.full_clean()
+    # The flags and the rules behind the constraints were just checked, under the network's
+    # lock and with their own messages; the database still holds every constraint.
+    partnership.full_clean(validate_constraints=False)
     partnership.save()
     return partnership
 

@@ -24,7 +24,7 @@ def resyncable_partnerships(organization: Organization):
     return Partnership.objects.active().filter(upstream=organization, data_sync_enabled=True)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # one insert: nothing to roll back on its own
 def resync_partnerships(
     partnerships: Iterable[Partnership], *, by=None, trigger: str, batch: SyncBatch | None = None
 ) -> list[SyncRun]:

@@ -30,10 +30,9 @@ FAN_OUT_BATCH = 50
 @task()
 def run_sync(run_id: int) -> str:
     """Apply one recorded run (it re-reads the partnership: it works from the state now)."""
-    sync_run = SyncRun.objects.select_related("started_by").get(pk=run_id)
-    if sync_run.status not in SyncRun.PENDING:
-        return sync_run.status  # already done (a duplicate delivery)
-    finished = engine.execute(sync_run)
+    finished = engine.execute_id(run_id)  # claimed first: a duplicate delivery stops there
+    if finished is None:  # already done (a duplicate delivery)
+        return SyncRun.objects.values_list("status", flat=True).get(pk=run_id)
     signals.announce_finished([finished])
     return finished.status
 

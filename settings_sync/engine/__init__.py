@@ -16,7 +16,9 @@ The package is named after the steps of a run (docs/design.md §8):
 
 Every category is read with two queries (the channel manager's items, all of the partner's
 items) and written in bulk, so a run costs a constant number of queries per category
-whatever the number of items.
+whatever the number of items. A run of one partnership first finds, with one statement, the
+categories already in sync (not read at all) and those empty in the partner (copied without
+being read): ``reads.in_sync``, docs/design.md §10.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from partnerships.models import Partnership
 from .plan import WRITING_ACTIONS, Change, Plan
 from .planning import build
 from .reads import Reads
-from .runs import execute, execute_many, record_retry, retry, run, schedule_record
+from .runs import execute, execute_id, execute_many, record_retry, retry, run, schedule_record
 from .writes import PLACEHOLDER
 
 
@@ -70,6 +72,7 @@ __all__ = [
     "Change",
     "Plan",
     "execute",
+    "execute_id",
     "execute_many",
     "preview",
     "preview_many",

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from organizations.natural_keys import normalise_key
 from partnerships.models import Partnership
 
+from ..items import baseline_name
 from ..models import SyncChange
 
 
@@ -50,6 +52,8 @@ class Reads:
         self._singletons: dict[type, dict[int, Any]] = {}
         self._upstream_names: dict[int, dict[int, str]] | None = None
         self.partnership_ids = sorted({p.pk for p in partnerships if p.pk is not None})
+        upstream_ids = {p.upstream_id for p in partnerships if p.upstream_id is not None}
+        self._singleton_ids = sorted({*self.downstream_ids, *upstream_ids})
         self._conflicts: dict[str, dict[tuple[int, int], tuple]] = {}
         self.now = timezone.now()  # one clock for the batch: its copies share their values
 
@@ -93,13 +97,13 @@ class Reads:
 
     def singleton(self, model, organization_id: int):
         """The organization's row of a singleton category (None if it has none yet)."""
-        if model not in self._singletons:
+        if model not in self._singletons:  # the partners' rows and their channel managers'
             self._singletons[model] = {
                 row.organization_id: row
-                for row in model.objects.filter(organization_id__in=self.downstream_ids)
+                for row in model.objects.filter(organization_id__in=self._singleton_ids)
             }
         rows = self._singletons[model]
-        if organization_id not in rows and organization_id not in self.downstream_ids:
+        if organization_id not in rows and organization_id not in self._singleton_ids:
             rows[organization_id] = model.objects.filter(organization_id=organization_id).first()
         return rows.get(organization_id)
 
@@ -131,6 +135,135 @@ class Reads:
                 self._upstream_names.setdefault(downstream, {})[pk] = name
         names = self._upstream_names.get(downstream_id, {})
         return names.get(partnership_id, "another channel manager")
+
+
+#: The statement of ``in_sync`` per shape (categories, how each is locked, match or merge),
+#: built once per process: only its ids change between runs.
+_IN_SYNC_SQL: dict[tuple, str] = {}
+
+
+def in_sync(
+    partnership: Partnership, checks: list[tuple[Any, bool, bool, bool]]
+) -> tuple[set[str], dict[str, int]]:
+    """Where a run of ``partnership`` needs no item-by-item planning, decided in the database
+    by one statement for all the categories it syncs (a ``UNION ALL``): (the keys of the
+    categories already in sync, key → the number of upstream items for the collections in
+    which the partner has nothing at all, archived items included: a first copy).
+
+    A singleton is in sync when the partner's row was last written through this partnership
+    and holds the channel manager's values (its rule then writes nothing).
+
+    ``checks`` holds, per category, (the category, it keeps its source's lock, it locks
+    itself, match). A category is in sync exactly when every live upstream item has one live
+    copy through this partnership holding the upstream item's values as its values and its
+    baseline, and the lock and origin the rules would give it; no other live copy is ours;
+    and, for match, the partner has no other live item. Those are the cases in which the rules
+    of §5.3 to §5.5 plan no change at all, or one ``INSERT … SELECT`` (docs/design.md §10);
+    every other category is read and planned item by item.
+    """
+    if not checks:
+        return set(), {}
+    shape = tuple((category.key, keeps, locks, match) for category, keeps, locks, match in checks)
+    sql = _IN_SYNC_SQL.get(shape)
+    if sql is None:
+        sql = _IN_SYNC_SQL[shape] = " UNION ALL ".join(
+            _singleton_select(n, category)
+            if category.is_singleton
+            else _in_sync_select(n, category, keeps, locks)
+            for n, (category, keeps, locks, _match) in enumerate(checks)
+        )
+    upstream, downstream, pk = partnership.upstream_id, partnership.downstream_id, partnership.pk
+    params = []
+    for category, keeps, locks, _match in checks:
+        if category.is_singleton:
+            params += [upstream, downstream, pk]
+            continue
+        params += [upstream, downstream, downstream, pk, downstream, pk, downstream, pk]
+        if keeps and locks:
+            params.append(upstream)
+        params += [upstream, upstream, downstream]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    quiet, empty = set(), {}
+    for n, upstream_count, held, ours, others, good in rows:
+        category, _keeps, _locks, match = checks[n]
+        if not held:
+            empty[category.key] = upstream_count
+        elif upstream_count == ours == good and not (match and others):
+            quiet.add(category.key)
+    return quiet, empty
+
+
+def _singleton_select(n: int, category) -> str:
+    """A singleton's row of ``in_sync``: in sync when the partner's row was last written
+    through this partnership and holds the channel manager's values."""
+    model = category.model
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    partnership = quote(model._meta.get_field("synced_partnership").column)
+    same = " AND ".join(
+        f"(d.{column} = u.{column} OR (d.{column} IS NULL AND u.{column} IS NULL))"
+        for column in (quote(model._meta.get_field(name).column) for name in category.synced_fields)
+    )
+    return (
+        f"SELECT {n}, 1, 1, 1, 0, COUNT(*) FROM {table} d "  # noqa: S608
+        f"JOIN {table} u ON u.organization_id = %s "
+        f"WHERE d.organization_id = %s AND d.{partnership} = %s AND {same}"
+    )
+
+
+def _in_sync_select(n: int, category, keeps: bool, locks: bool) -> str:
+    """One category's row of ``in_sync``: (n, live upstream items, the partner's items
+    archived ones included, its live copies through the partnership, its other live items,
+    the upstream items with one such copy in sync)."""
+    model = category.model
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+
+    def column(alias: str, name: str) -> str:
+        return f"{alias}.{quote(model._meta.get_field(name).column)}"
+
+    def same(left: str, right: str) -> str:
+        return f"({left} = {right} OR ({left} IS NULL AND {right} IS NULL))"
+
+    conditions = []
+    for name in category.synced_fields:
+        conditions.append(same(column("x", name), column("s", name)))
+        conditions.append(same(column("x", baseline_name(name)), column("s", name)))
+    managed_by, source_managed_by = column("x", "managed_by"), column("s", "managed_by")
+    if keeps and locks:
+        conditions.append(f"{managed_by} = COALESCE({source_managed_by}, %s)")
+    elif keeps:
+        conditions.append(same(managed_by, source_managed_by))
+    elif locks:  # never so today: a partnership that locks also keeps the source's lock
+        raise ValueError("A partnership that locks its copies keeps their sources' locks.")
+    else:
+        conditions.append(f"{managed_by} IS NULL")
+    conditions.append(
+        f"{column('x', 'synced_origin')} = "
+        f"COALESCE({column('s', 'synced_origin')}, {column('s', 'organization')})"
+    )
+    organization = "organization_id"
+    archived = quote(model._meta.get_field("archived_at").column)
+    partnership = quote(model._meta.get_field("synced_partnership").column)
+    pk = quote(model._meta.pk.column)
+    live = f"x.{archived} IS NULL"
+    ours = f"x.{organization} = %s AND {live} AND x.{partnership} = %s"
+    # One pass over the items of both organizations, each copy joined to its live upstream
+    # item. Identifiers come from the models; every value is a parameter.
+    return (
+        f"SELECT {n}, "  # noqa: S608
+        f"COUNT(CASE WHEN x.{organization} = %s AND {live} THEN 1 END), "
+        f"COUNT(CASE WHEN x.{organization} = %s THEN 1 END), "
+        f"COUNT(CASE WHEN {ours} THEN 1 END), "
+        f"COUNT(CASE WHEN x.{organization} = %s AND {live} "
+        f"AND (x.{partnership} IS NULL OR x.{partnership} <> %s) THEN 1 END), "
+        f"COUNT(DISTINCT CASE WHEN {ours} AND {' AND '.join(conditions)} THEN s.{pk} END) "
+        f"FROM {table} x LEFT JOIN {table} s ON s.{pk} = {column('x', 'synced_from')} "
+        f"AND s.{organization} = %s AND s.{archived} IS NULL "
+        f"WHERE x.{organization} IN (%s, %s)"
+    )
 
 
 class RunContext:

@@ -72,6 +72,22 @@ def schedule_record(
     )
 
 
+def execute_id(run_id: int) -> SyncRun | None:
+    """``execute`` of the run with this id (a task's run): nothing is read before the claim,
+    and the record is read once, with its partnership, after its partner is locked. None
+    when the claim finds the run finished already (a duplicate delivery)."""
+    sync_run = SyncRun(pk=run_id)
+    sync_run._from_id = True
+    if not claim([sync_run]):
+        return None
+    try:
+        return _holding_partners([sync_run], lambda: _apply_one(sync_run))
+    except Exception as error:
+        logger.exception("Sync run %s failed", sync_run.pk)
+        _fail(sync_run, error)
+    return sync_run
+
+
 def execute(sync_run: SyncRun) -> SyncRun:
     """Apply a recorded run: atomically, serialised per partner, from the current state.
 
@@ -90,16 +106,38 @@ def execute(sync_run: SyncRun) -> SyncRun:
 
 def _apply_one(sync_run: SyncRun) -> SyncRun:
     """Apply the run (its partner locked, in the caller's transaction), unless another
-    delivery finished it while this one waited for the partner (rule R7)."""
-    if _finished([sync_run]):
-        return _refreshed(sync_run)
+    delivery finished it while this one waited for the partner (rule R7).
+
+    One query reads the run as it is now (finished by another delivery?) with its
+    partnership and both organizations; the run's record is written once, when it is done.
+    """
+    stored = SyncRun.objects.select_related(
+        "started_by", "partnership__upstream", "partnership__downstream"
+    ).get(pk=sync_run.pk)
+    if stored.status != SyncRun.Status.RUNNING:
+        return _refreshed(sync_run, stored)
+    partnership = stored.partnership
+    if not _loaded(sync_run):
+        _copy_fields(stored, sync_run)
     sync_run.started_at = timezone.now()
-    partnership = Partnership.objects.select_related("upstream", "downstream").get(
-        pk=sync_run.partnership_id
-    )
     _settle([(_plan_run(sync_run, partnership), sync_run)])
     sync_run.save(update_fields=FINISHED_FIELDS)
     return sync_run
+
+
+def _loaded(sync_run: SyncRun) -> bool:
+    """Whether the run object carries its record (``execute_id`` starts from its id alone)."""
+    return getattr(sync_run, "_from_id", False) is False
+
+
+def _copy_fields(source: SyncRun, target: SyncRun) -> None:
+    """Give ``target`` the record ``source`` was read with (a claimed run: still running)."""
+    for field in SyncRun._meta.concrete_fields:
+        setattr(target, field.attname, getattr(source, field.attname))
+    if source.started_by_id is not None:
+        target.started_by = source.started_by
+    target.partnership = source.partnership
+    target._from_id = False
 
 
 def execute_many(sync_runs: list[SyncRun]) -> list[SyncRun]:
@@ -181,7 +219,7 @@ def _holding_partners[T](sync_runs: list[SyncRun], apply: Callable[[], T]) -> T:
     while True:
         try:
             with transaction.atomic():
-                _lock_partners([sync_run.partnership_id for sync_run in sync_runs])
+                _lock_partners([sync_run.pk for sync_run in sync_runs])
                 return apply()
         except _PartnersBusy:
             SyncRun.objects.filter(
@@ -189,7 +227,7 @@ def _holding_partners[T](sync_runs: list[SyncRun], apply: Callable[[], T]) -> T:
             ).update(heartbeat_at=timezone.now())
 
 
-def _lock_partners(partnership_ids: list[int]) -> None:
+def _lock_partners(run_ids: list[int]) -> None:
     """Two runs into one partner never interleave: the partner's row is the lock (taken in
     primary-key order, so runs locking several partners cannot deadlock each other).
 
@@ -200,7 +238,7 @@ def _lock_partners(partnership_ids: list[int]) -> None:
     """
     partners = (
         Organization.objects.select_for_update(of=("self",))
-        .filter(upstream_partnerships__pk__in=partnership_ids)
+        .filter(upstream_partnerships__sync_runs__pk__in=run_ids)
         .order_by("pk")
     )
     if connection.vendor != "postgresql":
@@ -231,8 +269,11 @@ def _finished(sync_runs: list[SyncRun]) -> set[int]:
     )
 
 
-def _refreshed(sync_run: SyncRun) -> SyncRun:
-    sync_run.refresh_from_db()
+def _refreshed(sync_run: SyncRun, stored: SyncRun | None = None) -> SyncRun:
+    if stored is None:
+        sync_run.refresh_from_db()
+    else:
+        _copy_fields(stored, sync_run)
     return sync_run
 
 
@@ -244,6 +285,7 @@ def _plan_run(sync_run: SyncRun, partnership: Partnership, reads: Reads | None =
         categories=sync_run.categories,
         by=sync_run.started_by,
         reads=reads,
+        skip_in_sync=reads is None,
     )
 
 

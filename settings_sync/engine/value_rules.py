@@ -33,6 +33,8 @@ class ValueRules(RunContext):
             return
         source = self.reads.singleton(model, self.upstream.pk) or model(organization=self.upstream)
         old, new = values_of(row, fields), values_of(source, fields)
+        if row.pk and old == new and self.is_ours(row):
+            return  # already what the channel manager has, through this partnership (R6)
         for name in fields:
             setattr(row, name, getattr(source, name))
         row.synced_partnership = self.partnership if self.partnership_pk else None

@@ -72,9 +72,10 @@ def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
             obj.normalised_key = obj.compute_normalised_key()
         if to_create:
             model.objects.bulk_create(to_create, batch_size=None)
-        for category_plan, plan, sync_run in entries:
-            if category_plan.bulk_copies:
-                copy_in_sql(category, plan.partnership, sync_run, now)
+        first_copies = [(plan.partnership, run) for cp, plan, run in entries if cp.bulk_copies]
+        if first_copies:
+            copy_in_sql(category, first_copies, now)
+        for category_plan, _plan, _sync_run in entries:
             for obj, name, source, also in category_plan.files:
                 copy_file(obj, name, source, also)
     # The history of all the runs is one insert, so the count stays constant.
@@ -172,26 +173,50 @@ def insert_select(model, columns: list[str], queryset) -> None:
         )
 
 
-def copy_in_sql(category, partnership: Partnership, sync_run: SyncRun, now) -> None:
-    """Copy every upstream item into a partner that has none, and record it, in two
-    statements: the rows never pass through Python (the physical limit of a copy)."""
+def copy_in_sql(category, copies: list[tuple[Partnership, SyncRun]], now) -> None:
+    """Copy every upstream item into partners that have none, and record it: two statements
+    for all the partners of a batch that share a channel manager and a way of locking (one
+    run each), the rows never passing through Python (the physical limit of a copy)."""
+    groups: dict[tuple, list[tuple[Partnership, SyncRun]]] = {}
+    for partnership, sync_run in copies:
+        shape = (partnership.upstream_id, locks.lock_through(partnership, category.key))
+        groups.setdefault(shape, []).append((partnership, sync_run))
+    for group in groups.values():
+        _copy_group(category, group, now)
+
+
+def _copy_group(category, group: list[tuple[Partnership, SyncRun]], now) -> None:
     model = category.model
-    fields = category.synced_fields
+    partnership = group[0][0]
     expressions = copy_columns(category, partnership, now)
-    aliases = {f"copy_{n}": expression for n, expression in enumerate(expressions.values())}
-    source = (
-        model.objects.filter(organization_id=partnership.upstream_id)
-        .order_by()
-        .annotate(**aliases)
-        .values_list(*aliases)
+    source = model.objects.filter(organization_id=partnership.upstream_id)
+    history_of = model.all_objects.filter(
+        organization_id=partnership.downstream_id, synced_partnership_id=partnership.pk
     )
-    insert_select(model, list(expressions), source)
+    run_id: models.Expression = Value(group[0][1].pk, output_field=models.BigIntegerField())
+    if len(group) > 1:
+        # One row per upstream item and partnership of the group: the join through the
+        # channel manager's partnerships gives each copy its partner and partnership.
+        through = "organization__downstream_partnerships"
+        source = source.filter(**{f"{through}__pk__in": [p.pk for p, _ in group]})
+        expressions["organization_id"] = F(f"{through}__downstream_id")
+        expressions[model._meta.get_field("synced_partnership").column] = F(f"{through}__pk")
+        history_of = model.all_objects.filter(
+            synced_partnership_id__in=[p.pk for p, _ in group],
+            organization_id=F("synced_partnership__downstream_id"),
+            synced_partnership__sync_runs__pk__in=[run.pk for _, run in group],
+        )
+        run_id = F("synced_partnership__sync_runs__pk")
+    aliases = {f"copy_{n}": expression for n, expression in enumerate(expressions.values())}
+    insert_select(
+        model, list(expressions), source.order_by().annotate(**aliases).values_list(*aliases)
+    )
 
     label_parts = []
     for name in category.label_fields:
         label_parts += [Cast(name, models.CharField()), Value(" ")]
     history = {
-        "run_id": Value(sync_run.pk, output_field=models.BigIntegerField()),
+        "run_id": run_id,
         "category": Value(category.key, output_field=models.CharField()),
         "action": Value(CREATED, output_field=models.CharField()),
         "item_id": F("pk"),
@@ -199,19 +224,13 @@ def copy_in_sql(category, partnership: Partnership, sync_run: SyncRun, now) -> N
         "label": Trim(Concat(*label_parts, output_field=models.CharField()))
         if len(label_parts) > 2
         else Cast(category.label_fields[0], models.CharField()),
-        "after": JSONObject(**{name: name for name in fields}),
+        "after": JSONObject(**{name: name for name in category.synced_fields}),
         "note": Value("", output_field=models.CharField()),
     }
     aliases = {f"change_{n}": expression for n, expression in enumerate(history.values())}
-    created = (
-        model.all_objects.filter(
-            organization_id=partnership.downstream_id, synced_partnership_id=partnership.pk
-        )
-        .order_by()
-        .annotate(**aliases)
-        .values_list(*aliases)
+    insert_select(
+        SyncChange, list(history), history_of.order_by().annotate(**aliases).values_list(*aliases)
     )
-    insert_select(SyncChange, list(history), created)
 
 
 def copy_columns(category, partnership: Partnership, now) -> dict[str, models.Expression]:

@@ -160,6 +160,7 @@ class Command(BaseCommand):
             self._linking(size["link_partners"], size["link_items"])
             self._queries_per_run(size["query_items"])
             self._fixed_cost(size["samples"])
+            self._link_fixed_cost(size["samples"])
             self._import(size["import_equipment"])
         finally:
             quiet_mail.disable()
@@ -541,6 +542,36 @@ class Command(BaseCommand):
             median < 5,
         )
         self.figure("queries of that run (record + apply)", str(len(queries.captured_queries)))
+
+    def _link_fixed_cost(self, samples: int) -> None:
+        """What linking one partner costs beyond its copies: ``create_partnership`` of a fresh
+        partner with Data Sync on, to a channel manager with 10 items (2 in each collection),
+        its link run applied by the task backend at the commit."""
+        upstream = self._channel_manager(
+            "link fixed-cost CM", equipment=2, adders=2, personas=2, rates=2, comparables=2
+        )
+        organizations = self._partners(None, max(samples, 1) + 2)
+        services.create_partnership(upstream, organizations[0], by=None, data_sync_enabled=True)
+        times = []
+        for organization in organizations[1:-1]:
+            with timer() as took:
+                services.create_partnership(upstream, organization, by=None, data_sync_enabled=True)
+            times.append(took["seconds"] * 1000)
+        connection.queries_log.clear()
+        with CaptureQueriesContext(connection) as queries:
+            services.create_partnership(
+                upstream, organizations[-1], by=None, data_sync_enabled=True
+            )
+        runs = SyncRun.objects.filter(partnership__upstream=upstream)
+        if runs.exclude(status=SyncRun.Status.SUCCEEDED).exists() or runs.count() != len(
+            organizations
+        ):
+            raise CommandError("A link to the channel manager with 10 items did not succeed.")
+        self.figure(
+            f"link of one partner, 10 items (median of {len(times)})",
+            f"{statistics.median(times):.1f} ms",
+        )
+        self.figure("queries of that link (partnership + run)", str(len(queries.captured_queries)))
 
     def _import(self, rows: int) -> None:
         """A CSV of ``rows`` new equipment items: upload (parse, validate, dry run) and apply

@@ -1,0 +1,298 @@
+"""A run of one partnership skips the collections already in sync, and copies into the ones
+the partner has nothing of without reading them, both decided by one statement
+(``engine.reads.in_sync``, docs/design.md §10). The decision must be exact: whenever it says
+"in sync", the full rules plan no change there, and whenever it says "nothing there", they
+plan the same ``INSERT … SELECT``. The property below checks it against the full planner (a
+preview plans every category item by item) on random states, then runs the event and checks
+the run counted what the full plan counts and left the skipped categories as they were."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from organizations.models import Organization
+from partnerships.models import Partnership
+from settings_sync import engine, policy
+from settings_sync.engine.planning import _in_sync
+from settings_sync.models import SyncRun
+from settings_sync.project.models import Adder, DefaultCosts
+from settings_sync.usage.models import Persona
+from tests.factories import OrganizationFactory, make_partnership
+
+MODES = {
+    "non_exclusive": {"data_sync_enabled": True},
+    "flexible": {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_edit": True},
+    "strict": {"is_exclusive": True, "data_sync_enabled": True},
+}
+NAMES = ["Trenching", "Tile roof", "Ground mount"]
+MODELS = {"adders": Adder, "personas": Persona}
+
+#: What can happen to a partnership in sync before its next run, each bypassing the sync's
+#: own triggers (queryset writes): (what, which item, a small number).
+EDITS = [
+    "partner edits a copy",
+    "partner edits a copy back to its baseline",
+    "baseline drifts",
+    "channel manager edits an item",
+    "channel manager archives an item",
+    "channel manager adds an item",
+    "partner archives a copy",
+    "partner restores what it archived",
+    "partner deletes a copy for good",
+    "partner adds its own item",
+    "copy loses its lock",
+    "copy gets a lock",
+    "source is locked from above",
+    "copy's origin changes",
+    "copy points at another source",
+    "mode changes",
+    "channel manager edits its default costs",
+    "partner edits its default costs",
+]
+edits = st.lists(
+    st.tuples(st.sampled_from(EDITS), st.integers(0, 5), st.integers(0, 2)), max_size=5
+)
+
+
+def _items(model, organization, *, live=True):
+    manager = model.objects if live else model.all_objects
+    return list(manager.filter(organization=organization).order_by("pk"))
+
+
+def _pick(rows, n):
+    return rows[n % len(rows)] if rows else None
+
+
+def _apply(edit: str, n: int, value: int, partnership: Partnership, key: str) -> None:
+    model = MODELS[key]
+    upstream, partner = partnership.upstream, partnership.downstream
+    copies = [row for row in _items(model, partner) if row.synced_partnership_id]
+    sources = _items(model, upstream)
+    field = "amount" if model is Adder else "annual_kwh"
+    copy, source = _pick(copies, n), _pick(sources, n)
+    updates = model.all_objects.filter
+    if edit == "partner edits a copy" and copy:
+        updates(pk=copy.pk).update(**{field: getattr(copy, field) + value + 1})
+    elif edit == "partner edits a copy back to its baseline" and copy:
+        updates(pk=copy.pk).update(**{field: getattr(copy, f"baseline_{field}")})
+    elif edit == "baseline drifts" and copy:
+        updates(pk=copy.pk).update(**{f"baseline_{field}": getattr(copy, field) + value + 1})
+    elif edit == "channel manager edits an item" and source:
+        updates(pk=source.pk).update(**{field: getattr(source, field) + value})
+    elif edit == "channel manager archives an item" and source:
+        updates(pk=source.pk).update(archived_at=timezone.now())
+    elif edit == "channel manager adds an item":
+        name = NAMES[value] + " new"
+        if not model.objects.filter(organization=upstream, name=name).exists():
+            _create(model, upstream, name, value)
+    elif edit == "partner archives a copy" and copy:
+        updates(pk=copy.pk).update(archived_at=timezone.now(), archived_by_sync=bool(value))
+    elif edit == "partner restores what it archived":
+        archived = [row for row in _items(model, partner, live=False) if row.archived_at]
+        if (row := _pick(archived, n)) and not model.objects.filter(
+            organization=partner, normalised_key=row.normalised_key
+        ).exists():
+            updates(pk=row.pk).update(archived_at=None)
+    elif edit == "partner deletes a copy for good" and copy:
+        updates(pk=copy.pk).delete()
+    elif edit == "partner adds its own item":
+        name = NAMES[value]
+        if not model.objects.filter(organization=partner, name=name).exists():
+            _create(model, partner, name, value)
+    elif edit == "copy loses its lock" and copy:
+        updates(pk=copy.pk).update(managed_by=None)
+    elif edit == "copy gets a lock" and copy:
+        updates(pk=copy.pk).update(managed_by=upstream)
+    elif edit == "source is locked from above" and source:
+        updates(pk=source.pk).update(managed_by=OrganizationFactory())
+    elif edit == "copy's origin changes" and copy:
+        updates(pk=copy.pk).update(synced_origin=partner)
+    elif edit == "copy points at another source" and copy and len(sources) > 1:
+        updates(pk=copy.pk).update(synced_from=_pick(sources, n + 1))
+    elif edit == "channel manager edits its default costs":
+        DefaultCosts.objects.filter(organization=upstream).update(
+            module_cost_per_watt=Decimal("0.50") + value
+        )
+    elif edit == "partner edits its default costs":
+        DefaultCosts.objects.filter(organization=partner).update(
+            module_cost_per_watt=Decimal("0.50") + value
+        )
+    elif edit == "mode changes":
+        Partnership.objects.filter(pk=partnership.pk).update(**_flags(list(MODES)[value]))
+
+
+def _flags(mode: str) -> dict:
+    return {
+        "is_exclusive": False,
+        "allow_downstream_edit": False,
+        "data_sync_enabled": True,
+        **MODES[mode],
+    }
+
+
+def _create(model, organization, name: str, value: int) -> None:
+    if model is Adder:
+        Adder.objects.bulk_create([Adder(organization=organization, name=name, amount=value)])
+    else:
+        Persona.objects.bulk_create(
+            [Persona(organization=organization, name=name, annual_kwh=value + 1)]
+        )
+
+
+def _snapshot(model, organization) -> list[tuple]:
+    manager = getattr(model, "all_objects", model._default_manager)
+    return list(manager.filter(organization=organization).order_by("pk").values_list())
+
+
+def _one_edit(mode: str, edit: str, n: int = 0):
+    return example(
+        mode=mode,
+        upstream_names=NAMES[:2],
+        partner_names=[NAMES[2]],
+        linked=True,
+        changes=[(edit, n, 1)],
+        event=policy.RESYNC,
+    )
+
+
+#: Each edit alone, from a partner in sync: the cases the statement must tell apart.
+ONE_EDIT = [
+    *(_one_edit("flexible", edit) for edit in EDITS),
+    *(_one_edit("strict", edit, 1) for edit in EDITS),
+    *(
+        _one_edit(mode, edit)
+        for mode in ("strict", "non_exclusive")
+        for edit in ("copy gets a lock", "copy loses its lock", "source is locked from above")
+    ),
+]
+
+
+def with_examples(test):
+    for one in ONE_EDIT:
+        test = one(test)
+    return test
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    mode=st.sampled_from(list(MODES)),
+    upstream_names=st.lists(st.sampled_from(NAMES), max_size=3, unique=True),
+    partner_names=st.lists(st.sampled_from(NAMES), max_size=2, unique=True),
+    linked=st.booleans(),
+    changes=edits,
+    event=st.sampled_from([policy.RESYNC, policy.CHANGE, policy.LINK]),
+)
+@with_examples
+def test_what_the_statement_skips_the_rules_would_not_change(
+    db, mode, upstream_names, partner_names, linked, changes, event
+):
+    with transaction.atomic():
+        upstream = OrganizationFactory()
+        partner = OrganizationFactory()
+        for n, name in enumerate(upstream_names):
+            _create(Adder, upstream, name, n)
+            _create(Persona, upstream, name, n)
+        for n, name in enumerate(partner_names):
+            _create(Adder, partner, name, n + 7)
+        with transaction.atomic():  # the partnership's own link run is not delivered here
+            partnership = make_partnership(upstream, partner, **MODES[mode])
+        if linked:
+            engine.run(partnership, policy.LINK)
+        for edit, n, value in changes:
+            _apply(edit, n, value, partnership, "adders" if n % 2 == 0 else "personas")
+        partnership = Partnership.objects.select_related("upstream", "downstream").get(
+            pk=partnership.pk
+        )
+        full = engine.preview(partnership, event)  # every category planned item by item
+        plans = {plan.category.key: plan for plan in full.categories}
+        quiet, empty = _in_sync(partnership, full.categories)
+        for key in quiet | set(empty):
+            plan = plans[key]
+            assert (plan.to_create, plan.to_update, plan.to_archive) == ([], [], []), key
+            assert plan.changes == [], key
+            assert plan.bulk_copies == empty.get(key, 0), key
+        tables = {**MODELS, "default_costs": DefaultCosts}
+        before = {key: _snapshot(tables[key], partner) for key in quiet if key in tables}
+        sync_run = engine.run(partnership, event)
+        assert sync_run.status == SyncRun.Status.SUCCEEDED
+        assert sync_run.counts == {key: counts for key, counts in full.summary().items() if counts}
+        for key, rows in before.items():
+            assert _snapshot(tables[key], partner) == rows, key
+        # Once the run is applied, every collection is in sync.
+        partnership.refresh_from_db()
+        again = engine.run(partnership, policy.RESYNC)
+        if not any(
+            change.action == "conflict" or change.action == "kept_local"
+            for change in engine.preview(partnership, policy.RESYNC).changes
+        ):
+            assert again.counts == {}
+        transaction.set_rollback(True)
+
+
+@pytest.mark.parametrize("items", [10, 200])
+def test_a_run_into_a_partner_in_sync_costs_the_same_queries_whatever_the_items(
+    db, items, django_capture_on_commit_callbacks
+):
+    """Every collection in sync: the run reads them with one statement and writes only its
+    own record, whatever the number of items (docs/design.md §10)."""
+    upstream = Organization.objects.create(name=f"Upstream {items}")
+    for model in MODELS.values():
+        for n in range(items):
+            _create(model, upstream, f"Item {n}", n)
+    with django_capture_on_commit_callbacks(execute=True):
+        partnership = make_partnership(upstream, OrganizationFactory(), **MODES["strict"])
+    with django_capture_on_commit_callbacks(execute=True):
+        (sync_run,) = _resync(partnership)
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        (sync_run,) = _resync(partnership)
+    sync_run.refresh_from_db()
+    assert (sync_run.status, sync_run.counts) == ("succeeded", {})
+    # Recorded (1); claimed (1); its transaction (a savepoint here: 2); the partner locked
+    # (1, and its lock's bound on PostgreSQL); the run with its partnership (1); its
+    # overrides (1); every collection and singleton in one statement (1); its outcome (1).
+    expected = 9 + (connection.vendor == "postgresql")
+    assert len(queries.captured_queries) == expected, "\n".join(
+        query["sql"][:120] for query in queries.captured_queries
+    )
+
+
+def _resync(partnership):
+    from settings_sync import services
+
+    return services.resync_partnerships([partnership], trigger="test")
+
+
+def test_a_first_copy_is_not_read_before_it_is_copied(db):
+    """A partner with nothing in a collection gets its copies by ``INSERT … SELECT``; the
+    statement that found it empty also counted what it copies, so nothing else is read."""
+    upstream = Organization.objects.create(name="Upstream")
+    for n in range(5):
+        _create(Adder, upstream, f"Item {n}", n)
+    partnership = make_partnership(upstream, OrganizationFactory(), **MODES["non_exclusive"])
+    with CaptureQueriesContext(connection) as queries:
+        sync_run = engine.run(partnership, policy.LINK, categories=["adders", "personas"])
+    assert sync_run.counts == {"adders": {"created": 5}}
+    reads = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith("SELECT") and '"project_adder"' in query["sql"]
+    ]
+    assert len(reads) == 1  # the statement of every collection, not a read of the items
+    assert Adder.objects.filter(organization=partnership.downstream).count() == 5
+    assert Decimal(4) in set(
+        Adder.objects.filter(organization=partnership.downstream).values_list("amount", flat=True)
+    )
