@@ -21,8 +21,12 @@ def build(
     categories: list[str] | None,
     by=None,
     reads: Reads | None = None,
+    collections: bool = True,
 ) -> Plan:
-    """The plan of ``event`` for ``partnership`` (saved or not), from the data as it is now."""
+    """The plan of ``event`` for ``partnership`` (saved or not), from the data as it is now.
+
+    Without ``collections``, collection categories carry their outcome but no changes: the
+    fleet preview counts their items in SQL (docs/design.md §12.3)."""
     if event not in policy.EVENTS:
         raise ValueError(f"Unknown event {event!r}")
     mode = (
@@ -42,7 +46,7 @@ def build(
     for category in _categories(categories):
         category_mode = category_modes[category.key]
         category_plan = CategoryPlan(category, policy.outcome(category_mode, event, category.kind))
-        if category_plan.outcome != policy.NONE:
+        if category_plan.outcome != policy.NONE and (collections or not category.is_collection):
             rules = collection_rules if category.is_collection else value_rules
             rules.plan(category_plan)
         plan.categories.append(category_plan)
