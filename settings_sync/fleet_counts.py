@@ -117,6 +117,11 @@ def _query(category: registry.Category, planned: list[Planned]) -> tuple[str, li
         "CASE WHEN pp.locks = 1 THEN pp.uid END)"
     )
     origin = "COALESCE({t}.synced_origin_id, {t}.organization_id)"
+    # a live copy whose value the partner's edit keeps (merge, unlocked): it keeps its name
+    stays = (
+        "(CASE WHEN diverged = 1 AND is_match = 0 AND src_locked = 0 AND same_src = 0 "
+        "THEN 1 ELSE 0 END)"
+    )
     upstream_by_key = "up t ON t.organization_id = {src}.uid AND t.normalised_key = {src}.nkey"
     downstream_ids = sorted({p.downstream_id for p in planned})
     upstream_ids = sorted({p.upstream_id for p in planned})
@@ -142,6 +147,7 @@ d AS (
     CASE WHEN (x.managed_by_id = {manager.format(t="s")}
                OR (x.managed_by_id IS NULL AND {manager.format(t="s")} IS NULL))
       AND x.synced_origin_id = {origin.format(t="s")} THEN 0 ELSE 1 END AS restamped,
+    k.id AS key_src,
     CASE WHEN k.id IS NOT NULL AND {same("x", "k")} THEN 1 ELSE 0 END AS same_by_key
   FROM {table} x JOIN pp ON x.organization_id = pp.did
   LEFT JOIN up s ON s.id = x.synced_from_id AND s.organization_id = pp.uid
@@ -149,20 +155,17 @@ d AS (
   WHERE x.organization_id IN ({listed(downstream_ids)})
 ),
 live AS (
-  SELECT d.*,
-    CASE WHEN diverged = 1 AND is_match = 0 AND src_locked = 0 AND same_src = 0
-      THEN 1 ELSE 0 END AS stays
+  SELECT pid, id, sf, nkey, key_src, {stays} AS stays
   FROM d WHERE ours = 1 AND src_live = 1 AND at IS NULL
 ),
 h AS (
-  SELECT d.pid, d.uid, d.id, d.nkey, d.same_by_key,
+  SELECT d.pid, d.id, d.nkey, d.key_src, d.same_by_key,
     CASE WHEN d.ours = 1 THEN NULL ELSE d.sp END AS sp,
     CASE WHEN d.ours = 1 THEN NULL ELSE d.sf END AS sf
   FROM d
-  LEFT JOIN {upstream_by_key.format(src="d")}
-  LEFT JOIN live w ON w.pid = d.pid AND w.sf = t.id
+  LEFT JOIN live w ON w.pid = d.pid AND w.sf = d.key_src
   WHERE d.at IS NULL AND (
-    (d.ours = 0 AND (d.is_match = 0 OR (d.sp IS NULL AND t.id IS NOT NULL AND w.id IS NULL)))
+    (d.ours = 0 AND (d.is_match = 0 OR (d.sp IS NULL AND d.key_src IS NOT NULL AND w.id IS NULL)))
     OR (d.is_match = 0 AND d.ours = 1 AND d.src_live = 0 AND d.diverged = 1))
 ),
 st AS (
@@ -183,23 +186,21 @@ acl AS (
   GROUP BY ac.pid, ac.sf
 ),
 cand AS (
-  SELECT live.pid, t.id FROM live JOIN {upstream_by_key.format(src="live")}
-  WHERE live.stays = 1
-  UNION SELECT h.pid, t.id FROM h JOIN {upstream_by_key.format(src="h")}
+  SELECT pid, key_src AS id FROM live WHERE stays = 1 AND key_src IS NOT NULL
+  UNION SELECT pid, key_src FROM h WHERE key_src IS NOT NULL
   UNION SELECT pid, sf FROM acl
   UNION SELECT dl.pid, t.id FROM dl JOIN {upstream_by_key.format(src="dl")}
     AND {origin.format(t="t")} = dl.origin
 ),
 copied AS (
-  SELECT live.pid, live.sf, live.same_src, live.diverged, live.restamped, live.is_match,
-    live.src_locked,
-    CASE WHEN live.stays = 0 AND live.nkey <> live.src_key AND b.pid IS NOT NULL
-      THEN 1 ELSE 0 END AS conflict,
-    CASE WHEN live.stays = 0 AND live.nkey <> live.src_key AND t.id IS NOT NULL
-      THEN 1 ELSE 0 END AS chained
-  FROM live
-  LEFT JOIN st b ON b.pid = live.pid AND b.nkey = live.src_key
-  LEFT JOIN {upstream_by_key.format(src="live")}
+  SELECT c.pid, c.same_src, c.diverged, c.restamped, c.is_match, c.src_locked,
+    CASE WHEN {stays} = 0 AND c.nkey <> c.src_key
+      AND b.pid IS NOT NULL THEN 1 ELSE 0 END AS conflict,
+    CASE WHEN {stays} = 0 AND c.nkey <> c.src_key
+      AND c.key_src IS NOT NULL THEN 1 ELSE 0 END AS chained
+  FROM d c
+  LEFT JOIN st b ON b.pid = c.pid AND b.nkey = c.src_key
+  WHERE c.ours = 1 AND c.src_live = 1 AND c.at IS NULL
 ),
 special AS (
   SELECT pp.pid, pp.is_match, {manager.format(t="t")} AS manager,

@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from organizations.natural_keys import normalise_key
@@ -265,6 +265,56 @@ def planned_by_engine(profile, partnerships) -> tuple[Counter, int]:
     return totals, overwritten
 
 
+#: Every state at once, under each outcome (examples always run, whatever the profile).
+KITCHEN_SINK_UPSTREAM = [
+    ("Trenching", 1, "live"),
+    ("Straße", 2, "live"),
+    ("File", 0, "live"),
+    ("Tile roof", 1, "live"),
+    ("Critter guard", 1, "live"),
+    ("Main panel", 2, "live"),
+    ("Ground mount", 0, "live"),
+    ("Battery", 1, "live"),
+    ("Old", 1, "archived"),
+    ("Gone", 1, "deleted"),
+]
+KITCHEN_SINK_STATES = [
+    ("copy", "", True, False),
+    ("edited", "", False, True),
+    ("renamed", "Old file", False, True),
+    ("stale", "", True, True),
+    ("archived_by_sync", "", False, True),
+    ("archived_by_partner", "", False, True),
+    ("two_archived", "", False, True),
+    ("none", "", False, True),
+    ("edited", "", False, True),  # a copy of an item archived upstream since
+    ("copy", "", False, True),  # a copy of an item deleted upstream since
+]
+
+
+def kitchen_sink(profile_mode: str, adders: str) -> Fleet:
+    partners = [
+        {
+            "mode": mode,
+            "overrides": {"adders": "follow", "equipment": "follow"},
+            "states": KITCHEN_SINK_STATES,
+            "own": [("battery ", 5), ("TRENCHING", 1), ("Own", 1)],
+            "elsewhere": [("Tile roof", "declined"), ("Critter guard", "live")],
+            "equipment": equipment,
+        }
+        for mode, equipment in [
+            ("non_exclusive", "edited"),
+            ("flexible", "own"),
+            ("strict", "copy"),
+        ]
+    ]
+    return Fleet(KITCHEN_SINK_UPSTREAM, partners, profile_mode, {"adders": adders})
+
+
+@example(fleet=kitchen_sink("strict", "follow"))
+@example(fleet=kitchen_sink("strict", "flexible"))
+@example(fleet=kitchen_sink("non_exclusive", "follow"))
+@example(fleet=kitchen_sink("off", "follow"))
 @given(fleet=fleets())
 def test_the_fleet_counts_are_the_engines_plans_added_up(fleet):
     with transaction.atomic():
