@@ -24,21 +24,13 @@ from settings_sync.items import baseline_name
 from settings_sync.models import CategoryOverride
 from settings_sync.project.models import Adder, Equipment
 from tests.factories import AdderFactory, OrganizationFactory, make_partnership
+from tests.settings_sync.catalogue_data import MODES
 
 pytestmark = pytest.mark.django_db
 
 #: Names that are one natural key once case-folded and normalised, and others.
 NAMES = ["Trenching", "trenching", "TRENCHING ", "Straße", "STRASSE", "ﬁle", "File", "Tile roof"]
-FLAGS = {
-    "off": {"is_exclusive": False, "data_sync_enabled": False, "allow_downstream_edit": False},
-    "non_exclusive": {
-        "is_exclusive": False,
-        "data_sync_enabled": True,
-        "allow_downstream_edit": False,
-    },
-    "flexible": {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_edit": True},
-    "strict": {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_edit": False},
-}
+FLAGS = MODES  # mode → the partnership flags that give it
 OVERRIDES = ["follow", "off", "flexible", "strict"]
 #: What a partner holds for one upstream item.
 STATES = [
