@@ -290,7 +290,7 @@ def kitchen_sink(profile_mode: str, adders: str) -> Fleet:
             "mode": mode,
             "overrides": {"adders": "follow", "equipment": "follow"},
             "states": KITCHEN_SINK_STATES,
-            "own": [("battery ", 5), ("TRENCHING", 1), ("Own", 1)],
+            "own": [("battery ", 5), ("TRENCHING", 1), ("Own", 1), ("ﬁle", 3)],
             "elsewhere": [("Tile roof", "declined"), ("Critter guard", "live")],
             "equipment": equipment,
         }
