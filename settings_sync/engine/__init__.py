@@ -39,6 +39,7 @@ def preview(
     mode_before: str | None = None,
     categories: list[str] | None = None,
     reads: Reads | None = None,
+    collections: bool = True,
 ) -> Plan:
     """What ``event`` would do to the partner now, category by category. Writes nothing.
 
@@ -46,9 +47,18 @@ def preview(
     organization that does not exist yet (an invitation: everything would be created).
     For ``unlink``, ``mode_before`` is the mode sync had (default: the stored one).
     ``reads`` (``reads_for`` the partnerships of a batch) shares the rows read between the
-    previews of many partners (a fleet preview).
+    previews of many partners (a fleet preview). Without ``collections``, collection
+    categories get their outcome but are not planned item by item (the fleet preview counts
+    them in SQL).
     """
-    return build(partnership, event, mode_before=mode_before, categories=categories, reads=reads)
+    return build(
+        partnership,
+        event,
+        mode_before=mode_before,
+        categories=categories,
+        reads=reads,
+        collections=collections,
+    )
 
 
 def reads_for(partnerships: list[Partnership]) -> Reads:

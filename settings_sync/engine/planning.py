@@ -22,6 +22,7 @@ def build(
     by=None,
     reads: Reads | None = None,
     skip_in_sync: bool = False,
+    collections: bool = True,
 ) -> Plan:
     """The plan of ``event`` for ``partnership`` (saved or not), from the data as it is now.
 
@@ -29,6 +30,9 @@ def build(
     those the partner has nothing of, are found by one statement (``reads.in_sync``) and not
     read or planned item by item: their plans are what the rules would have made, empty or
     one ``INSERT … SELECT``.
+
+    Without ``collections``, collection categories carry their outcome but no changes: the
+    fleet preview counts their items in SQL (docs/design.md §12.3).
     """
     if event not in policy.EVENTS:
         raise ValueError(f"Unknown event {event!r}")
@@ -53,6 +57,8 @@ def build(
     for category_plan in plan.categories:
         category = category_plan.category
         if category_plan.outcome == policy.NONE or category.key in quiet:
+            continue
+        if category.is_collection and not collections:
             continue
         if category.key in empty:  # what the rules plan for a partner with nothing in it
             category_plan.update_fields = (

@@ -16,9 +16,12 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext, override_settings
+from django.utils import timezone
 
 from organizations.models import Organization
+from organizations.natural_keys import normalise_key
 from partnerships import services
 from partnerships.models import Partnership
 from settings_sync import engine, previews, profiles, registry
@@ -397,38 +400,96 @@ class Command(BaseCommand):
         self.figure("resync / raw SQL copy", f"{ratio:.2f}x", "≤ 1.5x", ratio <= 1.5)
 
     def _fleet_preview(self, partners: int, items: int) -> None:
-        """A sync profile's fleet preview (docs/design.md §12.3) over ``partners`` partners
-        with Data Sync off, of a channel manager with ``items`` items: what applying a strict
-        profile with one category flexible and one off would do, computed without writing."""
+        """A sync profile's fleet preview (docs/design.md §12.3): what applying a strict
+        profile with adders flexible and personas off would do, computed without writing, to
+        ``partners`` partners of a channel manager with ``items`` items spread over the
+        collections, first already syncing them flexibly (with local edits, local-only items,
+        an archived copy and an item renamed upstream since), then with Data Sync off."""
         keys = list(self.COLLECTIONS)
         counts = {key: items // len(keys) + (i < items % len(keys)) for i, key in enumerate(keys)}
         upstream = self._channel_manager(
             "fleet CM", **{self.COLLECTIONS[key]: n for key, n in counts.items()}
         )
-        self._partners(upstream, partners)
+        flexible = {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_edit": True}
+        syncing = self._partners(upstream, partners, **flexible)
+        for key in keys:
+            self._insert_copies(upstream, syncing, registry.get(key).model)
+        ids = [p.pk for p in syncing]
+        # Each partner edited two copies, deleted one, and has items of its own.
+        Adder.objects.filter(synced_partnership_id__in=ids, name="Adder 0").update(
+            amount=F("amount") + 1
+        )
+        Equipment.objects.filter(synced_partnership_id__in=ids, model="Model 1").update(rating=401)
+        Equipment.objects.filter(synced_partnership_id__in=ids, model="Model 0").update(
+            archived_at=timezone.now()
+        )
+        Adder.objects.bulk_create(
+            Adder(organization_id=p.downstream_id, name="Own", amount=1) for p in syncing
+        )
+        Equipment.objects.bulk_create(
+            Equipment(
+                organization_id=p.downstream_id,
+                kind="module",
+                manufacturer="Own",
+                model="X",
+                unit_cost=1,
+            )
+            for p in syncing
+        )
+        # The channel manager renamed an adder since.
+        Adder.objects.filter(organization=upstream, name="Adder 2").update(
+            name="Adder 2 renamed", normalised_key=normalise_key(["Adder 2 renamed"])
+        )
+        off = self._partners(upstream, partners)
         profile = profiles.save_profile(
             upstream,
             name=f"{PREFIX}profile",
             flags={"is_exclusive": True, "data_sync_enabled": True},
             values={"adders": "flexible", "personas": "off"},
         )
-        runs_before = SyncRun.objects.count()
-        with timer() as took:
-            chosen = list(
-                profiles.applicable(profile).select_related("upstream", "downstream").order_by("pk")
+        refresh_statistics()  # after the bulk load, as a database in use has them
+        # In sync flexibly → strict: every strict copy is locked now (updated), the edited
+        # equipment overwritten, the archived one restored, the own one archived; adders merge
+        # (the renamed one updated, the edited one kept); personas detached.
+        n = counts
+        expected = {
+            # equipment but the archived copy, the renamed adder, rate escalations, comparables
+            "updated": n["equipment"] - 1 + 1 + n["rate_escalations"] + n["comparable_values"],
+            "restored": 1,
+            "archived": 1,
+            "detached": n["personas"],
+        }
+        for label, chosen_ids, per_partner, overwritten in [
+            ("already syncing", ids, expected, 1),
+            ("not syncing yet", [p.pk for p in off], {"created": items - n["personas"]}, 0),
+        ]:
+            runs_before = SyncRun.objects.count()
+            with timer() as took:
+                chosen = list(
+                    profiles.applicable(profile)
+                    .filter(pk__in=chosen_ids)
+                    .select_related("upstream", "downstream")
+                    .order_by("pk")
+                )
+                fleet = previews.fleet_preview(profile, chosen)
+            wanted = {action: count * partners for action, count in per_partner.items()}
+            if (
+                dict(+fleet.totals) != wanted
+                or fleet.overwritten != overwritten * partners
+                or fleet.planned_item_by_item
+                or SyncRun.objects.count() != runs_before
+            ):
+                raise CommandError(
+                    f"Fleet preview ({label}): {dict(fleet.totals)} and {fleet.overwritten} "
+                    f"overwritten, not {wanted} and {overwritten * partners}; "
+                    f"{fleet.planned_item_by_item} planned item by item; or it wrote."
+                )
+            self.figure(
+                f"fleet preview, {partners} partners {label} x {items} items",
+                f"{took['seconds']:.2f} s",
+                "< 5 s",
+                took["seconds"] < 5,
             )
-            fleet = previews.fleet_preview(profile, chosen)
-        expected = partners * (items - counts["personas"])
-        if fleet.totals["created"] != expected or SyncRun.objects.count() != runs_before:
-            raise CommandError(
-                f"Fleet preview: {fleet.totals['created']} to create, not {expected}, or it wrote."
-            )
-        self.figure(
-            f"fleet preview, {partners} partners x {items} items",
-            f"{took['seconds']:.2f} s",
-            "< 5 s",
-            took["seconds"] < 5,
-        )
 
     def _linking(self, partners: int, items: int) -> None:
         """Fresh partners linked one at a time with Data Sync on (each partnership its own
@@ -459,13 +520,25 @@ class Command(BaseCommand):
     def _raw_copy(self, upstream, partnerships, model) -> float:
         """The physical limit: copy every item into every partner with one statement."""
         table = model._meta.db_table
-        # The same rows a sync writes: the partner's organization, the provenance and the
-        # baseline columns, with the same constraints checked.
+        last_id = model.all_objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        # Committed like a run is (the deferred foreign-key checks happen at the commit).
+        with timer() as took, transaction.atomic():
+            self._insert_copies(upstream, partnerships, model)
+        with connection.cursor() as cursor:  # measured, not kept (and no signals: plain SQL)
+            cursor.execute(f"DELETE FROM {table} WHERE id > %s", [last_id])  # noqa: S608
+        return took["seconds"]
+
+    def _insert_copies(self, upstream, partnerships, model) -> None:
+        """Every live item of ``upstream`` copied into every partner, in sync, by one
+        ``INSERT … SELECT``: the same rows a sync writes (the partner's organization, the
+        provenance and the baseline columns), with the same constraints checked."""
+        table = model._meta.db_table
         fields = [f.column for f in model._meta.concrete_fields if f.column != "id"]
         special = {
             "organization_id": "p.downstream_id",
             "synced_partnership_id": "p.id",
             "synced_from_id": "a.id",
+            "synced_origin_id": "a.organization_id",
             "synced_at": "now()" if connection.vendor == "postgresql" else "CURRENT_TIMESTAMP",
         }
         select = []
@@ -477,19 +550,15 @@ class Command(BaseCommand):
             else:
                 select.append(f"a.{column}")
         ids = [p.pk for p in partnerships]
-        last_id = model.all_objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-        # Committed like a run is (the deferred foreign-key checks happen at the commit).
-        with timer() as took, transaction.atomic(), connection.cursor() as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(fields)}) "  # noqa: S608 (our identifiers)
                 f"SELECT {', '.join(select)} FROM {table} a "
                 f"CROSS JOIN partnerships_partnership p "
-                f"WHERE a.organization_id = %s AND p.id IN ({', '.join(['%s'] * len(ids))})",
+                f"WHERE a.organization_id = %s AND a.archived_at IS NULL "
+                f"AND p.id IN ({', '.join(['%s'] * len(ids))})",
                 [upstream.pk, *ids],
             )
-        with connection.cursor() as cursor:  # measured, not kept (and no signals: plain SQL)
-            cursor.execute(f"DELETE FROM {table} WHERE id > %s", [last_id])  # noqa: S608
-        return took["seconds"]
 
     def _queries_per_run(self, large: int) -> None:
         counts = []
