@@ -29,10 +29,13 @@ INVITATION_LIFETIME = timedelta(days=14)
 PARTNERSHIP_NETWORK_LOCK = 7_146_003_201
 
 
-def _lock_organizations(*organizations: Organization) -> None:
-    """Serialise partnership changes touching these organizations (row locks, pk order)."""
+def _lock_organizations(*organizations: Organization) -> bool:
+    """Serialise partnership changes touching these organizations (row locks, pk order).
+    True when every one of them was found (and, locked, stays until the transaction ends)."""
     pks = sorted({organization.pk for organization in organizations})
-    list(Organization.objects.select_for_update().filter(pk__in=pks).order_by("pk"))
+    return len(Organization.objects.select_for_update().filter(pk__in=pks).order_by("pk")) == len(
+        pks
+    )
 
 
 def _lock_partnership_network() -> None:
@@ -121,7 +124,12 @@ def _validated_flags(flags: dict[str, Any]) -> dict[str, bool]:
 
 
 def _create(
-    upstream: Organization, downstream: Organization, *, by, flags: dict[str, bool]
+    upstream: Organization,
+    downstream: Organization,
+    *,
+    by,
+    flags: dict[str, bool],
+    locked: bool = False,
 ) -> Partnership:
     _lock_partnership_network()
     check_partnership_rules(upstream, downstream, is_exclusive=flags["is_exclusive"])
@@ -130,7 +138,11 @@ def _create(
     )
     # The flags and the rules behind the constraints were just checked, under the network's
     # lock and with their own messages; the database still holds every constraint.
-    partnership.full_clean(validate_constraints=False)
+    # Both organizations, when the caller ``locked`` them, were just found and cannot go away
+    # before the commit: checking again that they exist would be two more queries.
+    partnership.full_clean(
+        exclude=["upstream", "downstream"] if locked else None, validate_constraints=False
+    )
     partnership.save()
     return partnership
 
@@ -141,9 +153,11 @@ def create_partnership(
 ) -> Partnership:
     """Create an active partnership directly (staff path; the downstream's consent assumed)."""
     values = _validated_flags(flags)
-    _lock_organizations(upstream, downstream)
-    partnership = _create(upstream, downstream, by=by, flags=values)
-    signals.announce(signals.partnership_created, partnership=partnership, by=by)
+    locked = _lock_organizations(upstream, downstream)
+    partnership = _create(upstream, downstream, by=by, flags=values, locked=locked)
+    signals.announce(
+        signals.partnership_created, partnership=partnership, by=by, partnership_request=None
+    )
     return partnership
 
 
@@ -485,7 +499,9 @@ def accept_request(partnership_request: PartnershipRequest, *, by) -> Partnershi
     partnership = _create(locked.upstream, locked.downstream, by=by, flags=locked.flags)
     locked.partnership = partnership
     locked.save()
-    signals.announce(signals.partnership_created, partnership=partnership, by=by)
+    signals.announce(
+        signals.partnership_created, partnership=partnership, by=by, partnership_request=locked
+    )
     return partnership
 
 

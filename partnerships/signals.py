@@ -6,8 +6,9 @@ arguments:
 
 * ``invitation_accepted``: ``partnership``, ``invitation``, ``by`` — a new organization was
   created from an invitation.
-* ``partnership_created``: ``partnership``, ``by`` — created directly (staff) or by an accepted
-  partnership request, for an organization that already existed.
+* ``partnership_created``: ``partnership``, ``by``, ``partnership_request`` — created directly
+  (staff; no request) or by an accepted partnership request, for an organization that
+  already existed.
 * ``flags_changed``: ``partnership``, ``old_mode``, ``new_mode``, ``by`` — flags were saved
   (``old_mode == new_mode`` when only nothing mode-relevant changed).
 * ``partnership_ended``: ``partnership``, ``old_mode``, ``by``.

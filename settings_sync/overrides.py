@@ -24,7 +24,8 @@ from collections.abc import Iterable, Mapping
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, StringAgg, Subquery, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from partnerships import modes
@@ -98,6 +99,29 @@ def prefetch(partnerships: Iterable[Partnership]) -> None:
             values[pk][key] = value
     for partnership in saved:
         partnership._override_values = values[partnership.pk]
+
+
+#: Between a category key and its value, and between two overrides, in ``listed``.
+_PAIR, _LIST = "=", ","
+
+
+def listed():
+    """A subquery for a query whose rows have a ``partnership``: its overrides as one string
+    (``key=value,…``, NULL for none), so that a run reads them with its record
+    (``remember`` keeps them on the partnership)."""
+    return Subquery(
+        CategoryOverride.objects.filter(partnership=OuterRef("partnership"))
+        .values("partnership")
+        .annotate(listed=StringAgg(Concat("category", Value(_PAIR), "value"), Value(_LIST)))
+        .values("listed")
+    )
+
+
+def remember(partnership: Partnership, listed: str | None) -> None:
+    """Keep on ``partnership`` the overrides ``listed`` read, as ``prefetch`` would."""
+    partnership._override_values = dict(
+        pair.split(_PAIR, 1) for pair in (listed or "").split(_LIST) if pair
+    )
 
 
 def effective_mode(partnership: Partnership, key: str) -> str:

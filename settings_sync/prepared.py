@@ -39,9 +39,13 @@ class Prepared:
         self.build = build
         self._compiled: dict[tuple, _Compiled] = {}
 
-    def rows(self, *id_lists: Sequence[int]) -> list[tuple]:
+    def statement(self, *id_lists: Sequence[int]) -> tuple[str, list | None]:
+        """The query's SQL for these ids and its parameters (None on PostgreSQL: in the text)."""
         padded = [_padded(ids) for ids in id_lists]
-        sql, params = self._compile(tuple(len(ids) for ids in padded)).bind(padded)
+        return self._compile(tuple(len(ids) for ids in padded)).bind(padded)
+
+    def rows(self, *id_lists: Sequence[int]) -> list[tuple]:
+        sql, params = self.statement(*id_lists)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()

@@ -15,11 +15,16 @@ def create_singletons(sender, instance, created: bool, raw: bool = False, **kwar
             category.model.objects.get_or_create(organization=instance)
 
 
-def start_with_named_profile(sender, partnership, by, invitation=None, **kwargs) -> None:
+def start_with_named_profile(
+    sender, partnership, by, invitation=None, partnership_request=None, **kwargs
+) -> None:
     """An accepted invitation or request that named a sync profile: the new partnership
-    starts with the profile's overrides (before its first run reads them) and follows it."""
+    starts with the profile's overrides (before its first run reads them) and follows it.
+    A partnership created directly (no invitation, no request) was offered no profile."""
     from .profiles import start_following
 
+    if invitation is None and partnership_request is None:
+        return
     start_following(partnership, invitation=invitation, by=by)
 
 

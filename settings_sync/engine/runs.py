@@ -25,13 +25,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, models, transaction
+from django.db.models import sql
 from django.utils import timezone
 
 from organizations.models import Organization
 from partnerships.models import Partnership
 
-from .. import policy
+from .. import overrides, policy
 from ..models import SyncRun
+from ..prepared import Prepared
 from . import cascade
 from .plan import Plan
 from .planning import build
@@ -109,11 +111,10 @@ def _apply_one(sync_run: SyncRun) -> SyncRun:
     delivery finished it while this one waited for the partner (rule R7).
 
     One query reads the run as it is now (finished by another delivery?) with its
-    partnership and both organizations; the run's record is written once, when it is done.
+    partnership, both organizations and the partnership's category overrides; the run's
+    record is written once, when it is done.
     """
-    stored = SyncRun.objects.select_related(
-        "started_by", "partnership__upstream", "partnership__downstream"
-    ).get(pk=sync_run.pk)
+    stored = _read_run(sync_run.pk)
     if stored.status != SyncRun.Status.RUNNING:
         return _refreshed(sync_run, stored)
     partnership = stored.partnership
@@ -123,6 +124,67 @@ def _apply_one(sync_run: SyncRun) -> SyncRun:
     _settle([(_plan_run(sync_run, partnership), sync_run)])
     sync_run.save(update_fields=FINISHED_FIELDS)
     return sync_run
+
+
+#: What ``_read_run`` reads, model by model: the run, its partnership, both organizations and
+#: who started it (None for a run nobody started).
+_RUN_READ = [
+    ("", SyncRun),
+    ("partnership__", Partnership),
+    ("partnership__upstream__", Organization),
+    ("partnership__downstream__", Organization),
+    ("started_by__", SyncRun._meta.get_field("started_by").related_model),
+]
+
+#: The run's read, compiled once per process (it changes only in the run's id).
+_RUN_QUERY = Prepared(
+    lambda ids: (
+        SyncRun.objects.filter(pk__in=ids)
+        .annotate(override_values=overrides.listed())
+        .values_list(
+            *(prefix + field.attname for prefix, model in _RUN_READ for field in _fields(model)),
+            "override_values",
+        )
+    )
+)
+
+
+def _fields(model) -> list:
+    return model._meta.concrete_fields
+
+
+def _read_run(pk: int) -> SyncRun:
+    """The run as it is now, with its partnership (its overrides remembered on it), both
+    organizations and who started it: one query, built and compiled once per process."""
+    rows = _RUN_QUERY.rows([pk])
+    if not rows:
+        raise SyncRun.DoesNotExist(f"No sync run {pk}.")
+    row, start, read = rows[0], 0, []
+    for _prefix, model in _RUN_READ:
+        fields = _fields(model)
+        values = row[start : start + len(fields)]
+        start += len(fields)
+        if values[0] is None:
+            read.append(None)
+            continue
+        values = [_converted(field, value) for field, value in zip(fields, values, strict=True)]
+        names = [field.attname for field in fields]
+        read.append(model.from_db(connection.alias, names, values))
+    sync_run, partnership, upstream, downstream, started_by = read
+    partnership.upstream, partnership.downstream = upstream, downstream
+    overrides.remember(partnership, row[start])
+    sync_run.partnership, sync_run.started_by = partnership, started_by
+    return sync_run
+
+
+def _converted(field, value):
+    """``value`` as the ORM gives it (a raw row holds JSON as text, SQLite's times as text)."""
+    if value is None:
+        return value
+    column = field.get_col(field.model._meta.db_table)
+    for converter in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
+        value = converter(value, column, connection)
+    return value
 
 
 def _loaded(sync_run: SyncRun) -> bool:
@@ -196,13 +258,42 @@ def _apply_all(sync_runs: list[SyncRun]) -> bool:
 def claim(sync_runs: list[SyncRun]) -> bool:
     """queued/running → running, unless finished already (then False, for one run). The claim
     is the worker's first heartbeat."""
-    claimed = SyncRun.objects.filter(
-        pk__in=[sync_run.pk for sync_run in sync_runs],
-        status__in=SyncRun.PENDING,
-    ).update(status=SyncRun.Status.RUNNING, started_at=None, error="", heartbeat_at=timezone.now())
+    claimed = _update_unflushed(
+        SyncRun.objects.filter(
+            pk__in=[sync_run.pk for sync_run in sync_runs], status__in=SyncRun.PENDING
+        ),
+        status=SyncRun.Status.RUNNING,
+        started_at=None,
+        error="",
+        heartbeat_at=timezone.now(),
+    )
     for sync_run in sync_runs:
         sync_run.status, sync_run.started_at, sync_run.error = SyncRun.Status.RUNNING, None, ""
     return claimed > 0
+
+
+def _update_unflushed(queryset: models.QuerySet, **values) -> int:
+    """``queryset.update(**values)``; on PostgreSQL, outside a transaction, committed without
+    waiting for the disk (``synchronous_commit`` off for that statement alone).
+
+    For a claim or a heartbeat that loses nothing: the server writes its log in order, so the
+    run's own commit, which waits, makes the claim durable with it, and a crash before that
+    leaves the run queued or running with an old heartbeat, which ``sync_requeue`` takes back
+    (rule R10) exactly as when a worker stops. A loaded disk makes each waiting commit cost
+    several milliseconds, more than the rest of a run with nothing to do.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return queryset.update(**values)
+    query = queryset.query.chain(sql.UpdateQuery)
+    query.add_update_values(values)
+    text, params = query.get_compiler(queryset.db).as_sql()
+    with connection.cursor() as cursor:
+        # One text, so one implicit transaction: SET LOCAL holds for the update alone.
+        cursor.execute(
+            "SET LOCAL synchronous_commit = off; " + connection.ops.compose_sql(text, params)
+        )
+        cursor.nextset()
+        return cursor.rowcount
 
 
 class _PartnersBusy(Exception):
@@ -222,9 +313,12 @@ def _holding_partners[T](sync_runs: list[SyncRun], apply: Callable[[], T]) -> T:
                 _lock_partners([sync_run.pk for sync_run in sync_runs])
                 return apply()
         except _PartnersBusy:
-            SyncRun.objects.filter(
-                pk__in=[sync_run.pk for sync_run in sync_runs], status__in=SyncRun.PENDING
-            ).update(heartbeat_at=timezone.now())
+            _update_unflushed(
+                SyncRun.objects.filter(
+                    pk__in=[sync_run.pk for sync_run in sync_runs], status__in=SyncRun.PENDING
+                ),
+                heartbeat_at=timezone.now(),
+            )
 
 
 def _lock_partners(run_ids: list[int]) -> None:
@@ -236,28 +330,34 @@ def _lock_partners(run_ids: list[int]) -> None:
     whole database when it begins (``BEGIN IMMEDIATE``), so the wait happened there and no
     other statement, not even a heartbeat, could have been written meanwhile.
     """
-    partners = (
-        Organization.objects.select_for_update(of=("self",))
-        .filter(upstream_partnerships__sync_runs__pk__in=run_ids)
-        .order_by("pk")
-    )
     if connection.vendor != "postgresql":
-        list(partners)
+        _PARTNERS.rows(run_ids)
         return
     heartbeat = getattr(settings, "SYNC_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)
-    with connection.cursor() as cursor:
-        # For the rest of this transaction: no statement of a run waits longer for a lock.
-        # Once the partner is held nothing else a run writes is locked for long (the rows
-        # are the partner's), so it is not worth a statement to lift the bound again.
-        cursor.execute(
-            "SELECT set_config('lock_timeout', %s, true)", [f"{max(1, int(heartbeat * 1000))}ms"]
-        )
+    # For the rest of this transaction no statement of a run waits longer for a lock. Once the
+    # partner is held nothing else a run writes is locked for long (the rows are the
+    # partner's), so it is not worth a statement to lift the bound again. The bound and the
+    # lock go to the server as one text (parameters quoted in: only integers), one round trip.
+    sql, _params = _PARTNERS.statement(run_ids)  # its ids are in its text
+    bound = f"SET LOCAL lock_timeout = {max(1, int(heartbeat * 1000))}"
     try:
-        list(partners)
+        with connection.cursor() as cursor:
+            cursor.execute(f"{bound}; {sql}")
     except OperationalError as error:
         if getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             raise _PartnersBusy from error
         raise
+
+
+#: The partners of some runs, locked in primary-key order (compiled once per number of runs).
+_PARTNERS = Prepared(
+    lambda ids: (
+        Organization.objects.select_for_update(of=("self",))
+        .filter(upstream_partnerships__sync_runs__pk__in=ids)
+        .order_by("pk")
+        .values_list("pk")
+    )
+)
 
 
 def _finished(sync_runs: list[SyncRun]) -> set[int]:

@@ -125,7 +125,14 @@ class TestCreate:
             )
         assert partnership.created_by == channel_manager_admin
         assert events == [
-            ("partnership_created", {"partnership": partnership, "by": channel_manager_admin})
+            (
+                "partnership_created",
+                {
+                    "partnership": partnership,
+                    "by": channel_manager_admin,
+                    "partnership_request": None,
+                },
+            )
         ]
 
     def test_nothing_announced_when_rolled_back(
@@ -660,3 +667,26 @@ def test_a_refused_request_names_no_other_channel_manager():
     with pytest.raises(ValidationError) as refused:
         services.create_partnership(stranger, partner, by=None)
     assert "Evergreen" not in str(refused.value)
+
+
+def test_create_partnership_reads_each_organization_once():
+    """Both organizations are found by the lock of ``create_partnership``; validating the new
+    partnership does not ask the database again whether they exist."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    upstream, downstream = OrganizationFactory(), OrganizationFactory()
+    with CaptureQueriesContext(connection) as queries:
+        partnership = services.create_partnership(upstream, downstream, by=None)
+    table = f'"{Organization._meta.db_table}"'
+    reads = [q["sql"] for q in queries.captured_queries if f"FROM {table}" in q["sql"]]
+    assert len(reads) == 1, reads
+    assert Partnership.objects.get(pk=partnership.pk).downstream == downstream
+
+
+def test_create_partnership_refuses_an_organization_that_is_gone():
+    upstream, downstream = OrganizationFactory(), OrganizationFactory()
+    Organization.objects.filter(pk=downstream.pk).delete()
+    with pytest.raises(ValidationError):
+        services.create_partnership(upstream, downstream, by=None)
+    assert not Partnership.objects.exists()

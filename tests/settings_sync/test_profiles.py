@@ -253,3 +253,20 @@ def test_two_admins_applying_profiles_to_overlapping_partners_at_once():
     # None failed; a run made stale by the other apply (a detach of a category on again) is
     # skipped, as queued runs are (docs/design.md §12.2, rule O5).
     assert set(SyncRun.objects.values_list("status", flat=True)) <= {"succeeded", "skipped"}
+
+
+def test_a_partnership_created_directly_reads_no_profile_offer(django_capture_on_commit_callbacks):
+    """Only an invitation or a request can name a profile: a partnership a member of staff
+    creates starts without asking for an offer (one transaction fewer when linking)."""
+    from partnerships import services as partnership_services
+    from settings_sync.models import ProfileOffer
+
+    upstream, downstream = OrganizationFactory(), OrganizationFactory()
+    with (
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        partnership_services.create_partnership(upstream, downstream, by=None)
+    table = f'"{ProfileOffer._meta.db_table}"'
+    assert not [q["sql"] for q in queries.captured_queries if table in q["sql"]]
+    assert not ProfileAssignment.objects.exists()

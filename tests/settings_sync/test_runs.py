@@ -223,3 +223,38 @@ def test_requeue_moves_back_only_the_runs_whose_worker_stopped(syncing):
 
     # A requeued run is applied like any other.
     assert engine.execute(stored(worker_died)).status == "succeeded"
+
+
+@pytest.mark.parametrize("started_by", [True, False])
+def test_a_runs_compiled_read_gives_what_the_orm_reads(syncing, started_by):
+    """A task's run is read by one statement compiled once (docs/design.md §10): the run, its
+    partnership with its overrides, both organizations and who started it must be what the
+    ORM reads, JSON and times included. Fails if a raw value is left unconverted."""
+    from settings_sync.models import CategoryOverride
+    from tests.factories import UserFactory
+
+    CategoryOverride.objects.create(partnership=syncing, category="adders", value="off")
+    CategoryOverride.objects.create(partnership=syncing, category="personas", value="follow")
+    user = UserFactory() if started_by else None
+    recorded = engine.schedule_record(syncing, "resync", by=user, categories=["adders"])
+    SyncRun.objects.filter(pk=recorded.pk).update(
+        counts={"adders": {"created": 2}}, started_at=timezone.now()
+    )
+    read = runs._read_run(recorded.pk)
+    orm = SyncRun.objects.select_related(
+        "started_by", "partnership__upstream", "partnership__downstream"
+    ).get(pk=recorded.pk)
+
+    def fields(instance):
+        return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+    assert fields(read) == fields(orm)
+    assert read.categories == ["adders"]
+    assert read.counts == {"adders": {"created": 2}}
+    assert fields(read.partnership) == fields(orm.partnership)
+    assert fields(read.partnership.upstream) == fields(orm.partnership.upstream)
+    assert fields(read.partnership.downstream) == fields(orm.partnership.downstream)
+    assert (read.started_by and fields(read.started_by)) == (
+        orm.started_by and fields(orm.started_by)
+    )
+    assert read.partnership._override_values == {"adders": "off", "personas": "follow"}

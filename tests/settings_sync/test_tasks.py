@@ -11,6 +11,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -166,7 +167,7 @@ def test_a_delivery_failing_after_another_finished_the_run_leaves_its_outcome(wa
                 steps.append(in_thread(pool, run_sync.call, waiting_change.pk).result(TIMEOUT))
             raise OperationalError("server closed the connection unexpectedly")
         result = execute(sql, params, many, context)
-        if not steps and sql.startswith(f'UPDATE "{SyncRun._meta.db_table}"'):
+        if not steps and f'UPDATE "{SyncRun._meta.db_table}"' in sql:
             steps.append("claimed")
         return result
 
@@ -177,6 +178,27 @@ def test_a_delivery_failing_after_another_finished_the_run_leaves_its_outcome(wa
     run = stored(waiting_change)
     assert (run.status, run.counts, run.error) == ("succeeded", CHANGE_COUNTS, "")
     assert len(history(run)) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_outside_a_transaction_is_one_statement_that_counts_what_it_moved(
+    waiting_change,
+):
+    """The claim is committed without waiting for the disk (docs/design.md §7.3, R7), in one
+    text with its setting: it still moves a queued run, stores the heartbeat, and tells a
+    finished run apart. Fails if the count it returns is the setting's, not the update's."""
+    run = SyncRun(pk=waiting_change.pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert engine.runs.claim([run])
+    assert len(queries.captured_queries) == 1
+    assert "synchronous_commit" in queries.captured_queries[0]["sql"]
+    claimed = stored(waiting_change)
+    assert claimed.status == "running"
+    assert claimed.heartbeat_at is not None
+    SyncRun.objects.filter(pk=run.pk).update(status="succeeded")
+    assert not engine.runs.claim([SyncRun(pk=run.pk)])
+    assert stored(waiting_change).status == "succeeded"
 
 
 # sync_requeue ------------------------------------------------------------------------------
