@@ -45,7 +45,11 @@ def counts(category: registry.Category, planned: list[Planned]) -> dict[int, Cou
         return {}
     sql, params = _query(category, planned)
     result: dict[int, Counter] = {p.partnership_id: Counter() for p in planned}
-    with transaction.atomic(), connection.cursor() as cursor, _hash_joins(cursor):
+    with (
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        _hash_joins(cursor, category, planned),
+    ):
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     for pk, *numbers in rows:
@@ -53,13 +57,19 @@ def counts(category: registry.Category, planned: list[Planned]) -> dict[int, Cou
     return result
 
 
+#: Below this many partner rows in a batch, PostgreSQL's own choice of joins is kept: nested
+#: loops over a few rows are cheap, and with them forbidden the planner of a small query took
+#: seconds.
+HASH_JOINS_FROM = 5_000
+
+
 @contextmanager
-def _hash_joins(cursor):
+def _hash_joins(cursor, category: registry.Category, planned: list[Planned]):
     """On PostgreSQL, the query without nested loops: the planner cannot estimate how many
     rows the classifications keep (it guesses one), and a nested loop over tens of thousands
     of rows each side is quadratic. Every join here is an equality a hash join answers in one
     pass. The setting lasts for this query only (its transaction's, restored after it)."""
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or _rows(category, planned) < HASH_JOINS_FROM:
         yield
         return
     cursor.execute(
@@ -70,6 +80,13 @@ def _hash_joins(cursor):
         yield
     finally:
         cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [before])
+
+
+def _rows(category: registry.Category, planned: list[Planned]) -> int:
+    """How many items the batch's partners hold in ``category`` (an index-only count)."""
+    model = category.model
+    manager = getattr(model, "all_objects", model._default_manager)
+    return manager.filter(organization_id__in={p.downstream_id for p in planned}).count()
 
 
 def _same(left: str, right: str, columns: list[tuple[str, str]]) -> str:
