@@ -82,12 +82,7 @@ def execute_id(run_id: int) -> SyncRun | None:
     sync_run._from_id = True
     if not claim([sync_run]):
         return None
-    try:
-        return _holding_partners([sync_run], lambda: _apply_one(sync_run))
-    except Exception as error:
-        logger.exception("Sync run %s failed", sync_run.pk)
-        _fail(sync_run, error)
-    return sync_run
+    return _apply_claimed(sync_run)
 
 
 def execute(sync_run: SyncRun) -> SyncRun:
@@ -98,6 +93,11 @@ def execute(sync_run: SyncRun) -> SyncRun:
     """
     if not claim([sync_run]):
         return _refreshed(sync_run)
+    return _apply_claimed(sync_run)
+
+
+def _apply_claimed(sync_run: SyncRun) -> SyncRun:
+    """Apply a claimed run holding its partner; a failure is recorded against the run."""
     try:
         return _holding_partners([sync_run], lambda: _apply_one(sync_run))
     except Exception as error:
