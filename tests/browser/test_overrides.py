@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from settings_sync.models import CategoryOverride, SyncRun
+from tests.browser.htmx import settled
 from tests.factories import (
     PASSWORD,
     AdderFactory,
@@ -48,11 +49,6 @@ def options(page, key: str) -> list[str]:
     return page.locator(f'select[name="override-{key}"] option').evaluate_all(
         "options => options.map(o => o.value)"
     )
-
-
-def settled(page) -> None:
-    """Wait until htmx has no request in flight and has settled what it swapped in."""
-    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
 
 
 def preview_row(page, key: str):

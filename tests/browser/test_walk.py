@@ -41,6 +41,7 @@ from organizations.models import Organization
 from partnerships import modes
 from settings_sync import catalogue, policy
 from settings_sync.models import SyncProfile, SyncRun
+from tests.browser.htmx import settled
 from tests.security.test_other_organizations import url_patterns
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -330,6 +331,7 @@ def channel_manager_admin(walk: Walk) -> None:
     walk.check("unticking Data Sync")
     page.get_by_label("Data Sync").check()
     expect(page.get_by_label("Data Sync")).to_be_focused()  # kept across the form's redraw
+    settled(page)
     page.get_by_label("Exclusive").check()
     expect(sentence).to_have_text(
         "Saving these flags syncs Blue Ridge Electric Co. in Strict mode:"
@@ -385,6 +387,7 @@ def channel_manager_admin(walk: Walk) -> None:
     page.get_by_label("Name").fill("Approved equipment")
     page.get_by_label("Exclusive").check()
     page.get_by_label("Equipment", exact=True).select_option("strict")
+    settled(page)
     page.get_by_role("button", name="Save").click()
     walk.check("saving a profile")
     profile = SyncProfile.objects.get(name="Approved equipment")
