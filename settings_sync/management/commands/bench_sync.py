@@ -100,6 +100,20 @@ class Command(BaseCommand):
         "installers": 4,
     }
 
+    #: The parts measured, in order, each with the sizes it takes (``--only`` picks some).
+    PARTS = {
+        "invitation": ["invite_equipment"],
+        "fan_out": ["partners"],
+        "three_levels": ["dealers", "installers"],
+        "full_resync": ["partners", "items"],
+        "fleet_preview": ["fleet_partners", "fleet_items"],
+        "linking": ["link_partners", "link_items"],
+        "queries_per_run": ["query_items"],
+        "fixed_cost": ["samples"],
+        "link_fixed_cost": ["samples"],
+        "import": ["import_equipment"],
+    }
+
     def add_arguments(self, parser) -> None:
         sizes = [
             ("--partners", "Partners of the fan-out and the full resync"),
@@ -124,6 +138,13 @@ class Command(BaseCommand):
                 help=f"{text} ({self.FULL[key]:,}; {self.QUICK[key]:,} with --quick).",
             )
         parser.add_argument(
+            "--only",
+            default="",
+            help="Measure only these parts, comma-separated ("
+            + ", ".join(self.PARTS)
+            + "); all of them by default.",
+        )
+        parser.add_argument(
             "--quick",
             action="store_true",
             help="Every size small (a CI smoke test of seconds); implies --no-targets.",
@@ -141,6 +162,13 @@ class Command(BaseCommand):
         self.missed: list[str] = []
         self.waived: list[str] = []
         self.check_targets = not (options["no_targets"] or options["quick"])
+        only = [part.strip() for part in options["only"].split(",") if part.strip()] or list(
+            self.PARTS
+        )
+        if unknown := [part for part in only if part not in self.PARTS]:
+            raise CommandError(
+                f"Unknown part: {', '.join(unknown)}. The parts are {', '.join(self.PARTS)}."
+            )
         self._cleanup()
         vendor = connection.vendor
         self.stdout.write(
@@ -155,16 +183,8 @@ class Command(BaseCommand):
         )
         quiet_mail.enable()
         try:
-            self._invitation(size["invite_equipment"])
-            self._fan_out(size["partners"])
-            self._three_levels(size["dealers"], size["installers"])
-            self._full_resync(size["partners"], size["items"])
-            self._fleet_preview(size["fleet_partners"], size["fleet_items"])
-            self._linking(size["link_partners"], size["link_items"])
-            self._queries_per_run(size["query_items"])
-            self._fixed_cost(size["samples"])
-            self._link_fixed_cost(size["samples"])
-            self._import(size["import_equipment"])
+            for part in only:
+                getattr(self, f"_{part}")(*(size[key] for key in self.PARTS[part]))
         finally:
             quiet_mail.disable()
             self._cleanup()
