@@ -68,6 +68,7 @@ def entries_for_runs(runs) -> list[Entry]:
             "event",
             "mode",
             "counts",
+            "overwritten",
             "partnership__downstream_id",
             "partnership__upstream__name",
             "partnership__upstream__slug",
@@ -112,10 +113,11 @@ def entries_for_runs(runs) -> list[Entry]:
                     f" {_plural(totals['archived'], 'item')} archived: nothing is deleted, "
                     "the run's page can restore them."
                 )
-            if sync_run.mode == "strict" and totals["updated"]:
+            if sync_run.overwritten:
                 message += (
-                    f" {_plural(totals['updated'], 'item')} overwritten with "
-                    f"{possessive(upstream)} values; the old ones are in the run's history."
+                    f" {_plural(sync_run.overwritten, 'setting')} you had changed "
+                    f"{'was' if sync_run.overwritten == 1 else 'were'} overwritten with "
+                    f"{possessive(upstream)} values; yours are in the run's history."
                 )
             entries.append(
                 Entry(

@@ -110,6 +110,12 @@ class SyncRun(models.Model):
         help_text="When the run was last queued again because its worker had stopped.",
     )
     counts = models.JSONField(default=dict, blank=True, help_text="category → action → count")
+    overwritten = models.PositiveIntegerField(
+        "local edits overwritten",
+        default=0,
+        help_text="Values the partner had changed that this run replaced with the channel "
+        "manager's (they are in the run's history).",
+    )
     error = models.TextField(blank=True)
     note = models.CharField(max_length=300, blank=True)
     batch = models.ForeignKey(

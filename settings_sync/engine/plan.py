@@ -111,6 +111,10 @@ class Plan:
     def changes(self) -> list[Change]:
         return [change for plan in self.categories for change in plan.changes]
 
+    def overwritten(self) -> int:
+        """How many values the partner had changed this plan replaces (docs/design.md §13.4)."""
+        return sum(1 for change in self.changes if change.overwrites_local and not change.repeated)
+
     def count(self, action: str) -> int:
         return sum(counts.get(action, 0) for counts in self.summary().values())
 

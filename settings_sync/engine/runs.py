@@ -43,7 +43,7 @@ from .writes import apply, bulk_write
 logger = logging.getLogger(__name__)
 
 #: What finishing a run writes to its record.
-FINISHED_FIELDS = ["status", "note", "mode", "started_at", "counts", "finished_at"]
+FINISHED_FIELDS = ["status", "note", "mode", "started_at", "counts", "overwritten", "finished_at"]
 
 #: How long a worker waits for its partners' rows before it beats the heartbeat of its runs and
 #: waits again (the setting ``SYNC_HEARTBEAT_SECONDS`` overrides it). ``sync_requeue`` must be
@@ -405,6 +405,7 @@ def _settle(runs: list[tuple[Plan, SyncRun]]) -> None:
             sync_run.mode = plan.mode
         sync_run.note = plan.skipped
         sync_run.counts = {key: counts for key, counts in plan.summary().items() if counts}
+        sync_run.overwritten = plan.overwritten()
         sync_run.finished_at = finished
 
 

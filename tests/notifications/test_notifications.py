@@ -5,6 +5,7 @@ one-click unsubscribe link, and the pages."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 from urllib.parse import urlparse
@@ -93,6 +94,40 @@ class TestPartnerAdmins:
             Adder.objects.get(organization=channel_manager).archive(by=None, reason="Old")
         (note,) = notes(partner_admin, Event.SETTINGS_CHANGED)
         assert "1 item archived: nothing is deleted" in note.message
+
+    def test_told_which_of_their_changes_a_strict_category_overwrote(
+        self, client, linked, channel_manager_admin, partner, partner_admin, sync_now
+    ):
+        # Flexible partnership, adders made strict by an override: the partner's edit goes.
+        edit(Adder.objects.get(organization=partner), amount=1300)
+        with sync_now():
+            overrides.set_override(linked, "adders", "strict", by=channel_manager_admin)
+        (note,) = notes(partner_admin, Event.SETTINGS_CHANGED)
+        assert note.message == (
+            "Helios Energy Partners changed your settings (Adders: 1 updated). 1 setting you had "
+            "changed was overwritten with Helios Energy Partners' values; yours are in the "
+            "run's history."
+        )
+        client.force_login(partner_admin)
+        page = client.get(note.url)
+        assert (
+            "1 setting Sunrise Solar had changed was overwritten with Helios Energy Partners' "
+            "values; the changes below show the values it had."
+        ) in re.sub(r"\s+", " ", html.unescape(page.content.decode()))
+
+    def test_an_update_of_a_copy_nobody_changed_is_not_called_an_overwrite(
+        self, linked, channel_manager, channel_manager_admin, partner_admin, sync_now
+    ):
+        with sync_now():
+            services.update_flags(
+                linked, by=channel_manager_admin, **{**FLEXIBLE, "allow_downstream_edit": False}
+            )
+        Notification.objects.all().delete()
+        with sync_now():
+            edit(Adder.objects.get(organization=channel_manager), amount=1400)
+        (note,) = notes(partner_admin, Event.SETTINGS_CHANGED)
+        assert note.message == "Helios Energy Partners changed your settings (Adders: 1 updated)."
+        assert SyncRun.objects.filter(partnership=linked).latest("pk").overwritten == 0
 
     def test_told_once_when_an_update_is_available(
         self, linked, channel_manager, partner, partner_admin, sync_now
