@@ -175,17 +175,19 @@ def effective_modes_section(request: HttpRequest, partnership: Partnership) -> s
         (category, values.get(category.key, overrides.FOLLOW), effective[category.key])
         for category in registry.all()
     ]
-    from .profiles import profile_of
+    from .profiles import differences, profile_of
 
+    # a channel manager's own name for its profile, not the partner's business
     upstream = request.organization.pk == partnership.upstream_id
+    profile = profile_of(partnership) if upstream else None
     return render_to_string(
         "settings_sync/includes/effective_modes.html",
         {
             "partnership": partnership,
             "rows": rows,
             "labels": CHOICE_LABELS,
-            # a channel manager's own name for its profile, not the partner's business
-            "profile": profile_of(partnership) if upstream else None,
+            "profile": profile,
+            "differences": differences(profile, partnership, values) if profile else [],
         },
         request=request,
     )

@@ -155,6 +155,30 @@ def start_following(partnership: Partnership, *, invitation=None, by=None) -> No
     )
 
 
+def differences(
+    profile: SyncProfile, partnership: Partnership, values: Mapping[str, str]
+) -> list[str]:
+    """Where a partnership following ``profile`` is set otherwise than the profile says, one
+    phrase each (flags first, then categories in display order): edited by hand since, or a
+    choice its flags did not allow, or a profile changed and not applied again."""
+    found = []
+    for name, wanted in profile.flags.items():
+        had = getattr(partnership, name)
+        if had != wanted:
+            label = Partnership._meta.get_field(name).verbose_name
+            state = {True: "on", False: "off"}
+            found.append(f"{label}: {state[had]} here, {state[wanted]} in the profile")
+    for category in registry.all():
+        had = values.get(category.key, overrides.FOLLOW)
+        wanted = profile.overrides.get(category.key, overrides.FOLLOW)
+        if had != wanted:
+            found.append(
+                f"{category.label}: {overrides.VALUE_LABELS[had]} here, "
+                f"{overrides.VALUE_LABELS[wanted]} in the profile"
+            )
+    return found
+
+
 def profile_of(partnership: Partnership) -> SyncProfile | None:
     assignment = (
         ProfileAssignment.objects.filter(partnership=partnership).select_related("profile").first()

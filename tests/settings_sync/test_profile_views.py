@@ -179,9 +179,33 @@ class TestApplying:
         page = manager_client.get(partners[0].url_for(channel_manager)).content.decode()
         assert "Follows the sync profile" in page
         assert "Strict but adders" in page
+        assert "differs" not in page
         assert (
             overrides.effective_mode(Partnership.objects.get(pk=partners[0].pk), "adders")
             == "flexible"
+        )
+
+    def test_a_partnership_edited_by_hand_says_where_it_differs_from_its_profile(
+        self, manager_client, channel_manager, profile, partners
+    ):
+        from partnerships import services
+
+        profiles.apply_profile(profile, [partners[0].pk])
+        partnership = Partnership.objects.get(pk=partners[0].pk)
+        partnership = services.update_flags(
+            partnership,
+            by=None,
+            is_exclusive=True,
+            data_sync_enabled=True,
+            allow_downstream_edit=True,
+        )
+        overrides.set_override(partnership, "adders", "off")
+        page = manager_client.get(partners[0].url_for(channel_manager)).content.decode()
+        assert "Follows the sync profile <a" in page
+        assert (
+            "“Strict but adders”</a>, but differs from it: Allow Downstream to Edit Synced "
+            "Settings: on here, off in the profile; Adders: Off here, Flexible in the profile. "
+            "Applying the profile again would set these as the profile says." in page
         )
 
 
