@@ -36,6 +36,9 @@ class PartnerStatus:
     stale: int = 0
     by_category: dict[str, dict[str, int]] = field(default_factory=dict)
     last_run: SyncRun | None = None
+    #: (category label, its effective mode) where an override makes it differ from the
+    #: partnership's mode, in display order
+    otherwise: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def drift(self) -> int:
@@ -64,6 +67,12 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
         counts[side, key, owner] = (diverged, mirrored, stale)
     # A category that is off for a partner (its override) misses nothing (docs/design.md §12).
     effective = overrides.effective_modes_many(partnerships)
+    for partnership in partnerships:
+        result[partnership.pk].otherwise = [
+            (category.label, effective[partnership.pk][category.key])
+            for category in registry.all()
+            if effective[partnership.pk][category.key] != partnership.mode
+        ]
     for category in registry.all():
         if not category.is_collection:
             continue

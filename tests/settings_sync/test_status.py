@@ -151,3 +151,19 @@ def test_a_partners_answer_does_not_hide_a_failed_sync(partnership):
         partnership=partnership, event=DECISION, mode="non_exclusive", status="succeeded"
     )
     assert drift_of(partnership).last_run == failed
+
+
+def test_the_tab_names_the_categories_an_override_sets_otherwise(client, channel_manager):
+    """A strict partnership with adders flexible and personas off: the tab's sync cell says
+    so beside the partnership's mode; a partnership without overrides says nothing more."""
+    from settings_sync import overrides
+
+    client.force_login(MembershipFactory(organization=channel_manager, role="admin").user)
+    strict = {"is_exclusive": True, "data_sync_enabled": True}
+    chosen = make_partnership(channel_manager, OrganizationFactory(name="Boise Solar"), **strict)
+    overrides.set_overrides(chosen, {"adders": "flexible", "personas": "off"})
+    make_partnership(channel_manager, OrganizationFactory(name="Austin Solar"), **strict)
+    tab = client.get(reverse("partnerships:list", args=[channel_manager.slug])).content.decode()
+    rows = {name: next(r for r in tab.split("<tr") if name in r) for name in ("Boise", "Austin")}
+    assert "Adders: Flexible · Usage personas: Off" in rows["Boise"]
+    assert 'data-testid="otherwise"' not in rows["Austin"]
