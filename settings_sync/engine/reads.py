@@ -178,10 +178,10 @@ def in_sync(
         if category.is_singleton:
             params += [upstream, downstream, pk]
             continue
-        params += [upstream, downstream, downstream, pk, downstream, pk, downstream, pk]
+        params += [upstream, downstream, downstream, pk, downstream, pk, downstream, pk, upstream]
         if keeps and locks:
             params.append(upstream)
-        params += [upstream, upstream, downstream]
+        params += [upstream, downstream]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -250,8 +250,13 @@ def _in_sync_select(n: int, category, keeps: bool, locks: bool) -> str:
     pk = quote(model._meta.pk.column)
     live = f"x.{archived} IS NULL"
     ours = f"x.{organization} = %s AND {live} AND x.{partnership} = %s"
-    # One pass over the items of both organizations, each copy joined to its live upstream
-    # item. Identifiers come from the models; every value is a parameter.
+    source = column("x", "synced_from")
+    # One pass over the items of both organizations; each of our live copies looks up its
+    # upstream item by primary key. Not a join: the planner would estimate a merge join
+    # over the primary key from statistics that cannot know the newest items (a new
+    # channel manager's ids lie past their histogram), and walk the whole table to reach
+    # them (docs/design.md §10). Identifiers come from the models; every value is a
+    # parameter.
     return (
         f"SELECT {n}, "  # noqa: S608
         f"COUNT(CASE WHEN x.{organization} = %s AND {live} THEN 1 END), "
@@ -259,10 +264,10 @@ def _in_sync_select(n: int, category, keeps: bool, locks: bool) -> str:
         f"COUNT(CASE WHEN {ours} THEN 1 END), "
         f"COUNT(CASE WHEN x.{organization} = %s AND {live} "
         f"AND (x.{partnership} IS NULL OR x.{partnership} <> %s) THEN 1 END), "
-        f"COUNT(DISTINCT CASE WHEN {ours} AND {' AND '.join(conditions)} THEN s.{pk} END) "
-        f"FROM {table} x LEFT JOIN {table} s ON s.{pk} = {column('x', 'synced_from')} "
-        f"AND s.{organization} = %s AND s.{archived} IS NULL "
-        f"WHERE x.{organization} IN (%s, %s)"
+        f"COUNT(DISTINCT CASE WHEN {ours} AND EXISTS (SELECT 1 FROM {table} s "
+        f"WHERE s.{pk} = {source} AND s.{organization} = %s AND s.{archived} IS NULL "
+        f"AND {' AND '.join(conditions)}) THEN {source} END) "
+        f"FROM {table} x WHERE x.{organization} IN (%s, %s)"
     )
 
 
