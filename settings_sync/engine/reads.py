@@ -138,8 +138,8 @@ class Reads:
 
 
 #: The statement of ``in_sync`` per shape (categories, how each is locked, match or merge),
-#: built once per process: only its ids change between runs.
-_IN_SYNC_SQL: dict[tuple, str] = {}
+#: built once per process and cut where its ids go: only they change between runs.
+_IN_SYNC_SQL: dict[tuple, list[str]] = {}
 
 
 def in_sync(
@@ -163,15 +163,18 @@ def in_sync(
     """
     if not checks:
         return set(), {}
-    shape = tuple((category.key, keeps, locks, match) for category, keeps, locks, match in checks)
-    sql = _IN_SYNC_SQL.get(shape)
-    if sql is None:
-        sql = _IN_SYNC_SQL[shape] = " UNION ALL ".join(
+    shape = (
+        connection.vendor,
+        *((category.key, keeps, locks, match) for category, keeps, locks, match in checks),
+    )
+    pieces = _IN_SYNC_SQL.get(shape)
+    if pieces is None:
+        pieces = _IN_SYNC_SQL[shape] = " UNION ALL ".join(
             _singleton_select(n, category)
             if category.is_singleton
             else _in_sync_select(n, category, keeps, locks)
             for n, (category, keeps, locks, _match) in enumerate(checks)
-        )
+        ).split("%s")
     upstream, downstream, pk = partnership.upstream_id, partnership.downstream_id, partnership.pk
     params = []
     for category, keeps, locks, _match in checks:
@@ -183,7 +186,7 @@ def in_sync(
             params.append(upstream)
         params += [upstream, downstream]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(*_bound(pieces, params))
         rows = cursor.fetchall()
     quiet, empty = set(), {}
     for n, upstream_count, held, ours, others, good in rows:
@@ -193,6 +196,18 @@ def in_sync(
         elif upstream_count == ours == good and not (match and others):
             quiet.add(category.key)
     return quiet, empty
+
+
+def _bound(pieces: list[str], ids: list[int]) -> tuple[str, list[int] | None]:
+    """The statement and its parameters; on PostgreSQL its ids written into its text (all
+    integers), as the driver would otherwise scan a text this long for its placeholders on
+    every call (docs/design.md §10)."""
+    if connection.vendor != "postgresql":
+        return "%s".join(pieces), ids
+    text = [pieces[0]]
+    for value, piece in zip(ids, pieces[1:], strict=True):
+        text += [str(int(value)), piece]
+    return "".join(text), None
 
 
 def _singleton_select(n: int, category) -> str:
