@@ -82,6 +82,8 @@ class Command(BaseCommand):
         "samples": 15,
         "fleet_partners": 1000,
         "fleet_items": 1000,
+        "crowd_partners": 1000,
+        "crowd_items": 1000,
         "dealers": 20,
         "installers": 50,
     }
@@ -96,6 +98,8 @@ class Command(BaseCommand):
         "samples": 5,
         "fleet_partners": 20,
         "fleet_items": 50,
+        "crowd_partners": 20,
+        "crowd_items": 50,
         "dealers": 3,
         "installers": 4,
     }
@@ -109,8 +113,8 @@ class Command(BaseCommand):
         "fleet_preview": ["fleet_partners", "fleet_items"],
         "linking": ["link_partners", "link_items"],
         "queries_per_run": ["query_items"],
-        "fixed_cost": ["samples"],
-        "link_fixed_cost": ["samples"],
+        "fixed_cost": ["samples", "crowd_partners", "crowd_items"],
+        "link_fixed_cost": ["samples", "crowd_partners", "crowd_items"],
         "import": ["import_equipment"],
     }
 
@@ -126,6 +130,8 @@ class Command(BaseCommand):
             ("--samples", "Runs into a partner already in sync (their median is reported)"),
             ("--fleet-partners", "Partners of a sync profile's fleet preview"),
             ("--fleet-items", "Items of their channel manager, spread over the collections"),
+            ("--crowd-partners", "Other partners in the tables while the fixed costs are measured"),
+            ("--crowd-items", "Copies each of those partners holds, spread over the collections"),
             ("--dealers", "Partners of the top of the three-level network"),
             ("--installers", "Partners of each dealer in the three-level network"),
         ]
@@ -160,6 +166,7 @@ class Command(BaseCommand):
         defaults = self.QUICK if options["quick"] else self.FULL
         size = {key: options[key] if options[key] is not None else v for key, v in defaults.items()}
         self.missed: list[str] = []
+        self.crowd = 0  # copies of other partners in the tables (``_crowd``)
         self.waived: list[str] = []
         self.check_targets = not (options["no_targets"] or options["quick"])
         only = [part.strip() for part in options["only"].split(",") if part.strip()] or list(
@@ -389,12 +396,17 @@ class Command(BaseCommand):
         "comparable_values": "comparables",
     }
 
+    def _spread(self, items: int) -> dict[str, int]:
+        """``items`` spread over the collections (key → how many), so every one has work."""
+        keys = list(self.COLLECTIONS)
+        return {key: items // len(keys) + (i < items % len(keys)) for i, key in enumerate(keys)}
+
     def _full_resync(self, partners: int, items: int) -> None:
         """ "Resync all partners" as the button does it: the service records one run per
         partner, and the task backend applies them (50 a task) once it commits."""
         # The items are spread over the collections, so that every category has work.
-        keys = list(self.COLLECTIONS)
-        counts = {key: items // len(keys) + (i < items % len(keys)) for i, key in enumerate(keys)}
+        counts = self._spread(items)
+        keys = list(counts)
         upstream = self._channel_manager(
             "resync CM", **{self.COLLECTIONS[key]: n for key, n in counts.items()}
         )
@@ -425,8 +437,8 @@ class Command(BaseCommand):
         ``partners`` partners of a channel manager with ``items`` items spread over the
         collections, first already syncing them flexibly (with local edits, local-only items,
         an archived copy and an item renamed upstream since), then with Data Sync off."""
-        keys = list(self.COLLECTIONS)
-        counts = {key: items // len(keys) + (i < items % len(keys)) for i, key in enumerate(keys)}
+        counts = self._spread(items)
+        keys = list(counts)
         upstream = self._channel_manager(
             "fleet CM", **{self.COLLECTIONS[key]: n for key, n in counts.items()}
         )
@@ -598,11 +610,23 @@ class Command(BaseCommand):
             timed=False,
         )
 
-    def _fixed_cost(self, samples: int) -> None:
+    def _fixed_cost(self, samples: int, crowd_partners: int, crowd_items: int) -> None:
         """What a run costs when it has nothing to do: "Resync" of one partner already in
-        sync (every category), recorded by the service and applied by the task backend."""
+        sync (every category), recorded by the service and applied by the task backend; then
+        the same among many other partners' copies, made before the partner's statistics."""
+        self._fixed_cost_once(samples, "")
+        if self._crowd(crowd_partners, crowd_items):
+            self._fixed_cost_once(samples, f"the same among {self.crowd:,} other copies")
+
+    def _fixed_cost_once(self, samples: int, among: str) -> None:
+        """One figure of ``_fixed_cost`` (``among``: its label among the crowd, or "")."""
         upstream = self._channel_manager(
-            "fixed-cost CM", equipment=10, adders=10, personas=10, rates=10, comparables=10
+            f"fixed-cost CM ({among})" if among else "fixed-cost CM",
+            equipment=10,
+            adders=10,
+            personas=10,
+            rates=10,
+            comparables=10,
         )
         partnership = self._partners(upstream, 1, data_sync_enabled=True)[0]
         engine.run(partnership, "link")  # in sync from here on, outside the measurement
@@ -625,19 +649,40 @@ class Command(BaseCommand):
             raise CommandError("A run into the partner in sync did not succeed.")
         median = statistics.median(times)
         self.figure(
-            f"run into a partner in sync (median of {len(times)})",
+            among or f"run into a partner in sync (median of {len(times)})",
             f"{median:.1f} ms",
             "< 5 ms",
             median < 5,
         )
-        self.figure("queries of that run (record + apply)", str(len(queries.captured_queries)))
+        if not among:
+            self.figure("queries of that run (record + apply)", str(len(queries.captured_queries)))
 
-    def _link_fixed_cost(self, samples: int) -> None:
+    def _link_fixed_cost(self, samples: int, crowd_partners: int, crowd_items: int) -> None:
         """What linking one partner costs beyond its copies: ``create_partnership`` of a fresh
         partner with Data Sync on, to a channel manager with 10 items (2 in each collection),
-        its link run applied by the task backend at the commit."""
+        its link run applied by the task backend at the commit; then the same among many
+        other partners' copies (at most twice the time without them)."""
+        alone = self._link_fixed_cost_once(samples, "")
+        if self._crowd(crowd_partners, crowd_items):
+            among = self._link_fixed_cost_once(
+                samples, f"the same link among {self.crowd:,} other copies"
+            )
+            self.figure(
+                "that link among them / without them",
+                f"{among / alone:.2f}x",
+                "≤ 2x",
+                among <= 2 * alone,
+            )
+
+    def _link_fixed_cost_once(self, samples: int, among: str) -> float:
+        """One figure of ``_link_fixed_cost``, its median in milliseconds."""
         upstream = self._channel_manager(
-            "link fixed-cost CM", equipment=2, adders=2, personas=2, rates=2, comparables=2
+            f"link fixed-cost CM ({among})" if among else "link fixed-cost CM",
+            equipment=2,
+            adders=2,
+            personas=2,
+            rates=2,
+            comparables=2,
         )
         organizations = self._partners(None, max(samples, 1) + 2)
         services.create_partnership(upstream, organizations[0], by=None, data_sync_enabled=True)
@@ -656,11 +701,34 @@ class Command(BaseCommand):
             organizations
         ):
             raise CommandError("A link to the channel manager with 10 items did not succeed.")
+        median = statistics.median(times)
         self.figure(
-            f"link of one partner, 10 items (median of {len(times)})",
-            f"{statistics.median(times):.1f} ms",
+            among or f"link of one partner, 10 items (median of {len(times)})", f"{median:.1f} ms"
         )
-        self.figure("queries of that link (partnership + run)", str(len(queries.captured_queries)))
+        if not among:
+            self.figure(
+                "queries of that link (partnership + run)", str(len(queries.captured_queries))
+            )
+        return median
+
+    def _crowd(self, partners: int, items: int) -> int:
+        """Fill the tables with ``partners`` other partners holding ``items`` copies each (once
+        per command), then refresh the statistics, as in a database in use. Whatever is
+        created afterwards is newer than the statistics: a statement planned from them must
+        still touch only its own organizations' rows. Returns the number of copies."""
+        if self.crowd or not partners or not items:
+            return self.crowd
+        counts = self._spread(items)
+        keys = list(counts)
+        upstream = self._channel_manager(
+            "crowd CM", **{self.COLLECTIONS[key]: n for key, n in counts.items()}
+        )
+        partnerships = self._partners(upstream, partners, data_sync_enabled=True)
+        for key in keys:
+            self._insert_copies(upstream, partnerships, registry.get(key).model)
+        refresh_statistics()
+        self.crowd = partners * items
+        return self.crowd
 
     def _import(self, rows: int) -> None:
         """A CSV of ``rows`` new equipment items: upload (parse, validate, dry run) and apply
