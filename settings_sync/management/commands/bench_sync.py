@@ -396,20 +396,22 @@ class Command(BaseCommand):
         "comparable_values": "comparables",
     }
 
-    def _spread(self, items: int) -> dict[str, int]:
-        """``items`` spread over the collections (key → how many), so every one has work."""
+    def _spread(self, name: str, items: int) -> tuple[Organization, dict[str, int]]:
+        """A channel manager with ``items`` spread over the collections, so every one has
+        work, and how many each holds (key → count)."""
         keys = list(self.COLLECTIONS)
-        return {key: items // len(keys) + (i < items % len(keys)) for i, key in enumerate(keys)}
+        counts = {key: items // len(keys) + (i < items % len(keys)) for i, key in enumerate(keys)}
+        upstream = self._channel_manager(
+            name, **{self.COLLECTIONS[key]: n for key, n in counts.items()}
+        )
+        return upstream, counts
 
     def _full_resync(self, partners: int, items: int) -> None:
         """ "Resync all partners" as the button does it: the service records one run per
         partner, and the task backend applies them (50 a task) once it commits."""
         # The items are spread over the collections, so that every category has work.
-        counts = self._spread(items)
+        upstream, counts = self._spread("resync CM", items)
         keys = list(counts)
-        upstream = self._channel_manager(
-            "resync CM", **{self.COLLECTIONS[key]: n for key, n in counts.items()}
-        )
         partnerships = self._partners(upstream, partners, data_sync_enabled=True)
         raw = sum(self._raw_copy(upstream, partnerships, registry.get(key).model) for key in keys)
         with timer() as took, transaction.atomic():
@@ -437,11 +439,8 @@ class Command(BaseCommand):
         ``partners`` partners of a channel manager with ``items`` items spread over the
         collections, first already syncing them flexibly (with local edits, local-only items,
         an archived copy and an item renamed upstream since), then with Data Sync off."""
-        counts = self._spread(items)
+        upstream, counts = self._spread("fleet CM", items)
         keys = list(counts)
-        upstream = self._channel_manager(
-            "fleet CM", **{self.COLLECTIONS[key]: n for key, n in counts.items()}
-        )
         flexible = {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_edit": True}
         syncing = self._partners(upstream, partners, **flexible)
         for key in keys:
@@ -620,14 +619,7 @@ class Command(BaseCommand):
 
     def _fixed_cost_once(self, samples: int, among: str) -> None:
         """One figure of ``_fixed_cost`` (``among``: its label among the crowd, or "")."""
-        upstream = self._channel_manager(
-            f"fixed-cost CM ({among})" if among else "fixed-cost CM",
-            equipment=10,
-            adders=10,
-            personas=10,
-            rates=10,
-            comparables=10,
-        )
+        upstream, _counts = self._spread(f"fixed-cost CM {among}".strip(), 50)
         partnership = self._partners(upstream, 1, data_sync_enabled=True)[0]
         engine.run(partnership, "link")  # in sync from here on, outside the measurement
 
@@ -676,14 +668,7 @@ class Command(BaseCommand):
 
     def _link_fixed_cost_once(self, samples: int, among: str) -> float:
         """One figure of ``_link_fixed_cost``, its median in milliseconds."""
-        upstream = self._channel_manager(
-            f"link fixed-cost CM ({among})" if among else "link fixed-cost CM",
-            equipment=2,
-            adders=2,
-            personas=2,
-            rates=2,
-            comparables=2,
-        )
+        upstream, _counts = self._spread(f"link fixed-cost CM {among}".strip(), 10)
         organizations = self._partners(None, max(samples, 1) + 2)
         services.create_partnership(upstream, organizations[0], by=None, data_sync_enabled=True)
         times = []
@@ -718,11 +703,8 @@ class Command(BaseCommand):
         still touch only its own organizations' rows. Returns the number of copies."""
         if self.crowd or not partners or not items:
             return self.crowd
-        counts = self._spread(items)
+        upstream, counts = self._spread("crowd CM", items)
         keys = list(counts)
-        upstream = self._channel_manager(
-            "crowd CM", **{self.COLLECTIONS[key]: n for key, n in counts.items()}
-        )
         partnerships = self._partners(upstream, partners, data_sync_enabled=True)
         for key in keys:
             self._insert_copies(upstream, partnerships, registry.get(key).model)
