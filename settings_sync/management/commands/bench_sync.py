@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from decimal import Decimal
 
@@ -113,8 +114,8 @@ class Command(BaseCommand):
         "fleet_preview": ["fleet_partners", "fleet_items"],
         "linking": ["link_partners", "link_items"],
         "queries_per_run": ["query_items"],
-        "fixed_cost": ["samples", "crowd_partners", "crowd_items"],
-        "link_fixed_cost": ["samples", "crowd_partners", "crowd_items"],
+        "fixed_cost": ["samples"],
+        "link_fixed_cost": ["samples"],
         "import": ["import_equipment"],
     }
 
@@ -166,7 +167,9 @@ class Command(BaseCommand):
         defaults = self.QUICK if options["quick"] else self.FULL
         size = {key: options[key] if options[key] is not None else v for key, v in defaults.items()}
         self.missed: list[str] = []
-        self.crowd = 0  # copies of other partners in the tables (``_crowd``)
+        #: Measurements taken once every part has run and the tables hold a crowd of other
+        #: partners' copies (``_among_crowd``).
+        self.among_crowd: list[Callable[[str], None]] = []
         self.waived: list[str] = []
         self.check_targets = not (options["no_targets"] or options["quick"])
         only = [part.strip() for part in options["only"].split(",") if part.strip()] or list(
@@ -192,6 +195,7 @@ class Command(BaseCommand):
         try:
             for part in only:
                 getattr(self, f"_{part}")(*(size[key] for key in self.PARTS[part]))
+            self._among_crowd(size["crowd_partners"], size["crowd_items"])
         finally:
             quiet_mail.disable()
             self._cleanup()
@@ -609,13 +613,14 @@ class Command(BaseCommand):
             timed=False,
         )
 
-    def _fixed_cost(self, samples: int, crowd_partners: int, crowd_items: int) -> None:
+    def _fixed_cost(self, samples: int) -> None:
         """What a run costs when it has nothing to do: "Resync" of one partner already in
-        sync (every category), recorded by the service and applied by the task backend; then
-        the same among many other partners' copies, made before the partner's statistics."""
+        sync (every category), recorded by the service and applied by the task backend; then,
+        once every part has run, the same among many other partners' copies."""
         self._fixed_cost_once(samples, "")
-        if self._crowd(crowd_partners, crowd_items):
-            self._fixed_cost_once(samples, f"the same among {self.crowd:,} other copies")
+        self.among_crowd.append(
+            lambda crowd: self._fixed_cost_once(samples, f"run in sync {crowd}")
+        )
 
     def _fixed_cost_once(self, samples: int, among: str) -> None:
         """One figure of ``_fixed_cost`` (``among``: its label among the crowd, or "")."""
@@ -649,22 +654,23 @@ class Command(BaseCommand):
         if not among:
             self.figure("queries of that run (record + apply)", str(len(queries.captured_queries)))
 
-    def _link_fixed_cost(self, samples: int, crowd_partners: int, crowd_items: int) -> None:
+    def _link_fixed_cost(self, samples: int) -> None:
         """What linking one partner costs beyond its copies: ``create_partnership`` of a fresh
         partner with Data Sync on, to a channel manager with 10 items (2 in each collection),
-        its link run applied by the task backend at the commit; then the same among many
-        other partners' copies (at most twice the time without them)."""
+        its link run applied by the task backend at the commit; then, once every part has
+        run, the same among many other partners' copies (at most twice the time)."""
         alone = self._link_fixed_cost_once(samples, "")
-        if self._crowd(crowd_partners, crowd_items):
-            among = self._link_fixed_cost_once(
-                samples, f"the same link among {self.crowd:,} other copies"
-            )
+
+        def among_crowd(crowd: str) -> None:
+            among = self._link_fixed_cost_once(samples, f"link, 10 items, {crowd}")
             self.figure(
                 "that link among them / without them",
                 f"{among / alone:.2f}x",
                 "≤ 2x",
                 among <= 2 * alone,
             )
+
+        self.among_crowd.append(among_crowd)
 
     def _link_fixed_cost_once(self, samples: int, among: str) -> float:
         """One figure of ``_link_fixed_cost``, its median in milliseconds."""
@@ -696,21 +702,21 @@ class Command(BaseCommand):
             )
         return median
 
-    def _crowd(self, partners: int, items: int) -> int:
-        """Fill the tables with ``partners`` other partners holding ``items`` copies each (once
-        per command), then refresh the statistics, as in a database in use. Whatever is
-        created afterwards is newer than the statistics: a statement planned from them must
-        still touch only its own organizations' rows. Returns the number of copies."""
-        if self.crowd or not partners or not items:
-            return self.crowd
+    def _among_crowd(self, partners: int, items: int) -> None:
+        """Fill the tables with ``partners`` other partners holding ``items`` copies each, then
+        refresh the statistics, as in a database in use, and take the measurements the parts
+        left for this. Whatever they create is newer than the statistics: a statement planned
+        from them must still touch only its own organizations' rows."""
+        if not self.among_crowd or not partners or not items:
+            return
         upstream, counts = self._spread("crowd CM", items)
         keys = list(counts)
         partnerships = self._partners(upstream, partners, data_sync_enabled=True)
         for key in keys:
             self._insert_copies(upstream, partnerships, registry.get(key).model)
         refresh_statistics()
-        self.crowd = partners * items
-        return self.crowd
+        for measure in self.among_crowd:
+            measure(f"among {partners * items:,} other copies")
 
     def _import(self, rows: int) -> None:
         """A CSV of ``rows`` new equipment items: upload (parse, validate, dry run) and apply
