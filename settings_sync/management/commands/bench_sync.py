@@ -418,6 +418,7 @@ class Command(BaseCommand):
         keys = list(counts)
         partnerships = self._partners(upstream, partners, data_sync_enabled=True)
         raw = sum(self._raw_copy(upstream, partnerships, registry.get(key).model) for key in keys)
+        refresh_statistics()  # the raw copies' rows deleted and gone, as autovacuum would
         with timer() as took, transaction.atomic():
             batch = sync_services.resync_all_partners(upstream)  # the runs apply at the commit
         runs = SyncRun.objects.filter(batch=batch)
