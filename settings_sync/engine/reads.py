@@ -138,8 +138,8 @@ class Reads:
 
 
 #: The statement of ``in_sync`` per shape (categories, how each is locked, match or merge),
-#: built once per process: only its ids change between runs.
-_IN_SYNC_SQL: dict[tuple, str] = {}
+#: built once per process and cut where its ids go: only they change between runs.
+_IN_SYNC_SQL: dict[tuple, list[str]] = {}
 
 
 def in_sync(
@@ -163,27 +163,30 @@ def in_sync(
     """
     if not checks:
         return set(), {}
-    shape = tuple((category.key, keeps, locks, match) for category, keeps, locks, match in checks)
-    sql = _IN_SYNC_SQL.get(shape)
-    if sql is None:
-        sql = _IN_SYNC_SQL[shape] = " UNION ALL ".join(
+    shape = (
+        connection.vendor,
+        *((category.key, keeps, locks, match) for category, keeps, locks, match in checks),
+    )
+    pieces = _IN_SYNC_SQL.get(shape)
+    if pieces is None:
+        pieces = _IN_SYNC_SQL[shape] = " UNION ALL ".join(
             _singleton_select(n, category)
             if category.is_singleton
             else _in_sync_select(n, category, keeps, locks)
             for n, (category, keeps, locks, _match) in enumerate(checks)
-        )
+        ).split("%s")
     upstream, downstream, pk = partnership.upstream_id, partnership.downstream_id, partnership.pk
     params = []
     for category, keeps, locks, _match in checks:
         if category.is_singleton:
             params += [upstream, downstream, pk]
             continue
-        params += [upstream, downstream, downstream, pk, downstream, pk, downstream, pk]
+        params += [upstream, downstream, downstream, pk, downstream, pk, downstream, pk, upstream]
         if keeps and locks:
             params.append(upstream)
-        params += [upstream, upstream, downstream]
+        params += [upstream, downstream]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(*_bound(pieces, params))
         rows = cursor.fetchall()
     quiet, empty = set(), {}
     for n, upstream_count, held, ours, others, good in rows:
@@ -193,6 +196,18 @@ def in_sync(
         elif upstream_count == ours == good and not (match and others):
             quiet.add(category.key)
     return quiet, empty
+
+
+def _bound(pieces: list[str], ids: list[int]) -> tuple[str, list[int] | None]:
+    """The statement and its parameters; on PostgreSQL its ids written into its text (all
+    integers), as the driver would otherwise scan a text this long for its placeholders on
+    every call (docs/design.md §10)."""
+    if connection.vendor != "postgresql":
+        return "%s".join(pieces), ids
+    text = [pieces[0]]
+    for value, piece in zip(ids, pieces[1:], strict=True):
+        text += [str(int(value)), piece]
+    return "".join(text), None
 
 
 def _singleton_select(n: int, category) -> str:
@@ -250,8 +265,13 @@ def _in_sync_select(n: int, category, keeps: bool, locks: bool) -> str:
     pk = quote(model._meta.pk.column)
     live = f"x.{archived} IS NULL"
     ours = f"x.{organization} = %s AND {live} AND x.{partnership} = %s"
-    # One pass over the items of both organizations, each copy joined to its live upstream
-    # item. Identifiers come from the models; every value is a parameter.
+    source = column("x", "synced_from")
+    # One pass over the items of both organizations; each of our live copies looks up its
+    # upstream item by primary key. Not a join: the planner would estimate a merge join
+    # over the primary key from statistics that cannot know the newest items (a new
+    # channel manager's ids lie past their histogram), and walk the whole table to reach
+    # them (docs/design.md §10). Identifiers come from the models; every value is a
+    # parameter.
     return (
         f"SELECT {n}, "  # noqa: S608
         f"COUNT(CASE WHEN x.{organization} = %s AND {live} THEN 1 END), "
@@ -259,10 +279,10 @@ def _in_sync_select(n: int, category, keeps: bool, locks: bool) -> str:
         f"COUNT(CASE WHEN {ours} THEN 1 END), "
         f"COUNT(CASE WHEN x.{organization} = %s AND {live} "
         f"AND (x.{partnership} IS NULL OR x.{partnership} <> %s) THEN 1 END), "
-        f"COUNT(DISTINCT CASE WHEN {ours} AND {' AND '.join(conditions)} THEN s.{pk} END) "
-        f"FROM {table} x LEFT JOIN {table} s ON s.{pk} = {column('x', 'synced_from')} "
-        f"AND s.{organization} = %s AND s.{archived} IS NULL "
-        f"WHERE x.{organization} IN (%s, %s)"
+        f"COUNT(DISTINCT CASE WHEN {ours} AND EXISTS (SELECT 1 FROM {table} s "
+        f"WHERE s.{pk} = {source} AND s.{organization} = %s AND s.{archived} IS NULL "
+        f"AND {' AND '.join(conditions)}) THEN {source} END) "
+        f"FROM {table} x WHERE x.{organization} IN (%s, %s)"
     )
 
 

@@ -99,22 +99,26 @@ def execute(sync_run: SyncRun) -> SyncRun:
 def _apply_claimed(sync_run: SyncRun) -> SyncRun:
     """Apply a claimed run holding its partner; a failure is recorded against the run."""
     try:
-        return _holding_partners([sync_run], lambda: _apply_one(sync_run))
+        return _holding_partners(
+            [sync_run],
+            lambda rows: _apply_one(sync_run, rows),
+            then=_RUN_QUERY.statement([sync_run.pk]),
+        )
     except Exception as error:
         logger.exception("Sync run %s failed", sync_run.pk)
         _fail(sync_run, error)
     return sync_run
 
 
-def _apply_one(sync_run: SyncRun) -> SyncRun:
+def _apply_one(sync_run: SyncRun, rows: list[tuple]) -> SyncRun:
     """Apply the run (its partner locked, in the caller's transaction), unless another
     delivery finished it while this one waited for the partner (rule R7).
 
-    One query reads the run as it is now (finished by another delivery?) with its
-    partnership, both organizations and the partnership's category overrides; the run's
-    record is written once, when it is done.
+    ``rows`` are the run as it is now (finished by another delivery?) with its partnership,
+    both organizations and the partnership's category overrides, read in the round trip
+    that locked the partner; the run's record is written once, when it is done.
     """
-    stored = _read_run(sync_run.pk)
+    stored = _run_from(sync_run.pk, rows)
     if stored.status != SyncRun.Status.RUNNING:
         return _refreshed(sync_run, stored)
     partnership = stored.partnership
@@ -156,7 +160,11 @@ def _fields(model) -> list:
 def _read_run(pk: int) -> SyncRun:
     """The run as it is now, with its partnership (its overrides remembered on it), both
     organizations and who started it: one query, built and compiled once per process."""
-    rows = _RUN_QUERY.rows([pk])
+    return _run_from(pk, _RUN_QUERY.rows([pk]))
+
+
+def _run_from(pk: int, rows: list[tuple]) -> SyncRun:
+    """The run, its partnership and the rest as model instances, from ``_RUN_QUERY``'s rows."""
     if not rows:
         raise SyncRun.DoesNotExist(f"No sync run {pk}.")
     row, start, read = rows[0], 0, []
@@ -226,7 +234,7 @@ def execute_many(sync_runs: list[SyncRun]) -> list[SyncRun]:
 def _apply_together(sync_runs: list[SyncRun]) -> bool:
     """Apply the runs in one transaction; False (nothing written) when they must be applied
     one after the other."""
-    return _holding_partners(sync_runs, lambda: _apply_all(sync_runs))
+    return _holding_partners(sync_runs, lambda _rows: _apply_all(sync_runs))
 
 
 def _apply_all(sync_runs: list[SyncRun]) -> bool:
@@ -300,8 +308,13 @@ class _PartnersBusy(Exception):
     """Another transaction held a partner's row for a whole heartbeat."""
 
 
-def _holding_partners[T](sync_runs: list[SyncRun], apply: Callable[[], T]) -> T:
-    """``apply()`` in one transaction that holds the rows of the runs' partners (rule R5).
+def _holding_partners[T](
+    sync_runs: list[SyncRun],
+    apply: Callable[[list[tuple]], T],
+    then: tuple[str, list | None] | None = None,
+) -> T:
+    """``apply(rows)`` in one transaction that holds the rows of the runs' partners (rule R5),
+    ``rows`` being those of the statement ``then`` read once they are held.
 
     While another transaction holds one of them, the worker waits a heartbeat at a time and,
     between waits, records that it is alive in an autocommit statement of its own, so
@@ -310,8 +323,7 @@ def _holding_partners[T](sync_runs: list[SyncRun], apply: Callable[[], T]) -> T:
     while True:
         try:
             with transaction.atomic():
-                _lock_partners([sync_run.pk for sync_run in sync_runs])
-                return apply()
+                return apply(_lock_partners([sync_run.pk for sync_run in sync_runs], then))
         except _PartnersBusy:
             _update_unflushed(
                 SyncRun.objects.filter(
@@ -321,9 +333,11 @@ def _holding_partners[T](sync_runs: list[SyncRun], apply: Callable[[], T]) -> T:
             )
 
 
-def _lock_partners(run_ids: list[int]) -> None:
+def _lock_partners(run_ids: list[int], then: tuple[str, list | None] | None = None) -> list[tuple]:
     """Two runs into one partner never interleave: the partner's row is the lock (taken in
-    primary-key order, so runs locking several partners cannot deadlock each other).
+    primary-key order, so runs locking several partners cannot deadlock each other). Once
+    the lock is held, the statement ``then`` (if any) is run and its rows returned: on
+    PostgreSQL in the same round trip as the lock.
 
     On PostgreSQL the wait is bounded by a heartbeat (a ``lock_timeout`` for the run's
     transaction): past it, ``_PartnersBusy`` ends the transaction. On SQLite a transaction takes the
@@ -332,17 +346,29 @@ def _lock_partners(run_ids: list[int]) -> None:
     """
     if connection.vendor != "postgresql":
         _PARTNERS.rows(run_ids)
-        return
+        if then is None:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(*then)
+            return cursor.fetchall()
     heartbeat = getattr(settings, "SYNC_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)
     # For the rest of this transaction no statement of a run waits longer for a lock. Once the
     # partner is held nothing else a run writes is locked for long (the rows are the
-    # partner's), so it is not worth a statement to lift the bound again. The bound and the
-    # lock go to the server as one text (parameters quoted in: only integers), one round trip.
+    # partner's), so it is not worth a statement to lift the bound again. The bound, the lock
+    # and what the run reads first go to the server as one text (parameters quoted in: only
+    # integers), one round trip.
     sql, _params = _PARTNERS.statement(run_ids)  # its ids are in its text
-    bound = f"SET LOCAL lock_timeout = {max(1, int(heartbeat * 1000))}"
+    texts = [f"SET LOCAL lock_timeout = {max(1, int(heartbeat * 1000))}", sql]
+    if then is not None:
+        texts.append(then[0])  # compiled once: its ids are in its text too
     try:
         with connection.cursor() as cursor:
-            cursor.execute(f"{bound}; {sql}")
+            cursor.execute("; ".join(texts))
+            if then is None:
+                return []
+            cursor.nextset()  # the lock's rows
+            cursor.nextset()
+            return cursor.fetchall()
     except OperationalError as error:
         if getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             raise _PartnersBusy from error

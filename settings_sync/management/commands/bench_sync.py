@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from decimal import Decimal
 
@@ -82,6 +83,8 @@ class Command(BaseCommand):
         "samples": 15,
         "fleet_partners": 1000,
         "fleet_items": 1000,
+        "crowd_partners": 1000,
+        "crowd_items": 1000,
         "dealers": 20,
         "installers": 50,
     }
@@ -96,6 +99,8 @@ class Command(BaseCommand):
         "samples": 5,
         "fleet_partners": 20,
         "fleet_items": 50,
+        "crowd_partners": 20,
+        "crowd_items": 50,
         "dealers": 3,
         "installers": 4,
     }
@@ -126,6 +131,8 @@ class Command(BaseCommand):
             ("--samples", "Runs into a partner already in sync (their median is reported)"),
             ("--fleet-partners", "Partners of a sync profile's fleet preview"),
             ("--fleet-items", "Items of their channel manager, spread over the collections"),
+            ("--crowd-partners", "Other partners in the tables while the fixed costs are measured"),
+            ("--crowd-items", "Copies each of those partners holds, spread over the collections"),
             ("--dealers", "Partners of the top of the three-level network"),
             ("--installers", "Partners of each dealer in the three-level network"),
         ]
@@ -160,6 +167,9 @@ class Command(BaseCommand):
         defaults = self.QUICK if options["quick"] else self.FULL
         size = {key: options[key] if options[key] is not None else v for key, v in defaults.items()}
         self.missed: list[str] = []
+        #: Measurements taken once every part has run and the tables hold a crowd of other
+        #: partners' copies (``_among_crowd``).
+        self.among_crowd: list[Callable[[str], None]] = []
         self.waived: list[str] = []
         self.check_targets = not (options["no_targets"] or options["quick"])
         only = [part.strip() for part in options["only"].split(",") if part.strip()] or list(
@@ -185,6 +195,7 @@ class Command(BaseCommand):
         try:
             for part in only:
                 getattr(self, f"_{part}")(*(size[key] for key in self.PARTS[part]))
+            self._among_crowd(size["crowd_partners"], size["crowd_items"])
         finally:
             quiet_mail.disable()
             self._cleanup()
@@ -389,17 +400,25 @@ class Command(BaseCommand):
         "comparable_values": "comparables",
     }
 
+    def _spread(self, name: str, items: int) -> tuple[Organization, dict[str, int]]:
+        """A channel manager with ``items`` spread over the collections, so every one has
+        work, and how many each holds (key → count)."""
+        keys = list(self.COLLECTIONS)
+        counts = {key: items // len(keys) + (i < items % len(keys)) for i, key in enumerate(keys)}
+        upstream = self._channel_manager(
+            name, **{self.COLLECTIONS[key]: n for key, n in counts.items()}
+        )
+        return upstream, counts
+
     def _full_resync(self, partners: int, items: int) -> None:
         """ "Resync all partners" as the button does it: the service records one run per
         partner, and the task backend applies them (50 a task) once it commits."""
         # The items are spread over the collections, so that every category has work.
-        keys = list(self.COLLECTIONS)
-        counts = {key: items // len(keys) + (i < items % len(keys)) for i, key in enumerate(keys)}
-        upstream = self._channel_manager(
-            "resync CM", **{self.COLLECTIONS[key]: n for key, n in counts.items()}
-        )
+        upstream, counts = self._spread("resync CM", items)
+        keys = list(counts)
         partnerships = self._partners(upstream, partners, data_sync_enabled=True)
         raw = sum(self._raw_copy(upstream, partnerships, registry.get(key).model) for key in keys)
+        refresh_statistics()  # the raw copies' rows deleted and gone, as autovacuum would
         with timer() as took, transaction.atomic():
             batch = sync_services.resync_all_partners(upstream)  # the runs apply at the commit
         runs = SyncRun.objects.filter(batch=batch)
@@ -425,11 +444,8 @@ class Command(BaseCommand):
         ``partners`` partners of a channel manager with ``items`` items spread over the
         collections, first already syncing them flexibly (with local edits, local-only items,
         an archived copy and an item renamed upstream since), then with Data Sync off."""
-        keys = list(self.COLLECTIONS)
-        counts = {key: items // len(keys) + (i < items % len(keys)) for i, key in enumerate(keys)}
-        upstream = self._channel_manager(
-            "fleet CM", **{self.COLLECTIONS[key]: n for key, n in counts.items()}
-        )
+        upstream, counts = self._spread("fleet CM", items)
+        keys = list(counts)
         flexible = {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_edit": True}
         syncing = self._partners(upstream, partners, **flexible)
         for key in keys:
@@ -600,10 +616,16 @@ class Command(BaseCommand):
 
     def _fixed_cost(self, samples: int) -> None:
         """What a run costs when it has nothing to do: "Resync" of one partner already in
-        sync (every category), recorded by the service and applied by the task backend."""
-        upstream = self._channel_manager(
-            "fixed-cost CM", equipment=10, adders=10, personas=10, rates=10, comparables=10
+        sync (every category), recorded by the service and applied by the task backend; then,
+        once every part has run, the same among many other partners' copies."""
+        self._fixed_cost_once(samples, "")
+        self.among_crowd.append(
+            lambda crowd: self._fixed_cost_once(samples, f"run in sync {crowd}")
         )
+
+    def _fixed_cost_once(self, samples: int, among: str) -> None:
+        """One figure of ``_fixed_cost`` (``among``: its label among the crowd, or "")."""
+        upstream, _counts = self._spread(f"fixed-cost CM {among}".strip(), 50)
         partnership = self._partners(upstream, 1, data_sync_enabled=True)[0]
         engine.run(partnership, "link")  # in sync from here on, outside the measurement
 
@@ -625,20 +647,35 @@ class Command(BaseCommand):
             raise CommandError("A run into the partner in sync did not succeed.")
         median = statistics.median(times)
         self.figure(
-            f"run into a partner in sync (median of {len(times)})",
+            among or f"run into a partner in sync (median of {len(times)})",
             f"{median:.1f} ms",
             "< 5 ms",
             median < 5,
         )
-        self.figure("queries of that run (record + apply)", str(len(queries.captured_queries)))
+        if not among:
+            self.figure("queries of that run (record + apply)", str(len(queries.captured_queries)))
 
     def _link_fixed_cost(self, samples: int) -> None:
         """What linking one partner costs beyond its copies: ``create_partnership`` of a fresh
         partner with Data Sync on, to a channel manager with 10 items (2 in each collection),
-        its link run applied by the task backend at the commit."""
-        upstream = self._channel_manager(
-            "link fixed-cost CM", equipment=2, adders=2, personas=2, rates=2, comparables=2
-        )
+        its link run applied by the task backend at the commit; then, once every part has
+        run, the same among many other partners' copies (at most twice the time)."""
+        alone = self._link_fixed_cost_once(samples, "")
+
+        def among_crowd(crowd: str) -> None:
+            among = self._link_fixed_cost_once(samples, f"link, 10 items, {crowd}")
+            self.figure(
+                "that link among them / without them",
+                f"{among / alone:.2f}x",
+                "≤ 2x",
+                among <= 2 * alone,
+            )
+
+        self.among_crowd.append(among_crowd)
+
+    def _link_fixed_cost_once(self, samples: int, among: str) -> float:
+        """One figure of ``_link_fixed_cost``, its median in milliseconds."""
+        upstream, _counts = self._spread(f"link fixed-cost CM {among}".strip(), 10)
         organizations = self._partners(None, max(samples, 1) + 2)
         services.create_partnership(upstream, organizations[0], by=None, data_sync_enabled=True)
         times = []
@@ -656,11 +693,31 @@ class Command(BaseCommand):
             organizations
         ):
             raise CommandError("A link to the channel manager with 10 items did not succeed.")
+        median = statistics.median(times)
         self.figure(
-            f"link of one partner, 10 items (median of {len(times)})",
-            f"{statistics.median(times):.1f} ms",
+            among or f"link of one partner, 10 items (median of {len(times)})", f"{median:.1f} ms"
         )
-        self.figure("queries of that link (partnership + run)", str(len(queries.captured_queries)))
+        if not among:
+            self.figure(
+                "queries of that link (partnership + run)", str(len(queries.captured_queries))
+            )
+        return median
+
+    def _among_crowd(self, partners: int, items: int) -> None:
+        """Fill the tables with ``partners`` other partners holding ``items`` copies each, then
+        refresh the statistics, as in a database in use, and take the measurements the parts
+        left for this. Whatever they create is newer than the statistics: a statement planned
+        from them must still touch only its own organizations' rows."""
+        if not self.among_crowd or not partners or not items:
+            return
+        upstream, counts = self._spread("crowd CM", items)
+        keys = list(counts)
+        partnerships = self._partners(upstream, partners, data_sync_enabled=True)
+        for key in keys:
+            self._insert_copies(upstream, partnerships, registry.get(key).model)
+        refresh_statistics()
+        for measure in self.among_crowd:
+            measure(f"among {partners * items:,} other copies")
 
     def _import(self, rows: int) -> None:
         """A CSV of ``rows`` new equipment items: upload (parse, validate, dry run) and apply
