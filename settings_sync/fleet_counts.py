@@ -48,7 +48,7 @@ def counts(category: registry.Category, planned: list[Planned]) -> dict[int, Cou
     with (
         transaction.atomic(),
         connection.cursor() as cursor,
-        _planner_settings(cursor, _settings(category, planned)),
+        _planner_settings(cursor),
     ):
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -57,41 +57,26 @@ def counts(category: registry.Category, planned: list[Planned]) -> dict[int, Cou
     return result
 
 
-#: Below this many partner rows in a batch, PostgreSQL's own choice of joins is kept: nested
-#: loops over a few rows are cheap, and with them forbidden the planner of a small query took
-#: seconds.
-HASH_JOINS_FROM = 5_000
-
-
-def _settings(category: registry.Category, planned: list[Planned]) -> dict[str, str]:
-    """On PostgreSQL, the planner settings the query runs with.
-
-    * No JIT compilation: the per-item lookups by name make the estimated cost look large
-      enough for it, and compiling the query took longer than running it.
-    * No nested loops, for a batch of many items: the planner cannot estimate how many rows
-      the classifications keep (it guesses one), and a nested loop over tens of thousands of
-      rows each side is quadratic. Every join here is an equality a hash join answers in one
-      pass.
-    """
-    if connection.vendor != "postgresql":
-        return {}
-    settings = {"jit": "off"}
-    if _rows(category, planned) >= HASH_JOINS_FROM:
-        settings["enable_nestloop"] = "off"
-    return settings
+#: The planner settings the query runs with on PostgreSQL. No nested loops: the planner
+#: cannot estimate how many rows the classifications keep (it guesses one), and a nested loop
+#: over tens of thousands of rows each side is quadratic; every join here is an equality a
+#: hash join answers in one pass, and the lookups by name are subqueries an index answers. No
+#: JIT: those lookups make the estimated cost look large enough for it, and compiling the
+#: query took longer than running it.
+PLANNER_SETTINGS = {"enable_nestloop": "off", "jit": "off"}
 
 
 @contextmanager
-def _planner_settings(cursor, settings: dict[str, str]):
-    """``settings`` for this query only: set for its transaction, and restored after it (the
-    transaction may be a caller's, the query's own being a savepoint)."""
-    if not settings:
+def _planner_settings(cursor):
+    """On PostgreSQL, ``PLANNER_SETTINGS`` for this query only: set for its transaction, and
+    restored after it (the transaction may be a caller's, the query's own a savepoint)."""
+    if connection.vendor != "postgresql":
         yield
         return
-    names = list(settings)
+    names = list(PLANNER_SETTINGS)
     cursor.execute(
         "SELECT " + ", ".join("current_setting(%s), set_config(%s, %s, true)" for _ in names),
-        [value for name in names for value in (name, name, settings[name])],
+        [value for name in names for value in (name, name, PLANNER_SETTINGS[name])],
     )
     before = cursor.fetchone()[::2]
     try:
@@ -101,13 +86,6 @@ def _planner_settings(cursor, settings: dict[str, str]):
             "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
             [value for name, old in zip(names, before, strict=True) for value in (name, old)],
         )
-
-
-def _rows(category: registry.Category, planned: list[Planned]) -> int:
-    """How many items the batch's partners hold in ``category`` (an index-only count)."""
-    model = category.model
-    manager = getattr(model, "all_objects", model._default_manager)
-    return manager.filter(organization_id__in={p.downstream_id for p in planned}).count()
 
 
 def _equal(left: str, right: str) -> str:
