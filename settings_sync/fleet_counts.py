@@ -106,8 +106,8 @@ def _query(category: registry.Category, planned: list[Planned]) -> tuple[str, li
     only for what concerns every item: refreshing a live copy (M2, M3, X1). The other rules
     concern the few items that are not plain live copies (``r``: own items, copies from
     elsewhere, archived copies, orphans, copies kept as edited or to be renamed), and run over
-    those. The channel manager's items are only looked up, by key, and counted: an upstream
-    item that no rule concerns is created (M1, X4).
+    those. The channel manager's items are only looked up (by id, by name) and counted: an
+    upstream item that no rule concerns is created (M1, X4).
     """
     model = category.model
     q = connection.ops.quote_name
@@ -153,10 +153,11 @@ def _query(category: registry.Category, planned: list[Planned]) -> tuple[str, li
     upstream_ids = sorted({p.upstream_id for p in planned})
     params += [*upstream_ids, *downstream_ids]  # in the order the query lists them
     listed = lambda ids: ", ".join(["%s"] * len(ids))  # noqa: E731
+    inlined = "NOT MATERIALIZED " if connection.vendor == "postgresql" else ""
     sql = f"""
 WITH pp (pid, did, uid, is_match, keeps, locks) AS (VALUES {rows}),
-up AS NOT MATERIALIZED (
-  -- inlined where used: the planner then knows the table's statistics
+up AS {inlined}(
+  -- inlined where used on PostgreSQL: its planner then knows the table's statistics
   SELECT * FROM {table}
   WHERE organization_id IN ({listed(upstream_ids)}) AND archived_at IS NULL
 ),
