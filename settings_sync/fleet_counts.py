@@ -235,6 +235,7 @@ cl AS (
   WHERE d.live = 1 GROUP BY d.pid, d.sf
 ),
 h AS (
+  -- in match, an own item whose name's upstream item has a live copy is not kept (X5)
   SELECT hc.pid, hc.id, hc.nkey, hc.key_src, hc.same_by_key, hc.sp, hc.sf
   FROM hc LEFT JOIN cl w ON w.pid = hc.pid AND w.sf = hc.key_src
   WHERE hc.is_match = 0 OR w.pid IS NULL
