@@ -48,7 +48,7 @@ def counts(category: registry.Category, planned: list[Planned]) -> dict[int, Cou
     with (
         transaction.atomic(),
         connection.cursor() as cursor,
-        _hash_joins(cursor, category, planned),
+        _planner_settings(cursor),
     ):
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -57,55 +57,58 @@ def counts(category: registry.Category, planned: list[Planned]) -> dict[int, Cou
     return result
 
 
-#: Below this many partner rows in a batch, PostgreSQL's own choice of joins is kept: nested
-#: loops over a few rows are cheap, and with them forbidden the planner of a small query took
-#: seconds.
-HASH_JOINS_FROM = 5_000
+#: The planner settings the query runs with on PostgreSQL. No nested loops: the planner
+#: cannot estimate how many rows the classifications keep (it guesses one), and a nested loop
+#: over tens of thousands of rows each side is quadratic; every join here is an equality a
+#: hash join answers in one pass, and the lookups by name are subqueries an index answers. No
+#: JIT: those lookups make the estimated cost look large enough for it, and compiling the
+#: query took longer than running it.
+PLANNER_SETTINGS = {"enable_nestloop": "off", "jit": "off"}
 
 
 @contextmanager
-def _hash_joins(cursor, category: registry.Category, planned: list[Planned]):
-    """On PostgreSQL, the query without nested loops: the planner cannot estimate how many
-    rows the classifications keep (it guesses one), and a nested loop over tens of thousands
-    of rows each side is quadratic. Every join here is an equality a hash join answers in one
-    pass. The setting lasts for this query only (its transaction's, restored after it)."""
-    if connection.vendor != "postgresql" or _rows(category, planned) < HASH_JOINS_FROM:
+def _planner_settings(cursor):
+    """On PostgreSQL, ``PLANNER_SETTINGS`` for this query only: set for its transaction, and
+    restored after it (the transaction may be a caller's, the query's own a savepoint)."""
+    if connection.vendor != "postgresql":
         yield
         return
+    names = list(PLANNER_SETTINGS)
     cursor.execute(
-        "SELECT current_setting('enable_nestloop'), set_config('enable_nestloop', 'off', true)"
+        "SELECT " + ", ".join("current_setting(%s), set_config(%s, %s, true)" for _ in names),
+        [value for name in names for value in (name, name, PLANNER_SETTINGS[name])],
     )
-    before = cursor.fetchone()[0]
+    before = cursor.fetchone()[::2]
     try:
         yield
     finally:
-        cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [before])
+        cursor.execute(
+            "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
+            [value for name, old in zip(names, before, strict=True) for value in (name, old)],
+        )
 
 
-def _rows(category: registry.Category, planned: list[Planned]) -> int:
-    """How many items the batch's partners hold in ``category`` (an index-only count)."""
-    model = category.model
-    manager = getattr(model, "all_objects", model._default_manager)
-    return manager.filter(organization_id__in={p.downstream_id for p in planned}).count()
+def _equal(left: str, right: str) -> str:
+    """SQL: ``left`` equals ``right``, NULL equal to NULL (as in Python), in one comparison."""
+    return f"{left} {'IS NOT DISTINCT FROM' if connection.vendor == 'postgresql' else 'IS'} {right}"
 
 
 def _same(left: str, right: str, columns: list[tuple[str, str]]) -> str:
-    """SQL: every synced value of ``left`` equals the one of ``right`` (NULL equal to NULL),
-    as Python compares them in the rules."""
-    return (
-        "("
-        + " AND ".join(
-            f"({left}.{a} = {right}.{b} OR ({left}.{a} IS NULL AND {right}.{b} IS NULL))"
-            for a, b in columns
-        )
-        + ")"
-    )
+    """SQL: every synced value of ``left`` equals the one of ``right``, as Python compares them
+    in the rules."""
+    return "(" + " AND ".join(_equal(f"{left}.{a}", f"{right}.{b}") for a, b in columns) + ")"
 
 
 def _query(category: registry.Category, planned: list[Planned]) -> tuple[str, list]:
-    """The counting query. Every partner's items are read once (``d``: each with its upstream
-    item and what the rules need of it); the channel manager's items are only looked up by
-    key, and counted: an upstream item that no rule concerns is created."""
+    """The counting query (docs/design.md §12.3).
+
+    Every partner item is read once, with its upstream item (``d``), and passed over in full
+    only for what concerns every item: refreshing a live copy (M2, M3, X1). The other rules
+    concern the few items that are not plain live copies (``r``: own items, copies from
+    elsewhere, archived copies, orphans, copies kept as edited or to be renamed), and run over
+    those. The channel manager's items are only looked up (by id, by name) and counted: an
+    upstream item that no rule concerns is created (M1, X4).
+    """
     model = category.model
     q = connection.ops.quote_name
     table = q(model._meta.db_table)
@@ -134,90 +137,129 @@ def _query(category: registry.Category, planned: list[Planned]) -> tuple[str, li
         "CASE WHEN pp.locks = 1 THEN pp.uid END)"
     )
     origin = "COALESCE({t}.synced_origin_id, {t}.organization_id)"
-    # a live copy whose value the partner's edit keeps (merge, unlocked): it keeps its name
-    stays = (
-        "(CASE WHEN diverged = 1 AND is_match = 0 AND src_locked = 0 AND same_src = 0 "
-        "THEN 1 ELSE 0 END)"
+    # one of the rules' live copies: copied through this partnership, of a live upstream item,
+    # not archived (item_rules: live_copies)
+    live = (
+        "(x.synced_partnership_id IS NOT NULL AND x.synced_partnership_id = pp.pid "
+        "AND s.id IS NOT NULL AND x.archived_at IS NULL)"
     )
+    # a live copy merge keeps as edited, under its name: diverged, unlocked, its values not
+    # the upstream item's (M3; a name that stays, §5.5)
+    stays = "(live = 1 AND diverged = 1 AND is_match = 0 AND src_locked = 0 AND same_src = 0)"
+    # the channel manager's live item of the partner item's name, by its unique index (§3.3)
+    by_key = "up k WHERE k.organization_id = pp.uid AND k.normalised_key = x.normalised_key"
     upstream_by_key = "up t ON t.organization_id = {src}.uid AND t.normalised_key = {src}.nkey"
     downstream_ids = sorted({p.downstream_id for p in planned})
     upstream_ids = sorted({p.upstream_id for p in planned})
     params += [*upstream_ids, *downstream_ids]  # in the order the query lists them
     listed = lambda ids: ", ".join(["%s"] * len(ids))  # noqa: E731
+    inlined = "NOT MATERIALIZED " if connection.vendor == "postgresql" else ""
     sql = f"""
 WITH pp (pid, did, uid, is_match, keeps, locks) AS (VALUES {rows}),
-up AS (
+up AS {inlined}(
+  -- inlined where used on PostgreSQL: its planner then knows the table's statistics
   SELECT * FROM {table}
   WHERE organization_id IN ({listed(upstream_ids)}) AND archived_at IS NULL
 ),
 d AS (
+  -- every partner item, once, with its upstream item and what the rules ask of the two
   SELECT pp.pid, pp.uid, pp.is_match, x.id, x.normalised_key AS nkey,
     x.synced_partnership_id AS sp, x.synced_from_id AS sf, x.archived_at AS at,
     CASE WHEN x.archived_by_sync THEN 1 ELSE 0 END AS abs, x.synced_origin_id AS origin,
     CASE WHEN x.synced_partnership_id = pp.pid THEN 1 ELSE 0 END AS ours,
     CASE WHEN s.id IS NULL THEN 0 ELSE 1 END AS src_live,
+    CASE WHEN {live} THEN 1 ELSE 0 END AS live,
     CASE WHEN {_same("x", "x", list(zip(values, baselines, strict=True)))}
       THEN 0 ELSE 1 END AS diverged,
     s.normalised_key AS src_key,
     CASE WHEN s.id IS NOT NULL AND {same("x", "s")} THEN 1 ELSE 0 END AS same_src,
     CASE WHEN {manager.format(t="s")} IS NULL THEN 0 ELSE 1 END AS src_locked,
-    CASE WHEN (x.managed_by_id = {manager.format(t="s")}
-               OR (x.managed_by_id IS NULL AND {manager.format(t="s")} IS NULL))
+    CASE WHEN {_equal("x.managed_by_id", manager.format(t="s"))}
       AND x.synced_origin_id = {origin.format(t="s")} THEN 0 ELSE 1 END AS restamped,
-    k.id AS key_src,
-    CASE WHEN k.id IS NOT NULL AND {same("x", "k")} THEN 1 ELSE 0 END AS same_by_key
+    -- the upstream item of the same name: the copy's own when it keeps its name, else
+    -- looked up (a few items only)
+    CASE WHEN {live} AND x.normalised_key = s.normalised_key THEN s.id
+      ELSE (SELECT k.id FROM {by_key}) END AS key_src,
+    CASE WHEN NOT {live} AND EXISTS (SELECT 1 FROM {by_key} AND {same("x", "k")})
+      THEN 1 ELSE 0 END AS same_by_key
   FROM {table} x JOIN pp ON x.organization_id = pp.did
   LEFT JOIN up s ON s.id = x.synced_from_id AND s.organization_id = pp.uid
-  LEFT JOIN up k ON k.organization_id = pp.uid AND k.normalised_key = x.normalised_key
   WHERE x.organization_id IN ({listed(downstream_ids)})
 ),
-live AS (
-  SELECT pid, id, sf, nkey, key_src, {stays} AS stays
-  FROM d WHERE ours = 1 AND src_live = 1 AND at IS NULL
+r AS (
+  -- all but the plain live copies (not kept as edited, their name their upstream item's)
+  SELECT d.*, CASE WHEN {stays} THEN 1 ELSE 0 END AS stays
+  FROM d WHERE live = 0 OR {stays} OR nkey <> src_key
 ),
-h AS (
-  SELECT d.pid, d.id, d.nkey, d.key_src, d.same_by_key,
-    CASE WHEN d.ours = 1 THEN NULL ELSE d.sp END AS sp,
-    CASE WHEN d.ours = 1 THEN NULL ELSE d.sf END AS sf
-  FROM d
-  LEFT JOIN live w ON w.pid = d.pid AND w.sf = d.key_src
-  WHERE d.at IS NULL AND (
-    (d.ours = 0 AND (d.is_match = 0 OR (d.sp IS NULL AND d.key_src IS NOT NULL AND w.id IS NULL)))
-    OR (d.is_match = 0 AND d.ours = 1 AND d.src_live = 0 AND d.diverged = 1))
-),
-st AS (
-  SELECT pid, nkey, sf FROM h
-  UNION ALL SELECT pid, nkey, sf FROM live WHERE stays = 1
+hc AS (
+  -- the partner's other live items, which keep their names: its own, copies from elsewhere
+  -- (M5, M6), in merge the edited copies of deleted items, detached (M4); in match only own
+  -- items that an upstream item without a live copy will adopt, decided in h (X3, X5)
+  SELECT pid, id, nkey, key_src, same_by_key, ours, is_match,
+    CASE WHEN ours = 1 THEN NULL ELSE sp END AS sp,
+    CASE WHEN ours = 1 THEN NULL ELSE sf END AS sf
+  FROM r
+  WHERE at IS NULL AND (
+    (ours = 0 AND (is_match = 0 OR (sp IS NULL AND key_src IS NOT NULL)))
+    OR (is_match = 0 AND ours = 1 AND src_live = 0 AND diverged = 1))
 ),
 dl AS (
-  SELECT DISTINCT pid, uid, nkey, origin FROM d
+  -- copies received through another path that the partner declined (§14.4)
+  SELECT DISTINCT pid, uid, nkey, origin FROM r
   WHERE is_match = 0 AND ours = 0 AND at IS NOT NULL AND sp IS NOT NULL AND abs = 0
 ),
 ac AS (
-  SELECT pid, sf, MAX(at) AS latest FROM d
+  SELECT pid, sf, MAX(at) AS latest FROM r
   WHERE ours = 1 AND src_live = 1 AND at IS NOT NULL GROUP BY pid, sf
 ),
 acl AS (
-  SELECT ac.pid, ac.sf, MAX(d.abs) AS abs_max, MIN(d.abs) AS abs_min
-  FROM ac JOIN d ON d.pid = ac.pid AND d.sf = ac.sf AND d.at = ac.latest AND d.ours = 1
+  -- the latest archived copy of an upstream item, archived by the sync or not (M7, X2)
+  SELECT ac.pid, ac.sf, MAX(r.abs) AS abs_max, MIN(r.abs) AS abs_min
+  FROM ac JOIN r ON r.pid = ac.pid AND r.sf = ac.sf AND r.at = ac.latest AND r.ours = 1
   GROUP BY ac.pid, ac.sf
 ),
 cand AS (
-  SELECT pid, key_src AS id FROM live WHERE stays = 1 AND key_src IS NOT NULL
-  UNION SELECT pid, key_src FROM h WHERE key_src IS NOT NULL
+  -- the upstream items some rule concerns, if they have no live copy
+  SELECT pid, key_src AS id FROM r WHERE stays = 1 AND key_src IS NOT NULL
+  UNION SELECT pid, key_src FROM hc WHERE key_src IS NOT NULL
   UNION SELECT pid, sf FROM acl
   UNION SELECT dl.pid, t.id FROM dl JOIN {upstream_by_key.format(src="dl")}
     AND {origin.format(t="t")} = dl.origin
 ),
+probe AS (SELECT pid, id AS sf FROM cand UNION SELECT pid, sf FROM r WHERE live = 1),
+cl AS (
+  -- how many live copies those upstream items have, and those of the live copies in r: of
+  -- two live copies of one upstream item, one at least has a name not the upstream item's
+  -- (names are unique among live items), so is in r
+  SELECT d.pid, d.sf, COUNT(*) AS n FROM d JOIN probe ON probe.pid = d.pid AND probe.sf = d.sf
+  WHERE d.live = 1 GROUP BY d.pid, d.sf
+),
+h AS (
+  -- in match, an own item whose name's upstream item has a live copy is not kept (X5)
+  SELECT hc.pid, hc.id, hc.nkey, hc.key_src, hc.same_by_key, hc.sp, hc.sf
+  FROM hc LEFT JOIN cl w ON w.pid = hc.pid AND w.sf = hc.key_src
+  WHERE hc.is_match = 0 OR w.pid IS NULL
+),
+st AS (
+  -- the names that stay put (§5.5)
+  SELECT pid, nkey, sf FROM h
+  UNION ALL SELECT pid, nkey, sf FROM r WHERE stays = 1
+),
 copied AS (
+  -- live copies kept as edited, or to be renamed: a conflict when a name that stays holds
+  -- the new name (M6); a chain of renames when another upstream item has the old one
   SELECT c.pid, c.same_src, c.diverged, c.restamped, c.is_match, c.src_locked,
-    CASE WHEN {stays} = 0 AND c.nkey <> c.src_key
+    CASE WHEN c.stays = 0 AND c.nkey <> c.src_key
       AND b.pid IS NOT NULL THEN 1 ELSE 0 END AS conflict,
-    CASE WHEN {stays} = 0 AND c.nkey <> c.src_key
+    CASE WHEN c.stays = 0 AND c.nkey <> c.src_key
       AND c.key_src IS NOT NULL THEN 1 ELSE 0 END AS chained
-  FROM d c
+  FROM r c
   LEFT JOIN st b ON b.pid = c.pid AND b.nkey = c.src_key
-  WHERE c.ours = 1 AND c.src_live = 1 AND c.at IS NULL
+  WHERE c.live = 1
+  UNION ALL
+  -- the plain live copies: neither
+  SELECT pid, same_src, diverged, restamped, is_match, src_locked, 0, 0
+  FROM d WHERE live = 1 AND nkey = src_key AND NOT {stays}
 ),
 special AS (
   SELECT pp.pid, pp.is_match, {manager.format(t="t")} AS manager,
@@ -228,13 +270,13 @@ special AS (
     CASE WHEN dl.pid IS NULL THEN 0 ELSE 1 END AS declined
   FROM cand JOIN pp ON pp.pid = cand.pid
   JOIN up t ON t.id = cand.id
-  LEFT JOIN live c ON c.pid = cand.pid AND c.sf = cand.id
-  LEFT JOIN live k ON k.pid = cand.pid AND k.nkey = t.normalised_key AND k.stays = 1
+  LEFT JOIN cl c ON c.pid = cand.pid AND c.sf = cand.id
+  LEFT JOIN r k ON k.pid = cand.pid AND k.nkey = t.normalised_key AND k.stays = 1
   LEFT JOIN h ON h.pid = cand.pid AND h.nkey = t.normalised_key
   LEFT JOIN acl ON acl.pid = cand.pid AND acl.sf = cand.id
   LEFT JOIN dl ON dl.pid = cand.pid AND dl.nkey = t.normalised_key
     AND dl.origin = {origin.format(t="t")}
-  WHERE c.id IS NULL
+  WHERE c.pid IS NULL
 ),
 upstream AS (SELECT organization_id AS uid, COUNT(*) AS n FROM up GROUP BY organization_id)
 SELECT pid, SUM(created), SUM(updated), SUM(adopted), SUM(restored), SUM(archived),
@@ -268,17 +310,20 @@ FROM (
     CASE WHEN abs_max <> abs_min THEN 1 ELSE 0 END
   FROM special
   UNION ALL
-  SELECT d.pid, 0, 0, 0, 0,
-    CASE WHEN d.ours = 1 AND d.src_live = 0 AND d.at IS NULL
-      AND NOT (d.is_match = 0 AND d.diverged = 1) THEN 1
-      WHEN d.ours = 0 AND d.at IS NULL AND d.is_match = 1 AND k.id IS NULL THEN 1
+  -- orphans (M4) and, in match, the other live items not kept (X5); a plain live copy is
+  -- neither
+  SELECT r.pid, 0, 0, 0, 0,
+    CASE WHEN r.ours = 1 AND r.src_live = 0 AND r.at IS NULL
+      AND NOT (r.is_match = 0 AND r.diverged = 1) THEN 1
+      WHEN r.ours = 0 AND r.at IS NULL AND r.is_match = 1 AND k.id IS NULL THEN 1
       ELSE 0 END,
-    CASE WHEN d.ours = 1 AND d.src_live = 0 AND d.at IS NULL AND d.is_match = 0
-      AND d.diverged = 1 THEN 1 ELSE 0 END,
+    CASE WHEN r.ours = 1 AND r.src_live = 0 AND r.at IS NULL AND r.is_match = 0
+      AND r.diverged = 1 THEN 1 ELSE 0 END,
     0, 0
-  FROM d LEFT JOIN h k ON k.pid = d.pid AND k.id = d.id
+  FROM r LEFT JOIN h k ON k.pid = r.pid AND k.id = r.id
   UNION ALL
-  SELECT pid, 0, 0, 0, 0, 0, 0, 0, 1 FROM live GROUP BY pid, sf HAVING COUNT(*) > 1
+  -- two live copies of one upstream item: left to the engine
+  SELECT pid, 0, 0, 0, 0, 0, 0, 0, 1 FROM cl WHERE n > 1
 ) counted
 GROUP BY pid
 """  # noqa: S608 (our identifiers; the ids are parameters)

@@ -38,6 +38,8 @@ STATES = [
     "copy",  # in sync
     "edited",  # edited locally
     "renamed",  # the upstream item was renamed since (the copy keeps the old name)
+    "renamed_edited",  # renamed since, and the copy edited locally
+    "two_live",  # two live copies of it (the second under another name)
     "stale",  # the upstream item changed since: the copy's baseline is older
     "archived_by_sync",
     "archived_by_partner",
@@ -169,9 +171,14 @@ def build(fleet: Fleet):
                     {**values, "amount": values["amount"] + 7} if state == "stale" else values,
                     **flags,
                 )
-            elif state == "renamed" and free(old_name):
+            elif state in ("renamed", "renamed_edited") and free(old_name):
                 old = {**values, "name": old_name}
-                _copy(Adder, partner, source, partnership, old, old, **flags)
+                edited = {**old, "amount": old["amount"] + 5} if state == "renamed_edited" else old
+                _copy(Adder, partner, source, partnership, edited, old, **flags)
+            elif state == "two_live":
+                for named in (values, {**values, "name": old_name}):
+                    if free(named["name"]):
+                        _copy(Adder, partner, source, partnership, named, named, **flags)
             elif state.startswith("archived") or state == "two_archived":
                 times = [when, when + datetime.timedelta(hours=1)]
                 for at in times[: 2 if state == "two_archived" else 1]:
