@@ -144,6 +144,17 @@ class Plan:
         return sentences
 
     @property
+    def leaves_everything(self) -> bool:
+        """Nothing to write but the run's own record: no change recorded or counted (a
+        repeated conflict is neither), and no row to create, update, archive or copy."""
+        return self.skipped != "" or all(
+            not any(not change.repeated for change in plan.changes)
+            and not (plan.to_create or plan.to_update or plan.to_archive or plan.files)
+            and not plan.bulk_copies
+            for plan in self.categories
+        )
+
+    @property
     def writes_anything(self) -> bool:
         return any(
             action in WRITING_ACTIONS

@@ -125,9 +125,35 @@ def _apply_one(sync_run: SyncRun, rows: list[tuple]) -> SyncRun:
     if not _loaded(sync_run):
         _copy_fields(stored, sync_run)
     sync_run.started_at = timezone.now()
-    _settle([(_plan_run(sync_run, partnership), sync_run)])
-    sync_run.save(update_fields=FINISHED_FIELDS)
+    plan = _plan_run(sync_run, partnership)
+    _settle([(plan, sync_run)])
+    if plan.leaves_everything:
+        _save_unflushed(sync_run)
+    else:
+        sync_run.save(update_fields=FINISHED_FIELDS)
     return sync_run
+
+
+def _save_unflushed(sync_run: SyncRun) -> None:
+    """Write the outcome of a run that changed nothing else, and let its transaction commit
+    without waiting for the disk (on PostgreSQL; ``synchronous_commit`` off for this
+    transaction, set in the same text as the update).
+
+    Nothing is lost that a crash could not give back: the outcome, if it never reached the
+    disk, leaves the run running with an old heartbeat, ``sync_requeue`` puts it back (rule
+    R10), and applying it again finds nothing to do again (R6). The other runs' commits,
+    which write data, still wait (docs/design.md §7.3).
+    """
+    if connection.vendor != "postgresql":
+        sync_run.save(update_fields=FINISHED_FIELDS)
+        return
+    query = SyncRun.objects.filter(pk=sync_run.pk).query.chain(sql.UpdateQuery)
+    query.add_update_values({name: getattr(sync_run, name) for name in FINISHED_FIELDS})
+    text, params = query.get_compiler(connection.alias).as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SET LOCAL synchronous_commit = off; " + connection.ops.compose_sql(text, params)
+        )
 
 
 #: What ``_read_run`` reads, model by model: the run, its partnership, both organizations and
