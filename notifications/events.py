@@ -160,7 +160,9 @@ def on_request_declined(sender, partnership_request, by, **kwargs) -> None:
 
 
 @quietly
-def on_flags_changed(sender, partnership, old_mode, new_mode, by, **kwargs) -> None:
+def on_flags_changed(
+    sender, partnership, old_mode, new_mode, by, category_changes=None, **kwargs
+) -> None:
     upstream, downstream = partnership.upstream, partnership.downstream
     if old_mode == new_mode:
         message = (
@@ -172,23 +174,33 @@ def on_flags_changed(sender, partnership, old_mode, new_mode, by, **kwargs) -> N
             f"{upstream} changed your partnership from {MODE_LABELS[old_mode]} to "
             f"{MODE_LABELS[new_mode]} mode."
         )
+    if category_changes:
+        message += f" It also changed how some settings sync ({_described(category_changes)})."
     notify(
         [Entry(downstream.pk, Event.FLAGS_CHANGED, message, _detail_url(downstream, partnership))],
         exclude_user_ids=[getattr(by, "pk", None)],
     )
 
 
-@quietly
-def on_overrides_changed(sender, partnership, changes, by, **kwargs) -> None:
+def _described(changes: dict[str, tuple[str, str]]) -> str:
+    """ "Adders: Follow the partnership → Strict; …", in display order."""
     from settings_sync import registry
     from settings_sync.overrides import VALUE_LABELS
 
-    upstream, downstream = partnership.upstream, partnership.downstream
-    described = "; ".join(
-        f"{registry.get(key).label}: {VALUE_LABELS[old]} → {VALUE_LABELS[new]}"
-        for key, (old, new) in changes.items()
+    return "; ".join(
+        f"{category.label}: {VALUE_LABELS[changes[category.key][0]]} → "
+        f"{VALUE_LABELS[changes[category.key][1]]}"
+        for category in registry.all()
+        if category.key in changes
     )
-    message = f"{upstream} changed how some settings sync with your partnership ({described})."
+
+
+@quietly
+def on_overrides_changed(sender, partnership, changes, by, **kwargs) -> None:
+    upstream, downstream = partnership.upstream, partnership.downstream
+    message = (
+        f"{upstream} changed how some settings sync with your partnership ({_described(changes)})."
+    )
     notify(
         [Entry(downstream.pk, Event.FLAGS_CHANGED, message, _detail_url(downstream, partnership))],
         exclude_user_ids=[getattr(by, "pk", None)],

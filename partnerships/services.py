@@ -196,12 +196,14 @@ def update_flags(
     current.updated_at = timezone.now()
     current.full_clean()
     current.save()
-    signals.announce(
+    # What else this save changes (how categories sync) joins the same announcement.
+    current.announced_flags_change = signals.announce(
         signals.flags_changed,
         partnership=current,
         old_mode=old_mode,
         new_mode=current.mode,
         by=by,
+        category_changes={},
     )
     return current
 

@@ -10,7 +10,10 @@ arguments:
   (staff; no request) or by an accepted partnership request, for an organization that
   already existed.
 * ``flags_changed``: ``partnership``, ``old_mode``, ``new_mode``, ``by`` — flags were saved
-  (``old_mode == new_mode`` when only nothing mode-relevant changed).
+  (``old_mode == new_mode`` when only nothing mode-relevant changed); and
+  ``category_changes`` (category key → (old value, new value), empty when none) when the
+  same save changed how some categories sync (the sync completes the announcement:
+  ``Partnership.announced_flags_change``), so that one save is one event.
 * ``partnership_ended``: ``partnership``, ``old_mode``, ``by``.
 * ``request_declined``: ``partnership_request``, ``by`` — the organization asked declined.
 """
@@ -27,8 +30,31 @@ partnership_ended = Signal()
 request_declined = Signal()
 
 
-def announce(signal: Signal, **kwargs) -> None:
-    """Send ``signal`` after the current transaction commits (never for a rolled-back one)."""
-    from .models import Partnership
+class Announcement:
+    """A signal to send once the current transaction commits, with its keyword arguments."""
 
-    transaction.on_commit(lambda: signal.send(sender=Partnership, **kwargs), robust=False)
+    def __init__(self, signal: Signal, kwargs: dict) -> None:
+        self.signal, self.kwargs, self.sent = signal, kwargs, False
+
+    def __call__(self) -> None:
+        from .models import Partnership
+
+        self.sent = True
+        self.signal.send(sender=Partnership, **self.kwargs)
+
+    @property
+    def pending(self) -> bool:
+        """Still to be sent by the transaction under way (not sent, not rolled back): what
+        else it does may still add to ``kwargs``. Django keeps the transaction's on-commit
+        callbacks in ``run_on_commit``, and drops those of a rolled-back one."""
+        connection = transaction.get_connection()
+        return not self.sent and any(
+            callback is self for _ids, callback, _robust in connection.run_on_commit
+        )
+
+
+def announce(signal: Signal, **kwargs) -> Announcement:
+    """Send ``signal`` after the current transaction commits (never for a rolled-back one)."""
+    announcement = Announcement(signal, kwargs)
+    transaction.on_commit(announcement, robust=False)
+    return announcement

@@ -289,10 +289,15 @@ def set_overrides(
         version=F("version") + 1, updated_by=by, updated_at=now
     )
     partnership._override_values = None  # read again when next asked
-    if not quiet:
-        signals.announce_overrides_changed(
-            current, {key: (stored.get(key, FOLLOW), value) for key, value in changed.items()}, by
-        )
+    changes = {key: (stored.get(key, FOLLOW), value) for key, value in changed.items()}
+    # Flags saved by the same save (the form, a profile): one announcement for both.
+    flags_change = getattr(partnership, "announced_flags_change", None)
+    if quiet:
+        pass
+    elif flags_change is not None and flags_change.pending:
+        flags_change.kwargs["category_changes"].update(changes)
+    else:
+        signals.announce_overrides_changed(current, changes, by)
     return runs
 
 

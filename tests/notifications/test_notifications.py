@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -186,6 +186,39 @@ class TestPartnerAdmins:
         assert note.url == reverse("partnerships:detail", args=[linked.downstream.slug, linked.pk])
         assert emailed(partner_admin, note.message)
         assert not notes(channel_manager_admin, Event.FLAGS_CHANGED)
+
+    def test_one_notice_when_one_save_changes_the_flags_and_a_category(
+        self, linked, channel_manager_admin, partner_admin, sync_now
+    ):
+        with sync_now(), transaction.atomic():
+            saved = services.update_flags(
+                linked, by=channel_manager_admin, **{**FLEXIBLE, "allow_downstream_edit": False}
+            )
+            overrides.set_overrides(
+                saved, {"adders": "flexible", "personas": "off"}, by=channel_manager_admin
+            )
+        (note,) = notes(partner_admin, Event.FLAGS_CHANGED)
+        assert note.message == (
+            "Helios Energy Partners changed your partnership from Flexible to Strict mode. It "
+            "also changed how some settings sync (Adders: Follow the partnership → Flexible; "
+            "Usage personas: Follow the partnership → Off)."
+        )
+        assert len([e for e in sent_to(partner_admin) if "Strict mode" in e.body]) == 1
+
+    def test_a_category_changed_after_the_flags_were_saved_is_told_on_its_own(
+        self, linked, channel_manager_admin, partner_admin, sync_now
+    ):
+        with sync_now():
+            saved = services.update_flags(
+                linked, by=channel_manager_admin, **{**FLEXIBLE, "allow_downstream_edit": False}
+            )
+        with sync_now():
+            overrides.set_override(saved, "adders", "flexible", by=channel_manager_admin)
+        assert sorted(note.message for note in notes(partner_admin, Event.FLAGS_CHANGED)) == [
+            "Helios Energy Partners changed how some settings sync with your partnership "
+            "(Adders: Follow the partnership → Flexible).",
+            "Helios Energy Partners changed your partnership from Flexible to Strict mode.",
+        ]
 
     def test_not_told_when_an_override_is_saved_unchanged(
         self, linked, channel_manager_admin, partner_admin, sync_now

@@ -170,6 +170,7 @@ class TestUpdateFlags:
                     "old_mode": "non_exclusive",
                     "new_mode": "flexible",
                     "by": channel_manager_admin,
+                    "category_changes": {},  # the same save changed no category
                 },
             )
         ]
