@@ -78,9 +78,9 @@ def partnership_list(request: HttpRequest) -> HttpResponse:
         Partnership.objects.filter(upstream=organization), "downstream", "page"
     )
     downstream_page.object_list = list(downstream_page.object_list)
-    sync_column = hooks.decorate_list(request, downstream_page.object_list)
+    sync_cell = hooks.decorate_list(request, downstream_page.object_list)
     context = {
-        "sync_column": sync_column,
+        "sync_cell": sync_cell,
         # Resync all partners is offered while at least one partner has Data Sync on.
         "has_syncing_partners": is_admin
         and Partnership.objects.active()
@@ -120,7 +120,7 @@ def network(request: HttpRequest) -> HttpResponse:
         "tab": "partnerships",
         "query": query,
         "network_page": network_page,
-        "sync_column": hooks.decorate_list(request, network_page.object_list),
+        "sync_cell": hooks.decorate_list(request, network_page.object_list),
     }
     return render(request, "partnerships/network.html", context)
 
