@@ -13,8 +13,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse
 
 from .models import Membership
 
@@ -27,11 +26,12 @@ def organization_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, org: str, *args, **kwargs) -> HttpResponse:
-        membership = get_object_or_404(
-            Membership.objects.select_related("organization"),
-            user=request.user,
-            organization__slug=org,
-        )
+        # All of the user's memberships in one query: the header's organization switcher
+        # lists them on every page, and this one is among them (docs/design.md §10).
+        request.memberships = list(Membership.objects.for_user(request.user))
+        membership = next((m for m in request.memberships if m.organization.slug == org), None)
+        if membership is None:
+            raise Http404("No such organization among yours.")
         request.membership = membership
         request.organization = membership.organization
         if request.session.get(CURRENT_ORGANIZATION_SESSION_KEY) != org:

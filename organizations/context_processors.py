@@ -14,7 +14,9 @@ def organizations(request: HttpRequest) -> dict:
         return {}
 
     def memberships():
-        return list(Membership.objects.for_user(user))
+        # An organization's page has read them already (organizations.access).
+        read = getattr(request, "memberships", None)
+        return read if read is not None else list(Membership.objects.for_user(user))
 
     organization = getattr(request, "organization", None)
 

@@ -12,7 +12,10 @@ from collections.abc import Callable
 from django.http import HttpRequest
 from django.utils.safestring import SafeString, mark_safe
 
-#: (request, partnerships on the page) → nothing; may set ``partnership.sync_cell`` (HTML).
+#: (request, partnerships on the page) → the name of a template that renders one partnership's
+#: cell in the list's sync column (given ``partnership``); it may set attributes on the
+#: partnerships for that template (one include per row renders far faster than a separate
+#: render per row, docs/design.md §10).
 _list_decorators: list[Callable] = []
 #: (request, partnership, oob) → HTML shown on the partnership's page; with ``oob`` True it
 #: is sent along an htmx response to replace the section already on the page.
@@ -85,10 +88,12 @@ def register_offer_preview(function: Callable) -> None:
     _offer_previews.append(function)
 
 
-def decorate_list(request: HttpRequest, partnerships: list) -> bool:
+def decorate_list(request: HttpRequest, partnerships: list) -> str:
+    """The template of the sync column's cell, or "" when no app adds that column."""
+    cell = ""
     for function in _list_decorators:
-        function(request, partnerships)
-    return bool(_list_decorators)
+        cell = function(request, partnerships)
+    return cell
 
 
 def _join(parts) -> SafeString:

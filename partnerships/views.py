@@ -7,7 +7,7 @@ from django.contrib.auth import login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -53,6 +53,14 @@ def _partnerships(organization: Organization):
 # The Partnerships tab ------------------------------------------------------------------
 
 
+class _CountedPaginator(Paginator):
+    """A paginator given its count, read beforehand with other figures in one query."""
+
+    def __init__(self, object_list, per_page: int, count: int):
+        super().__init__(object_list, per_page)
+        self.count = count
+
+
 @organization_view
 @require_GET
 def partnership_list(request: HttpRequest) -> HttpResponse:
@@ -62,30 +70,40 @@ def partnership_list(request: HttpRequest) -> HttpResponse:
     if status not in ("active", "ended", "all"):
         status = "active"
 
-    def listing(queryset, partner_field: str, page_param: str):
-        if status != "all":
-            queryset = queryset.filter(status=status)
+    def shown(partner_field: str) -> Q:
+        """The condition on the partnerships listed: their status and the search."""
+        condition = Q() if status == "all" else Q(status=status)
         if query:
-            lookup = {f"{partner_field}__name__icontains": query}
-            queryset = queryset.filter(**lookup) if can_match(query) else queryset.none()
-        queryset = queryset.select_related(partner_field).order_by(
-            f"{partner_field}__name", "-created_at", "pk"
+            if not can_match(query):
+                return Q(pk__in=[])
+            condition &= Q(**{f"{partner_field}__name__icontains": query})
+        return condition
+
+    def listing(queryset, partner_field: str, page_param: str, count: int | None = None):
+        queryset = queryset.filter(shown(partner_field)).select_related(partner_field)
+        queryset = queryset.order_by(f"{partner_field}__name", "-created_at", "pk")
+        paginator = (
+            Paginator(queryset, PAGE_SIZE)
+            if count is None
+            else _CountedPaginator(queryset, PAGE_SIZE, count)
         )
-        return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get(page_param))
+        return paginator.get_page(request.GET.get(page_param))
 
     is_admin = can_manage_partnerships(request.membership)
-    downstream_page = listing(
-        Partnership.objects.filter(upstream=organization), "downstream", "page"
+    downstream = Partnership.objects.filter(upstream=organization)
+    # The downstream partners listed, and whether Resync all partners is offered (at least
+    # one partner has Data Sync on): one query (docs/design.md §10).
+    figures = downstream.aggregate(
+        listed=Count("pk", filter=shown("downstream")),
+        syncing=Count("pk", filter=Q(status=Partnership.Status.ACTIVE, data_sync_enabled=True)),
     )
+    downstream_page = listing(downstream, "downstream", "page", figures["listed"])
     downstream_page.object_list = list(downstream_page.object_list)
-    sync_column = hooks.decorate_list(request, downstream_page.object_list)
+    sync_cell = hooks.decorate_list(request, downstream_page.object_list)
+    received, sent = _pending_requests(organization)
     context = {
-        "sync_column": sync_column,
-        # Resync all partners is offered while at least one partner has Data Sync on.
-        "has_syncing_partners": is_admin
-        and Partnership.objects.active()
-        .filter(upstream=organization, data_sync_enabled=True)
-        .exists(),
+        "sync_cell": sync_cell,
+        "has_syncing_partners": is_admin and figures["syncing"] > 0,
         "tab": "partnerships",
         "query": query,
         "status": status,
@@ -94,17 +112,27 @@ def partnership_list(request: HttpRequest) -> HttpResponse:
         "upstream_page": listing(
             Partnership.objects.filter(downstream=organization), "upstream", "upstream_page"
         ),
-        "requests_received": PartnershipRequest.objects.filter(
-            downstream=organization, status=PartnershipRequest.Status.PENDING
-        ).select_related("upstream", "requested_by"),
-        "requests_sent": PartnershipRequest.objects.filter(
-            upstream=organization, status=PartnershipRequest.Status.PENDING
-        ).select_related("downstream"),
+        "requests_received": received,
+        "requests_sent": sent,
         "invitations_sent": Invitation.objects.filter(
             upstream=organization, status=Invitation.Status.PENDING
         ),
     }
     return render(request, "partnerships/list.html", context)
+
+
+def _pending_requests(organization: Organization) -> tuple[list, list]:
+    """The pending partnership requests the organization received and those it sent, newest
+    first, read with one query."""
+    pending = list(
+        PartnershipRequest.objects.filter(
+            Q(downstream=organization) | Q(upstream=organization),
+            status=PartnershipRequest.Status.PENDING,
+        ).select_related("upstream", "downstream", "requested_by")
+    )
+    received = [req for req in pending if req.downstream_id == organization.pk]
+    sent = [req for req in pending if req.upstream_id == organization.pk]
+    return received, sent
 
 
 @organization_view
@@ -120,7 +148,7 @@ def network(request: HttpRequest) -> HttpResponse:
         "tab": "partnerships",
         "query": query,
         "network_page": network_page,
-        "sync_column": hooks.decorate_list(request, network_page.object_list),
+        "sync_cell": hooks.decorate_list(request, network_page.object_list),
     }
     return render(request, "partnerships/network.html", context)
 

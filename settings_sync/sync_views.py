@@ -31,14 +31,14 @@ from .run_tree import cascade_of
 # Hooks on partnership pages -----------------------------------------------------------------
 
 
-def decorate_partner_list(request: HttpRequest, partnerships: list) -> None:
-    """The Partnerships tab's sync column: last run and drift, for the page in bulk."""
+def decorate_partner_list(request: HttpRequest, partnerships: list) -> str:
+    """The Partnerships tab's sync column: last run and drift, read for the page in bulk and
+    set on each partnership as ``sync_status``; the list includes the returned cell template
+    in each row."""
     by_pk = status.statuses(partnerships)
     for partnership in partnerships:
-        partnership.sync_cell = render_to_string(
-            "settings_sync/includes/sync_cell.html",
-            {"partnership": partnership, "status": by_pk[partnership.pk]},
-        )
+        partnership.sync_status = by_pk[partnership.pk]
+    return "settings_sync/includes/sync_cell.html"
 
 
 def partnership_section(request: HttpRequest, partnership: Partnership, *, oob: bool) -> str:

@@ -9,9 +9,11 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db.models import DecimalField
 from django.template.defaultfilters import date as date_filter
 from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import capfirst
 
 from ..locks import is_item_locked
+from ..models import SyncRun
 from ..provenance import origin
 
 register = template.Library()
@@ -179,3 +181,25 @@ def category_label(key: str) -> str:
         return registry.get(key).label
     except KeyError:
         return key
+
+
+_RUN_BADGES = {
+    SyncRun.Status.SUCCEEDED: "text-bg-success",
+    SyncRun.Status.FAILED: "text-bg-danger",
+    SyncRun.Status.RUNNING: "text-bg-primary",
+}
+
+
+@register.simple_tag
+def run_status(run: SyncRun) -> SafeString:
+    """A run's status as a badge; a skipped run's note is its title. A tag, not an include:
+    the Partnerships tab shows one in each row (docs/design.md §10)."""
+    if run.status == SyncRun.Status.SKIPPED:
+        return format_html(
+            '<span class="badge text-bg-secondary" title="{}">Skipped</span>', run.note
+        )
+    if run.status in _RUN_BADGES:
+        return format_html(
+            '<span class="badge {}">{}</span>', _RUN_BADGES[run.status], run.get_status_display()
+        )
+    return mark_safe('<span class="badge text-bg-light border">Queued</span>')

@@ -586,6 +586,15 @@ class TestList:
         # manager that is nobody's partner read no settings at all.
         settings_reads = [q for q in few.captured_queries if '"project_adder"' in q["sql"]]
         assert len(settings_reads) == 1
+        # The memberships are read once: for the access check and the organization switcher.
+        membership_reads = [
+            q for q in few.captured_queries if '"organizations_membership"' in q["sql"]
+        ]
+        assert len(membership_reads) == 1
+        # Session, user, memberships; the partners listed with whether any syncs, their page,
+        # drift, overrides, last runs; channel managers; unread notifications; tab badges;
+        # requests received and sent; invitations sent.
+        assert len(few.captured_queries) == 13
         add_partners(4995)
         with django_assert_num_queries(len(few.captured_queries)):
             response = client.get(url("list", channel_manager), {"page": 3})
