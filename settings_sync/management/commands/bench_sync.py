@@ -346,6 +346,7 @@ class Command(BaseCommand):
         partnerships = self._partners(upstream, partners, data_sync_enabled=True)
         for partnership in partnerships:  # start in sync, outside the measurement
             engine.run(partnership, "link", categories=["adders"])
+        refresh_statistics()  # as a database in use has them
         item = Adder.objects.filter(organization=upstream).first()
         item.amount = Decimal("999")
         with timer() as took, transaction.atomic():
@@ -353,7 +354,7 @@ class Command(BaseCommand):
         updated = Adder.objects.filter(synced_from=item, amount=Decimal("999")).count()
         if updated != partners:
             raise CommandError(f"Fan-out reached {updated} of {partners} partners.")
-        target = 10.0 * partners / 1000
+        target = 2.0 * partners / 1000
         self.figure(
             f"one change fanned out to {partners} partners",
             f"{took['seconds']:.2f} s",
@@ -417,6 +418,9 @@ class Command(BaseCommand):
         upstream, counts = self._spread("resync CM", items)
         keys = list(counts)
         partnerships = self._partners(upstream, partners, data_sync_enabled=True)
+        # The earlier parts' rows settled first (vacuumed, analysed), so that neither side is
+        # timed while the database cleans up after them.
+        refresh_statistics()
         raw = sum(self._raw_copy(upstream, partnerships, registry.get(key).model) for key in keys)
         refresh_statistics()  # the raw copies' rows deleted and gone, as autovacuum would
         with timer() as took, transaction.atomic():
