@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.text import Truncator
 
 from .models import DigestSent, EmailPreference, Notification
 
@@ -6,7 +7,7 @@ from .models import DigestSent, EmailPreference, Notification
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
     list_display = (
-        "message",
+        "summary",
         "user",
         "organization",
         "event",
@@ -19,6 +20,12 @@ class NotificationAdmin(admin.ModelAdmin):
     list_select_related = ("user", "organization")
     raw_id_fields = ("user", "organization")
     date_hierarchy = "created_at"
+
+    @admin.display(description="message", ordering="message")
+    def summary(self, obj: Notification) -> str:
+        """The message's first words: the list stays a list; the whole text is one click
+        away."""
+        return Truncator(obj.message).words(16)
 
 
 @admin.register(EmailPreference)
