@@ -147,13 +147,10 @@ def _save_unflushed(sync_run: SyncRun) -> None:
     if connection.vendor != "postgresql":
         sync_run.save(update_fields=FINISHED_FIELDS)
         return
-    query = SyncRun.objects.filter(pk=sync_run.pk).query.chain(sql.UpdateQuery)
-    query.add_update_values({name: getattr(sync_run, name) for name in FINISHED_FIELDS})
-    text, params = query.get_compiler(connection.alias).as_sql()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SET LOCAL synchronous_commit = off; " + connection.ops.compose_sql(text, params)
-        )
+    _unflushed(
+        SyncRun.objects.filter(pk=sync_run.pk),
+        {name: getattr(sync_run, name) for name in FINISHED_FIELDS},
+    )
 
 
 #: What ``_read_run`` reads, model by model: the run, its partnership, both organizations and
@@ -318,11 +315,18 @@ def _update_unflushed(queryset: models.QuerySet, **values) -> int:
     """
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return queryset.update(**values)
+    # One text, so one implicit transaction: SET LOCAL holds for the update alone.
+    return _unflushed(queryset, values)
+
+
+def _unflushed(queryset: models.QuerySet, values: dict) -> int:
+    """PostgreSQL: ``queryset.update(**values)`` sent in one text after ``SET LOCAL
+    synchronous_commit = off``, so that the transaction it runs in (its own, or the caller's)
+    commits without waiting for the disk; the number of rows updated."""
     query = queryset.query.chain(sql.UpdateQuery)
     query.add_update_values(values)
     text, params = query.get_compiler(queryset.db).as_sql()
     with connection.cursor() as cursor:
-        # One text, so one implicit transaction: SET LOCAL holds for the update alone.
         cursor.execute(
             "SET LOCAL synchronous_commit = off; " + connection.ops.compose_sql(text, params)
         )
