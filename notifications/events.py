@@ -19,6 +19,7 @@ from django.urls import reverse
 
 from organizations.models import Membership
 from partnerships.modes import MODE_LABELS
+from settings_sync.overrides import describe_changes
 
 from .models import Notification
 
@@ -175,32 +176,20 @@ def on_flags_changed(
             f"{MODE_LABELS[new_mode]} mode."
         )
     if category_changes:
-        message += f" It also changed how some settings sync ({_described(category_changes)})."
+        message += (
+            f" It also changed how some settings sync ({describe_changes(category_changes)})."
+        )
     notify(
         [Entry(downstream.pk, Event.FLAGS_CHANGED, message, _detail_url(downstream, partnership))],
         exclude_user_ids=[getattr(by, "pk", None)],
     )
 
 
-def _described(changes: dict[str, tuple[str, str]]) -> str:
-    """ "Adders: Follow the partnership → Strict; …", in display order."""
-    from settings_sync import registry
-    from settings_sync.overrides import VALUE_LABELS
-
-    return "; ".join(
-        f"{category.label}: {VALUE_LABELS[changes[category.key][0]]} → "
-        f"{VALUE_LABELS[changes[category.key][1]]}"
-        for category in registry.all()
-        if category.key in changes
-    )
-
-
 @quietly
 def on_overrides_changed(sender, partnership, changes, by, **kwargs) -> None:
     upstream, downstream = partnership.upstream, partnership.downstream
-    message = (
-        f"{upstream} changed how some settings sync with your partnership ({_described(changes)})."
-    )
+    described = describe_changes(changes)
+    message = f"{upstream} changed how some settings sync with your partnership ({described})."
     notify(
         [Entry(downstream.pk, Event.FLAGS_CHANGED, message, _detail_url(downstream, partnership))],
         exclude_user_ids=[getattr(by, "pk", None)],

@@ -270,6 +270,7 @@ def set_overrides(
         row.value, row.updated_by, row.updated_at = value, by, now
         row.full_clean(validate_unique=False)
         row.save()
+    changes = {key: (stored.get(key, FOLLOW), value) for key, value in changed.items()}
     runs = [
         schedule(
             current,
@@ -277,8 +278,7 @@ def set_overrides(
             by=by,
             mode_before=old_mode,
             categories=[key],
-            trigger=f"{registry.get(key).label}: {VALUE_LABELS[stored.get(key, FOLLOW)]} → "
-            f"{VALUE_LABELS[changed[key]]}",
+            trigger=describe_changes({key: changes[key]}),
         )
         for key, event, old_mode in events_for_change(
             mode_before=mode_before, mode_after=current.mode, before=stored, after=values
@@ -289,16 +289,25 @@ def set_overrides(
         version=F("version") + 1, updated_by=by, updated_at=now
     )
     partnership._override_values = None  # read again when next asked
-    changes = {key: (stored.get(key, FOLLOW), value) for key, value in changed.items()}
-    # Flags saved by the same save (the form, a profile): one announcement for both.
-    flags_change = getattr(partnership, "announced_flags_change", None)
-    if quiet:
-        pass
-    elif flags_change is not None and flags_change.pending:
-        flags_change.kwargs["category_changes"].update(changes)
-    else:
-        signals.announce_overrides_changed(current, changes, by)
+    if not quiet:
+        # Flags saved by the same save (the form, a profile): one announcement for both.
+        flags_change = getattr(partnership, "announced_flags_change", None)
+        if flags_change is not None and flags_change.pending:
+            flags_change.kwargs["category_changes"].update(changes)
+        else:
+            signals.announce_overrides_changed(current, changes, by)
     return runs
+
+
+def describe_changes(changes: Mapping[str, tuple[str, str]]) -> str:
+    """ "Adders: Follow the partnership → Strict; …" for category key → (old value, new
+    value), in display order."""
+    return "; ".join(
+        f"{category.label}: {VALUE_LABELS[changes[category.key][0]]} → "
+        f"{VALUE_LABELS[changes[category.key][1]]}"
+        for category in registry.all()
+        if category.key in changes
+    )
 
 
 __all__ = [
@@ -307,6 +316,7 @@ __all__ = [
     "VALUES",
     "VALUE_LABELS",
     "choices_for",
+    "describe_changes",
     "effective_mode",
     "effective_modes",
     "effective_modes_many",
