@@ -226,11 +226,16 @@ def test_what_the_statement_skips_the_rules_would_not_change(
             assert plan.bulk_copies == empty.get(key, 0), key
         tables = {**MODELS, "default_costs": DefaultCosts}
         before = {key: _snapshot(tables[key], partner) for key in quiet if key in tables}
+        # A plan that says it leaves everything commits without waiting for the disk: it
+        # must write nothing at all.
+        untouched = {key: _snapshot(table, partner) for key, table in tables.items()}
         sync_run = engine.run(partnership, event)
         assert sync_run.status == SyncRun.Status.SUCCEEDED
         assert sync_run.counts == {key: counts for key, counts in full.summary().items() if counts}
         for key, rows in before.items():
             assert _snapshot(tables[key], partner) == rows, key
+        if full.leaves_everything:
+            assert {key: _snapshot(t, partner) for key, t in tables.items()} == untouched
         # Once the run is applied, every collection is in sync.
         partnership.refresh_from_db()
         again = engine.run(partnership, policy.RESYNC)
@@ -239,6 +244,7 @@ def test_what_the_statement_skips_the_rules_would_not_change(
             for change in engine.preview(partnership, policy.RESYNC).changes
         ):
             assert again.counts == {}
+            assert engine.preview(partnership, policy.RESYNC).leaves_everything
         transaction.set_rollback(True)
 
 
