@@ -44,10 +44,10 @@ def origin_of(source) -> int:
 class CollectionRules(RunContext):
     """Plans one collection category of one partnership's event."""
 
-    def _downstream_items(self, model) -> list:
+    def _downstream_items(self, model, *, planned: bool) -> list:
         if not self.downstream_exists:
             return []
-        return self.reads.downstream_items(model, self.downstream.pk)
+        return self.reads.downstream_items(model, self.downstream.pk, planned=planned)
 
     def _upstream_name(self, partnership_id: int) -> str:
         return self.reads.upstream_name(self.downstream.pk, partnership_id)
@@ -58,8 +58,12 @@ class CollectionRules(RunContext):
         fields = category.synced_fields
         plan.update_fields = (*fields, *model.bookkeeping_fields())
         self._keeps_lock, self._locks = locks.lock_through(self.partnership, category.key)
-        downstream = self._downstream_items(model)
-        if plan.outcome != policy.DETACH and not downstream:
+        planned = plan.outcome != policy.DETACH
+        downstream = self._downstream_items(model, planned=planned)
+        # Pairs of an upstream item and its plain copy are left out: the rules would plan
+        # nothing for them (``Reads``, docs/design.md §10).
+        plain = self.reads.plain_sources(model, self.partnership) if planned else set()
+        if planned and not downstream and not plain:
             plan.bulk_copies = self.reads.upstream_count(model, self.upstream.pk)
             return
         if plan.outcome == policy.DETACH:
@@ -77,6 +81,8 @@ class CollectionRules(RunContext):
             return
 
         upstream_items = self.reads.upstream_items(model, self.upstream.pk)
+        if plain:
+            upstream_items = [source for source in upstream_items if source.pk not in plain]
         upstream_by_pk = {item.pk: item for item in upstream_items}
         natural_key = category.natural_key
         match = plan.outcome == policy.MATCH

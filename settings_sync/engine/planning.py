@@ -29,7 +29,7 @@ def build(
     With ``skip_in_sync`` (a run of one partnership), the collections already in sync, and
     those the partner has nothing of, are found by one statement (``reads.in_sync``) and not
     read or planned item by item: their plans are what the rules would have made, empty or
-    one ``INSERT … SELECT``.
+    one ``INSERT … SELECT``; in the others, the plain copies are not read (``Reads``).
 
     Without ``collections``, collection categories carry their outcome but no changes: the
     fleet preview counts their items in SQL (docs/design.md §12.3).
@@ -39,7 +39,7 @@ def build(
     mode = (
         (mode_before or _stored_mode(partnership)) if event == policy.UNLINK else partnership.mode
     )
-    reads = reads or Reads([partnership])
+    reads = reads or Reads([partnership], skip_plain=skip_in_sync)
     values = reads.override_values(partnership)
     category_modes = _category_modes(partnership, event, mode, values, limited=bool(categories))
     if categories and len(categories) == 1 and categories[0] in category_modes:

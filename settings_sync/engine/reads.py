@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
+from django.db import connection, models
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from organizations.natural_keys import normalise_key
@@ -39,9 +40,21 @@ def remember(obj):
 
 
 class Reads:
-    """The rows the runs of one batch plan against, each category read once for all of them."""
+    """The rows the runs of one batch plan against, each category read once for all of them.
 
-    def __init__(self, partnerships: list[Partnership]) -> None:
+    With ``skip_plain`` (the runs; previews read everything), a collection's read leaves out
+    the partners' plain copies: a live copy through the run's partnership that holds its live
+    upstream item's values as its values and its baseline, with the lock and origin the rules
+    would give it, and no other live copy of that item through the partnership. The rules plan
+    nothing for such a pair and nothing else they plan depends on it, so the pair (the copy
+    and its upstream item) is left out of that partner's planning (``plain_sources``) instead
+    of being loaded and compared in Python (docs/design.md §10).
+    """
+
+    def __init__(self, partnerships: list[Partnership], *, skip_plain: bool = False) -> None:
+        self.skip_plain = skip_plain
+        #: model → partnership pk → the upstream items with a plain copy through it
+        self._plain: dict[type, dict[int, set[int]]] = {}
         self.downstream_ids = sorted(
             {p.downstream_id for p in partnerships if p.downstream_id is not None}
         )
@@ -86,14 +99,106 @@ class Reads:
             ).count()
         return self._upstream_counts[model, upstream_id]
 
-    def downstream_items(self, model, downstream_id: int) -> list:
-        """Every item of the partner, archived ones included, as loaded (see ``remember``)."""
-        if model not in self._downstream:
-            by_organization: dict[int, list] = {pk: [] for pk in self.downstream_ids}
-            for item in model.all_objects.filter(organization_id__in=self.downstream_ids):
-                by_organization[item.organization_id].append(remember(item))
-            self._downstream[model] = by_organization
-        return self._downstream[model].get(downstream_id, [])
+    def downstream_items(self, model, downstream_id: int, *, planned: bool = False) -> list:
+        """Every item of the partner, archived ones included, as loaded (see ``remember``);
+        for a category ``planned`` by merge or match in a run, all but its plain copies."""
+        skip = planned and self.skip_plain
+        if (model, skip) not in self._downstream:
+            self._read_downstream(model, skip)
+        return self._downstream[model, skip].get(downstream_id, [])
+
+    def plain_sources(self, model, partnership: Partnership) -> set[int]:
+        """The upstream items whose plain copy through ``partnership`` was left out of
+        ``downstream_items(…, planned=True)`` (none when the reads skip nothing)."""
+        if not self.skip_plain:
+            return set()
+        if (model, True) not in self._downstream:
+            self._read_downstream(model, True)
+        return self._plain[model].get(partnership.pk, set())
+
+    def _read_downstream(self, model, skip: bool) -> None:
+        by_organization: dict[int, list] = {pk: [] for pk in self.downstream_ids}
+        queryset = model.all_objects.filter(organization_id__in=self.downstream_ids)
+        plain: dict[int, set[int]] = {}
+        if skip and (condition := self._plain_condition(model)) is not None:
+            # Two plain copies of one upstream item cannot both be live: they would share
+            # its name, which the partner's unique key forbids.
+            for partnership_id, source_id in queryset.filter(condition).values_list(
+                "synced_partnership_id", "synced_from_id"
+            ):
+                plain.setdefault(partnership_id, set()).add(source_id)
+            queryset = queryset.exclude(condition)
+        for item in queryset:
+            by_organization[item.organization_id].append(remember(item))
+        if plain:
+            self._keep_whole(model, plain, by_organization)
+        self._plain[model] = plain
+        self._downstream[model, skip] = by_organization
+
+    def _keep_whole(self, model, plain: dict[int, set[int]], by_organization: dict) -> None:
+        """Partners for which leaving the plain copies out would change the plan (another
+        live copy of the same upstream item is theirs too: the rules archive one of them) get
+        every item read after all."""
+        downstream = {p.pk: p.downstream_id for p in self._partnerships if p.pk is not None}
+        whole = [
+            partnership_id
+            for partnership_id, sources in plain.items()
+            if any(
+                item.archived_at is None
+                and item.synced_partnership_id == partnership_id
+                and item.synced_from_id in sources
+                for item in by_organization.get(downstream.get(partnership_id), [])
+            )
+        ]
+        if not whole:
+            return
+        organizations = [downstream[pk] for pk in whole]
+        for organization in organizations:
+            by_organization[organization] = []
+        for item in model.all_objects.filter(organization_id__in=organizations):
+            by_organization[item.organization_id].append(remember(item))
+        for partnership_id in whole:
+            del plain[partnership_id]
+
+    def _plain_condition(self, model) -> RawSQL | None:
+        """True for a plain copy (see the class) through one of the batch's partnerships;
+        the partnerships grouped by channel manager and by how their copies are locked."""
+        from .. import locks, registry
+
+        category = registry.for_model(model)
+        groups: dict[tuple[int, bool, bool], list[tuple[int, int]]] = {}
+        for partnership in self._partnerships:
+            if partnership.pk is None or partnership.downstream_id is None:
+                continue
+            self.override_values(partnership)  # the lock follows the category's mode
+            shape = (partnership.upstream_id, *locks.lock_through(partnership, category.key))
+            groups.setdefault(shape, []).append((partnership.downstream_id, partnership.pk))
+        if not groups:
+            return None
+        quote = connection.ops.quote_name
+        table = quote(model._meta.db_table)
+        archived = quote(model._meta.get_field("archived_at").column)
+        source = quote(model._meta.get_field("synced_from").column)
+        through = quote(model._meta.get_field("synced_partnership").column)
+        alternatives, params = [], []
+        for (upstream, keeps, locks_itself), pairs in groups.items():
+            conditions = copy_matches_source(category, keeps, locks_itself, copy=table)
+            values = ", ".join(["(%s, %s)"] * len(pairs))
+            alternatives.append(
+                f"(({table}.organization_id, {table}.{through}) IN (VALUES {values}) "
+                f"AND s.organization_id = %s AND {' AND '.join(conditions)})"
+            )
+            params += [value for pair in pairs for value in pair]
+            params.append(upstream)
+            if keeps and locks_itself:
+                params.append(upstream)
+        sql = (
+            f"{table}.{archived} IS NULL AND EXISTS (SELECT 1 FROM {table} s "  # noqa: S608
+            f"WHERE s.{quote(model._meta.pk.column)} = {table}.{source} "
+            f"AND s.{archived} IS NULL AND ({' OR '.join(alternatives)}))"
+        )
+        # Identifiers come from the models; every value is a parameter.
+        return RawSQL(sql, params, output_field=models.BooleanField())  # noqa: S611
 
     def singleton(self, model, organization_id: int):
         """The organization's row of a singleton category (None if it has none yet)."""
@@ -228,6 +333,40 @@ def _singleton_select(n: int, category) -> str:
     )
 
 
+def copy_matches_source(category, keeps: bool, locks: bool, *, copy: str) -> list[str]:
+    """The conditions under which the copy ``copy`` (a table or its alias) is what the rules
+    would make of its source ``s``: the source's values as its values and its baseline, the
+    lock and the origin they would give it. A lock of its own (``keeps`` and ``locks``) is
+    the one parameter ("%s", the channel manager)."""
+    model = category.model
+    quote = connection.ops.quote_name
+
+    def column(alias: str, name: str) -> str:
+        return f"{alias}.{quote(model._meta.get_field(name).column)}"
+
+    def same(left: str, right: str) -> str:
+        return f"({left} = {right} OR ({left} IS NULL AND {right} IS NULL))"
+
+    conditions = []
+    for name in category.synced_fields:
+        conditions.append(same(column(copy, name), column("s", name)))
+        conditions.append(same(column(copy, baseline_name(name)), column("s", name)))
+    managed_by, source_managed_by = column(copy, "managed_by"), column("s", "managed_by")
+    if keeps and locks:
+        conditions.append(f"{managed_by} = COALESCE({source_managed_by}, %s)")
+    elif keeps:
+        conditions.append(same(managed_by, source_managed_by))
+    elif locks:  # never so today: a partnership that locks also keeps the source's lock
+        raise ValueError("A partnership that locks its copies keeps their sources' locks.")
+    else:
+        conditions.append(f"{managed_by} IS NULL")
+    conditions.append(
+        f"{column(copy, 'synced_origin')} = "
+        f"COALESCE({column('s', 'synced_origin')}, {column('s', 'organization')})"
+    )
+    return conditions
+
+
 def _in_sync_select(n: int, category, keeps: bool, locks: bool) -> str:
     """One category's row of ``in_sync``: (n, live upstream items, the partner's items
     archived ones included, its live copies through the partnership, its other live items,
@@ -239,26 +378,7 @@ def _in_sync_select(n: int, category, keeps: bool, locks: bool) -> str:
     def column(alias: str, name: str) -> str:
         return f"{alias}.{quote(model._meta.get_field(name).column)}"
 
-    def same(left: str, right: str) -> str:
-        return f"({left} = {right} OR ({left} IS NULL AND {right} IS NULL))"
-
-    conditions = []
-    for name in category.synced_fields:
-        conditions.append(same(column("x", name), column("s", name)))
-        conditions.append(same(column("x", baseline_name(name)), column("s", name)))
-    managed_by, source_managed_by = column("x", "managed_by"), column("s", "managed_by")
-    if keeps and locks:
-        conditions.append(f"{managed_by} = COALESCE({source_managed_by}, %s)")
-    elif keeps:
-        conditions.append(same(managed_by, source_managed_by))
-    elif locks:  # never so today: a partnership that locks also keeps the source's lock
-        raise ValueError("A partnership that locks its copies keeps their sources' locks.")
-    else:
-        conditions.append(f"{managed_by} IS NULL")
-    conditions.append(
-        f"{column('x', 'synced_origin')} = "
-        f"COALESCE({column('s', 'synced_origin')}, {column('s', 'organization')})"
-    )
+    conditions = copy_matches_source(category, keeps, locks, copy="x")
     organization = "organization_id"
     archived = quote(model._meta.get_field("archived_at").column)
     partnership = quote(model._meta.get_field("synced_partnership").column)

@@ -275,7 +275,7 @@ def _apply_all(sync_runs: list[SyncRun]) -> bool:
         # Runs into one partner, or a partner that is another run's channel manager:
         # their reads depend on each other's writes.
         return False
-    reads = Reads(list(partnerships.values()))
+    reads = Reads(list(partnerships.values()), skip_plain=True)
     _settle(
         [
             (_plan_run(sync_run, partnerships[sync_run.partnership_id], reads), sync_run)

@@ -23,6 +23,7 @@ from organizations.models import Organization
 from partnerships.models import Partnership
 from settings_sync import engine, policy
 from settings_sync.engine.planning import _in_sync
+from settings_sync.engine.reads import Reads
 from settings_sync.models import SyncRun
 from settings_sync.project.models import Adder, DefaultCosts
 from settings_sync.usage.models import Persona
@@ -211,12 +212,30 @@ def test_what_the_statement_skips_the_rules_would_not_change(
             partnership = make_partnership(upstream, partner, **MODES[mode])
         if linked:
             engine.run(partnership, policy.LINK)
+        with transaction.atomic():  # a partner in sync beside it, read in the same batch
+            beside = make_partnership(upstream, OrganizationFactory(), **MODES["strict"])
+        engine.run(beside, policy.LINK)
         for edit, n, value in changes:
             _apply(edit, n, value, partnership, "adders" if n % 2 == 0 else "personas")
-        partnership = Partnership.objects.select_related("upstream", "downstream").get(
-            pk=partnership.pk
+        partnership, beside = (
+            Partnership.objects.select_related("upstream", "downstream")
+            .filter(pk__in=[partnership.pk, beside.pk])
+            .order_by("pk")
         )
         full = engine.preview(partnership, event)  # every category planned item by item
+        # A run's reads leave the plain copies out (of a batch: beside's too); its plan is
+        # the full one.
+        for batch in ([partnership], [beside, partnership]):
+            skipping = engine.preview(partnership, event, reads=Reads(batch, skip_plain=True))
+            assert _planned(skipping) == _planned(full)
+        # Detach reads every copy: the partnership as if its Data Sync were turned off.
+        ending = Partnership.objects.select_related("upstream", "downstream").get(pk=partnership.pk)
+        ending.data_sync_enabled = False
+        unlink = {"mode_before": partnership.mode}
+        detached = engine.preview(
+            ending, policy.UNLINK, reads=Reads([ending], skip_plain=True), **unlink
+        )
+        assert _planned(detached) == _planned(engine.preview(ending, policy.UNLINK, **unlink))
         plans = {plan.category.key: plan for plan in full.categories}
         quiet, empty = _in_sync(partnership, full.categories)
         for key in quiet | set(empty):
@@ -277,6 +296,39 @@ def test_a_run_into_a_partner_in_sync_costs_the_same_queries_whatever_the_items(
     assert len(queries.captured_queries) == expected, "\n".join(
         query["sql"][:120] for query in queries.captured_queries
     )
+
+
+def _planned(plan) -> list:
+    """What a plan would write and record, category by category, by primary key."""
+
+    def pk(obj):
+        return getattr(obj, "pk", None)
+
+    return [
+        (
+            category_plan.category.key,
+            category_plan.outcome,
+            category_plan.bulk_copies,
+            sorted(obj.synced_from_id for obj in category_plan.to_create),
+            sorted(pk(obj) for obj in category_plan.to_update),
+            sorted(pk(obj) for obj in category_plan.to_archive),
+            [
+                (
+                    change.action,
+                    change.label,
+                    pk(change.item) if change.action != "created" else None,
+                    pk(change.upstream),
+                    change.before,
+                    change.after,
+                    change.note,
+                    change.overwrites_local,
+                    change.repeated,
+                )
+                for change in category_plan.changes
+            ],
+        )
+        for category_plan in plan.categories
+    ]
 
 
 def _resync(partnership):
