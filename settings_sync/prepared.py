@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 from django.db.models import QuerySet
@@ -102,3 +103,80 @@ def _padded(ids: Sequence[int]) -> list[int]:
     while size < len(ids):
         size *= 2
     return ids + [ids[0]] * (size - len(ids))
+
+
+class Template:
+    """Statements built once per shape from marker values; later calls put their own values
+    where the markers were, by position among the parameters (docs/design.md §10).
+
+    ``Template(build).statements(shape, *values)`` returns ``build(shape, *values)``'s
+    statements, a list of ``(sql, params)``. ``build`` must depend on ``shape`` and the
+    number of ids in each list only, and pass every value (an id, a list of ids or a time)
+    to the query as a parameter of its own; a value given as None is not used. Lists are
+    padded as ``Prepared`` pads them. The copies of a first link are built so: compiling
+    their two ``INSERT … SELECT`` took longer than running them.
+    """
+
+    def __init__(self, build: Callable[..., list[tuple[str, Sequence]]]):
+        self.build = build
+        self._compiled: dict[tuple, list[tuple[str, list, dict]]] = {}
+
+    def statements(self, shape: tuple, *values) -> list[tuple[str, list]]:
+        padded = [_padded(value) if isinstance(value, list) else value for value in values]
+        key = (
+            connection.alias,
+            shape,
+            *(len(value) if isinstance(value, list) else type(value) for value in padded),
+        )
+        if key not in self._compiled:
+            self._compiled[key] = self._compile(shape, padded)
+        bound = []
+        for sql, params, slots in self._compiled[key]:
+            params = list(params)
+            for position, (which, index, adapt) in slots.items():
+                value = padded[which] if index is None else padded[which][index]
+                params[position] = adapt(value) if adapt else value
+            bound.append((sql, params))
+        return bound
+
+    def _compile(self, shape: tuple, padded: list) -> list[tuple[str, list, dict]]:
+        markers = [
+            [_MARK - which * _LIST_SPACING - index for index in range(len(value))]
+            if isinstance(value, list)
+            else _time_marker(which)
+            if isinstance(value, datetime)
+            else None
+            if value is None
+            else _MARK - which * _LIST_SPACING
+            for which, value in enumerate(padded)
+        ]
+        # Where each marker may appear: as itself, or a time as the backend adapts it.
+        forms = []
+        for which, marker in enumerate(markers):
+            if isinstance(marker, list):
+                forms += [(m, which, index, None) for index, m in enumerate(marker)]
+            elif marker is None:
+                continue
+            elif isinstance(marker, datetime):
+                adapt = connection.ops.adapt_datetimefield_value
+                forms += [(marker, which, None, None), (adapt(marker), which, None, adapt)]
+            else:
+                forms.append((marker, which, None, None))
+        compiled, seen = [], set()
+        for sql, params in self.build(shape, *markers):
+            slots = {}
+            for position, param in enumerate(params):
+                for form, which, index, adapt in forms:
+                    if type(param) is type(form) and param == form:
+                        slots[position] = (which, index, adapt)
+                        seen.add((which, index))
+            compiled.append((sql, list(params), slots))
+        expected = {(which, index) for _form, which, index, _adapt in forms}
+        if expected - seen:
+            raise ValueError("Every value must appear in the statements as a parameter.")
+        return compiled
+
+
+def _time_marker(which: int) -> datetime:
+    """A time no run writes: the marker of the ``which``-th value."""
+    return datetime(1971, 1, 1, tzinfo=UTC) + timedelta(microseconds=which + 1)

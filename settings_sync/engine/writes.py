@@ -26,6 +26,7 @@ from partnerships.models import Partnership
 from .. import locks
 from ..items import FRESH_COPY, Fresh, baseline_name
 from ..models import SyncChange, SyncRun
+from ..prepared import Template
 from .plan import CREATED, CategoryPlan, Plan
 
 
@@ -164,13 +165,18 @@ def bulk_write(manager, objects: list, fields: list[str]) -> None:
 
 def insert_select(model, columns: list[str], queryset) -> None:
     """INSERT INTO model (columns) SELECT … — the SELECT compiled from an ORM queryset."""
-    sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} "
-            f"({', '.join(connection.ops.quote_name(c) for c in columns)}) {sql}",
-            params,
-        )
+        cursor.execute(*insert_select_sql(model, columns, queryset))
+
+
+def insert_select_sql(model, columns: list[str], queryset) -> tuple[str, list]:
+    """The statement of ``insert_select`` and its parameters."""
+    sql, params = queryset.query.sql_with_params()
+    return (
+        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} "
+        f"({', '.join(connection.ops.quote_name(c) for c in columns)}) {sql}",
+        list(params),
+    )
 
 
 def copy_in_sql(category, copies: list[tuple[Partnership, SyncRun]], now) -> None:
@@ -186,37 +192,64 @@ def copy_in_sql(category, copies: list[tuple[Partnership, SyncRun]], now) -> Non
 
 
 def _copy_group(category, group: list[tuple[Partnership, SyncRun]], now) -> None:
-    model = category.model
-    partnership = group[0][0]
-    expressions = copy_columns(category, partnership, now)
-    source = model.objects.filter(organization_id=partnership.upstream_id)
-    history_of = model.all_objects.filter(
-        organization_id=partnership.downstream_id, synced_partnership_id=partnership.pk
+    partnership, sync_run = group[0]
+    shape = (category.key, *locks.lock_through(partnership, category.key), len(group) > 1)
+    statements = _COPIES.statements(
+        shape,
+        partnership.upstream_id,
+        partnership.downstream_id,
+        partnership.pk,
+        sync_run.pk,
+        now,
+        # The lists are in the statements of a group only.
+        [p.pk for p, _ in group] if len(group) > 1 else None,
+        [run.pk for _, run in group] if len(group) > 1 else None,
     )
-    run_id: models.Expression = Value(group[0][1].pk, output_field=models.BigIntegerField())
-    if len(group) > 1:
+    with connection.cursor() as cursor:
+        for sql, params in statements:
+            cursor.execute(sql, params)
+
+
+def _copy_statements(
+    shape: tuple, upstream_id, downstream_id, partnership_id, run_id, now, partnerships, runs
+) -> list[tuple[str, list]]:
+    """The copies of a group and their history: two ``INSERT … SELECT`` built by the ORM,
+    once per shape (``_COPIES``): only their ids and their time change between runs."""
+    from .. import registry
+
+    key, keeps, locks_itself, grouped = shape
+    category = registry.find(key)
+    model = category.model
+    expressions = copy_columns(
+        category, keeps, locks_itself, upstream_id, downstream_id, partnership_id, now
+    )
+    source = model.objects.filter(organization_id=upstream_id)
+    history_of = model.all_objects.filter(
+        organization_id=downstream_id, synced_partnership_id=partnership_id
+    )
+    run: models.Expression = Value(run_id, output_field=models.BigIntegerField())
+    if grouped:
         # One row per upstream item and partnership of the group: the join through the
         # channel manager's partnerships gives each copy its partner and partnership.
         through = "organization__downstream_partnerships"
-        source = source.filter(**{f"{through}__pk__in": [p.pk for p, _ in group]})
+        source = source.filter(**{f"{through}__pk__in": partnerships})
         expressions["organization_id"] = F(f"{through}__downstream_id")
         expressions[model._meta.get_field("synced_partnership").column] = F(f"{through}__pk")
         history_of = model.all_objects.filter(
-            synced_partnership_id__in=[p.pk for p, _ in group],
+            synced_partnership_id__in=partnerships,
             organization_id=F("synced_partnership__downstream_id"),
-            synced_partnership__sync_runs__pk__in=[run.pk for _, run in group],
+            synced_partnership__sync_runs__pk__in=runs,
         )
-        run_id = F("synced_partnership__sync_runs__pk")
+        run = F("synced_partnership__sync_runs__pk")
     aliases = {f"copy_{n}": expression for n, expression in enumerate(expressions.values())}
-    insert_select(
+    copies = insert_select_sql(
         model, list(expressions), source.order_by().annotate(**aliases).values_list(*aliases)
     )
-
     label_parts = []
     for name in category.label_fields:
         label_parts += [Cast(name, models.CharField()), Value(" ")]
     history = {
-        "run_id": run_id,
+        "run_id": run,
         "category": Value(category.key, output_field=models.CharField()),
         "action": Value(CREATED, output_field=models.CharField()),
         "item_id": F("pk"),
@@ -228,24 +261,28 @@ def _copy_group(category, group: list[tuple[Partnership, SyncRun]], now) -> None
         "note": Value("", output_field=models.CharField()),
     }
     aliases = {f"change_{n}": expression for n, expression in enumerate(history.values())}
-    insert_select(
+    recorded = insert_select_sql(
         SyncChange, list(history), history_of.order_by().annotate(**aliases).values_list(*aliases)
     )
+    return [copies, recorded]
 
 
-def copy_columns(category, partnership: Partnership, now) -> dict[str, models.Expression]:
+_COPIES = Template(_copy_statements)
+
+
+def copy_columns(
+    category, keeps_lock: bool, locks_itself: bool, upstream_id, downstream_id, partnership_id, now
+) -> dict[str, models.Expression]:
     """Column → the value a fresh copy of an upstream row holds in it (``F`` of the upstream
-    row, or a constant of this run): every column of the table but its primary key."""
+    row, or a constant of this run): every column of the table but its primary key. The
+    copy keeps its source's lock, or locks itself, as ``locks.lock_through`` says."""
     model = category.model
     fields = category.synced_fields
-    keeps_lock, locks_itself = locks.lock_through(partnership, category.key)
     manager = F("managed_by") if keeps_lock else Value(None, output_field=models.BigIntegerField())
     if locks_itself:
-        manager = Coalesce(
-            manager, Value(partnership.upstream_id, output_field=models.BigIntegerField())
-        )
+        manager = Coalesce(manager, Value(upstream_id, output_field=models.BigIntegerField()))
     fresh = {
-        Fresh.PARTNERSHIP: Value(partnership.pk, output_field=models.BigIntegerField()),
+        Fresh.PARTNERSHIP: Value(partnership_id, output_field=models.BigIntegerField()),
         Fresh.SOURCE: F("pk"),
         Fresh.KEY: F("normalised_key"),
         Fresh.NOW: Value(now, output_field=models.DateTimeField()),
@@ -253,7 +290,7 @@ def copy_columns(category, partnership: Partnership, now) -> dict[str, models.Ex
         Fresh.ORIGIN: Coalesce(F("synced_origin"), F("organization")),
     }
     return {
-        "organization_id": Value(partnership.downstream_id, output_field=models.BigIntegerField()),
+        "organization_id": Value(downstream_id, output_field=models.BigIntegerField()),
         **{
             model._meta.get_field(name).column: fresh[value]
             if isinstance(value, Fresh)

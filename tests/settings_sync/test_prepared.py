@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db.models import Count
 
-from settings_sync.prepared import Prepared
+from settings_sync.prepared import Prepared, Template
 from settings_sync.project.models import Adder
 from tests.factories import AdderFactory, OrganizationFactory
 
@@ -56,3 +58,47 @@ def test_a_query_that_does_not_take_its_ids_as_parameters_is_refused(organizatio
     prepared = Prepared(lambda ids: Adder.objects.filter(organization_id__in=organizations))
     with pytest.raises(ValueError, match="Every id must appear"):
         prepared.rows(organizations)
+
+
+def adders_statement(shape, organization_id, names_of, since):
+    """A statement of ``Template``: adders of one organization (or of several), updated
+    since a time, those of ``names_of`` left out."""
+    queryset = Adder.objects.filter(updated_at__gte=since).order_by("pk")
+    if shape == ("one",):
+        queryset = queryset.filter(organization_id=organization_id)
+    else:
+        queryset = queryset.filter(organization_id__in=names_of)
+    sql, params = queryset.values_list("pk").query.sql_with_params()
+    return [(sql, params)]
+
+
+def test_a_template_binds_ids_lists_and_times_as_the_orm_would(organizations):
+    from django.db import connection
+    from django.utils import timezone
+
+    template = Template(adders_statement)
+    later = timezone.now() + timedelta(days=1)
+    earlier = timezone.now() - timedelta(days=1)
+    for organization in organizations:
+        for since in (earlier, later):
+            for shape, one, many in (
+                (("one",), organization, None),
+                (("many",), None, organizations[: organizations.index(organization) + 1]),
+            ):
+                ((sql, params),) = template.statements(shape, one, many, since)
+                with connection.cursor() as cursor:
+                    cursor.execute(sql, params)
+                    rows = cursor.fetchall()
+                expected = Adder.objects.filter(
+                    updated_at__gte=since,
+                    **({"organization_id": one} if one else {"organization_id__in": many}),
+                ).order_by("pk")
+                assert rows == list(expected.values_list("pk")), (shape, since)
+    # One shape for one organization; lists of 1 to 6 ids padded to 1, 2, 4 and 8.
+    assert len(template._compiled) == 5
+
+
+def test_a_template_whose_value_is_not_a_parameter_is_refused(organizations):
+    template = Template(lambda shape, organization_id: [("SELECT 1", [])])
+    with pytest.raises(ValueError, match="Every value must appear"):
+        template.statements((), organizations[0])
