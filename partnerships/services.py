@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from organizations.models import Membership, Organization, organization_name_key
@@ -68,20 +69,31 @@ def check_partnership_rules(
     """
     if upstream.pk == downstream.pk:
         raise ValidationError("An organization cannot partner with itself.", code="self")
-    others = Partnership.objects.active().filter(downstream=downstream).exclude(pk=exclude_pk)
-    if others.filter(upstream=upstream).exists():
+    # The partner's other active partnerships, counted in one query: with this channel
+    # manager, exclusive ones, all of them.
+    others = (
+        Partnership.objects.active()
+        .filter(downstream=downstream)
+        .exclude(pk=exclude_pk)
+        .aggregate(
+            same=Count("pk", filter=Q(upstream=upstream)),
+            exclusive=Count("pk", filter=Q(is_exclusive=True)),
+            any=Count("pk"),
+        )
+    )
+    if others["same"]:
         raise ValidationError(
             f"{upstream} and {downstream} already have an active partnership.", code="duplicate"
         )
     # Said without naming the other channel managers: the organization asking may be a
     # stranger to the partner, and another's partnerships are not its business.
-    if others.filter(is_exclusive=True).exists():
+    if others["exclusive"]:
         raise ValidationError(
             f"{downstream} has an exclusive partnership with another channel manager; it "
             "cannot have another channel manager while that partnership is active.",
             code="exclusive_taken",
         )
-    if is_exclusive and others.exists():
+    if is_exclusive and others["any"]:
         raise ValidationError(
             f"{downstream} already works with another channel manager; a partnership can only "
             "be exclusive when it is the partner's only active channel manager.",

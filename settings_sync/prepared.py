@@ -167,14 +167,27 @@ class Template:
             slots = {}
             for position, param in enumerate(params):
                 for form, which, index, adapt in forms:
-                    if type(param) is type(form) and param == form:
-                        slots[position] = (which, index, adapt)
+                    if _same(param, form):
+                        # An id keeps the type the backend gave it (PostgreSQL: ``Int8``).
+                        slots[position] = (which, index, adapt or _retyped(param))
                         seen.add((which, index))
             compiled.append((sql, list(params), slots))
         expected = {(which, index) for _form, which, index, _adapt in forms}
         if expected - seen:
             raise ValueError("Every value must appear in the statements as a parameter.")
         return compiled
+
+
+def _same(param, form) -> bool:
+    if isinstance(form, int):
+        return isinstance(param, int) and not isinstance(param, bool) and param == form
+    return type(param) is type(form) and param == form
+
+
+def _retyped(param):
+    """How a value is given the type of the parameter it replaces (None: as it is)."""
+    kind = type(param)
+    return None if kind is int or not isinstance(param, int) else kind
 
 
 def _time_marker(which: int) -> datetime:

@@ -40,6 +40,7 @@ def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
             by_category.setdefault(category_plan.category.key, []).append(
                 (category_plan, plan, sync_run)
             )
+    copies: list[tuple[str, list]] = []  # the first copies' statements, sent together
     for entries in by_category.values():
         category = entries[0][0].category
         model = category.model
@@ -75,10 +76,11 @@ def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
             model.objects.bulk_create(to_create, batch_size=None)
         first_copies = [(plan.partnership, run) for cp, plan, run in entries if cp.bulk_copies]
         if first_copies:
-            copy_in_sql(category, first_copies, now)
+            copies += copy_in_sql(category, first_copies, now)
         for category_plan, _plan, _sync_run in entries:
             for obj, name, source, also in category_plan.files:
                 copy_file(obj, name, source, also)
+    execute_together(copies)
     # The history of all the runs is one insert, so the count stays constant.
     history = [
         SyncChange(
@@ -179,22 +181,40 @@ def insert_select_sql(model, columns: list[str], queryset) -> tuple[str, list]:
     )
 
 
-def copy_in_sql(category, copies: list[tuple[Partnership, SyncRun]], now) -> None:
-    """Copy every upstream item into partners that have none, and record it: two statements
-    for all the partners of a batch that share a channel manager and a way of locking (one
-    run each), the rows never passing through Python (the physical limit of a copy)."""
+def copy_in_sql(category, copies: list[tuple[Partnership, SyncRun]], now) -> list[tuple[str, list]]:
+    """The statements that copy every upstream item into partners that have none, and record
+    it: two for all the partners of a batch that share a channel manager and a way of
+    locking (one run each), the rows never passing through Python (the physical limit of a
+    copy). Each category's copies touch its own table only: the caller sends the statements
+    of every category together (``execute_together``)."""
     groups: dict[tuple, list[tuple[Partnership, SyncRun]]] = {}
     for partnership, sync_run in copies:
         shape = (partnership.upstream_id, locks.lock_through(partnership, category.key))
         groups.setdefault(shape, []).append((partnership, sync_run))
-    for group in groups.values():
-        _copy_group(category, group, now)
+    return [
+        statement for group in groups.values() for statement in _copy_group(category, group, now)
+    ]
 
 
-def _copy_group(category, group: list[tuple[Partnership, SyncRun]], now) -> None:
+def execute_together(statements: list[tuple[str, list]]) -> None:
+    """Run the statements in order; on PostgreSQL as one text (one round trip), their
+    parameters quoted in by the driver."""
+    if not statements:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            for sql, params in statements:
+                cursor.execute(sql, params)
+            return
+        cursor.execute(
+            "; ".join(connection.ops.compose_sql(sql, params) for sql, params in statements)
+        )
+
+
+def _copy_group(category, group: list[tuple[Partnership, SyncRun]], now) -> list[tuple[str, list]]:
     partnership, sync_run = group[0]
     shape = (category.key, *locks.lock_through(partnership, category.key), len(group) > 1)
-    statements = _COPIES.statements(
+    return _COPIES.statements(
         shape,
         partnership.upstream_id,
         partnership.downstream_id,
@@ -205,9 +225,6 @@ def _copy_group(category, group: list[tuple[Partnership, SyncRun]], now) -> None
         [p.pk for p, _ in group] if len(group) > 1 else None,
         [run.pk for _, run in group] if len(group) > 1 else None,
     )
-    with connection.cursor() as cursor:
-        for sql, params in statements:
-            cursor.execute(sql, params)
 
 
 def _copy_statements(

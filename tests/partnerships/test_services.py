@@ -691,3 +691,17 @@ def test_create_partnership_refuses_an_organization_that_is_gone():
     with pytest.raises(ValidationError):
         services.create_partnership(upstream, downstream, by=None)
     assert not Partnership.objects.exists()
+
+
+def test_the_rules_of_a_new_partnership_are_checked_with_two_reads():
+    """The partner's other active partnerships are counted once for every rule (same channel
+    manager, exclusive, any at all); one more read finds no cycle below a fresh partner."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    upstream, downstream = OrganizationFactory(), OrganizationFactory()
+    with CaptureQueriesContext(connection) as queries:
+        services.create_partnership(upstream, downstream, by=None, is_exclusive=True)
+    table = f'"{Partnership._meta.db_table}"'
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    assert len([sql for sql in reads if f"FROM {table}" in sql]) == 2, reads
