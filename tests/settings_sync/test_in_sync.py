@@ -183,8 +183,7 @@ def with_examples(test):
     return test
 
 
-@settings(
-    max_examples=40,
+@settings(  # as many examples as the hypothesis profile says (HYPOTHESIS_PROFILE=deep: 500)
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
