@@ -14,11 +14,13 @@ it for placeholders on every call. Only the ids are put in per call, as integers
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Sequence
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import QuerySet
+from django.db.models.query import ModelIterable
 
 #: Marker ids: negative, so never a primary key, and far apart per list.
 _MARK = -(10**12)
@@ -50,6 +52,15 @@ class Prepared:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
+    def objects(self, *id_lists: Sequence[int]) -> list:
+        """The model instances ``build``'s queryset gives for these ids (with the objects
+        it selects as related), made by the ORM's own iterable from the rows: only the
+        building and compiling of the query is skipped."""
+        padded = [_padded(ids) for ids in id_lists]
+        compiled = self._compile(tuple(len(ids) for ids in padded))
+        rows = self.rows(*id_lists)
+        return list(ModelIterable(_Executed(compiled, rows)))
+
     def _compile(self, shape: tuple[int, ...]) -> _Compiled:
         key = (connection.alias, connection.vendor, *shape)
         if key not in self._compiled:
@@ -57,7 +68,9 @@ class Prepared:
                 [_MARK - which * _LIST_SPACING - index for index in range(size)]
                 for which, size in enumerate(shape)
             ]
-            sql, params = self.build(*marks).query.sql_with_params()
+            queryset = self.build(*marks)
+            compiler = queryset.query.get_compiler(connection.alias)
+            sql, params = compiler.as_sql()
             where = {
                 mark: (which, index)
                 for which, listed in enumerate(marks)
@@ -66,16 +79,20 @@ class Prepared:
             slots = {n: where[p] for n, p in enumerate(params) if isinstance(p, int) and p in where}
             if set(where) - set(params):
                 raise ValueError("Every id must appear in the query as a parameter of its own.")
-            self._compiled[key] = _Compiled(sql, list(params), slots)
+            self._compiled[key] = _Compiled(sql, list(params), slots, queryset, compiler)
         return self._compiled[key]
 
 
 class _Compiled:
     """One shape's SQL: its parameters with the slots of the ids, or, on PostgreSQL, its text
-    with every other parameter written in, cut where the ids go."""
+    with every other parameter written in, cut where the ids go; and the queryset and
+    compiler it came from (what the ORM needs to make instances of its rows)."""
 
-    def __init__(self, sql: str, params: list, slots: dict[int, tuple[int, int]]):
+    def __init__(
+        self, sql: str, params: list, slots: dict[int, tuple[int, int]], queryset, compiler
+    ):
         self.sql, self.params, self.slots = sql, params, slots
+        self.queryset, self.compiler = queryset, compiler
         self.pieces: list[str] | None = None
         self.order: list[tuple[int, int]] = []
         if connection.vendor == "postgresql":
@@ -94,6 +111,26 @@ class _Compiled:
         for (which, index), piece in zip(self.order, self.pieces[1:], strict=True):
             text += [f"({int(padded[which][index])})", piece]
         return "".join(text), None
+
+
+class _Executed:
+    """What ``ModelIterable`` reads of a queryset, for a query already run: its compiler
+    (compiled once, given this thread's connection) answers with the rows read."""
+
+    def __init__(self, compiled: _Compiled, rows: list[tuple]):
+        queryset = compiled.queryset
+        self.model, self.db = queryset.model, connection.alias
+        self._fetch_mode = queryset._fetch_mode
+        self._known_related_objects = {}
+        self.query = self
+        self.compiler = copy.copy(compiled.compiler)
+        self.compiler.connection = connections[self.db]
+        if self.compiler.has_extra_select:  # columns only for ordering, as the ORM drops them
+            rows = [row[: self.compiler.col_count] for row in rows]
+        self.compiler.execute_sql = lambda *args, **kwargs: [rows]
+
+    def get_compiler(self, using=None, connection=None, elide_empty=True):
+        return self.compiler
 
 
 def _padded(ids: Sequence[int]) -> list[int]:
