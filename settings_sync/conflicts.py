@@ -28,6 +28,7 @@ from django.db.models import BooleanField, Case, CharField, Count, F, Q, Value, 
 from django.utils import timezone
 
 from organizations.models import Organization
+from organizations.prepared import Prepared
 from organizations.wording import possessive
 from partnerships.models import Partnership
 
@@ -36,7 +37,6 @@ from .engine.reads import label_of
 from .items import SyncedItemQuerySet, baseline_name
 from .locks import is_item_locked, is_locked, locked_keys
 from .models import DECISION, SyncChange, SyncRun
-from .prepared import Prepared
 
 NOTE_MAX_LENGTH = SyncChange._meta.get_field("note").max_length
 

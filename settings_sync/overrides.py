@@ -28,12 +28,12 @@ from django.db.models import F, OuterRef, StringAgg, Subquery, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from organizations.prepared import Prepared
 from partnerships import modes
 from partnerships.models import Partnership
 
 from . import policy, registry, signals
 from .models import CategoryOverride, SyncRun
-from .prepared import Prepared
 
 FOLLOW = CategoryOverride.Value.FOLLOW.value
 OFF = CategoryOverride.Value.OFF.value

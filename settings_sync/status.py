@@ -21,12 +21,12 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import IsNull
 
+from organizations.prepared import Prepared
 from partnerships.modes import OFF
 
 from . import overrides, registry
 from .items import baseline_name
 from .models import DECISION, SyncRun
-from .prepared import Prepared
 
 
 @dataclass

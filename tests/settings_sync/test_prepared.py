@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db.models import Count
 
-from settings_sync.prepared import Prepared
+from organizations.prepared import Prepared
 from settings_sync.project.models import Adder
 from tests.factories import AdderFactory, OrganizationFactory
 
