@@ -109,7 +109,7 @@ def counts_by_group(organization: Organization) -> dict[str, int]:
 
     An organization that was never a partner holds no copies, so a channel manager's pages
     pay one small query instead (partnerships are never deleted)."""
-    if not Partnership.objects.filter(downstream=organization).exists():
+    if not _EVER_A_PARTNER.rows([organization.pk]):
         return {}
     waiting_by_key = dict(_WAITING.rows([organization.pk]))
     if not any(waiting_by_key.values()):
@@ -149,6 +149,10 @@ def _waiting_counts(organization_ids: list[int]):
 
 
 _WAITING = Prepared(_waiting_counts)
+#: Whether an organization was ever anyone's partner (one row or none), compiled once too.
+_EVER_A_PARTNER = Prepared(
+    lambda ids: Partnership.objects.filter(downstream_id__in=ids).order_by().values_list("pk")[:1]
+)
 
 
 def comparison(item) -> list[dict]:

@@ -96,9 +96,9 @@ def partnership_rows(context, page, partner_field: str) -> SafeString:
     dates: dict = {}
     rows = []
     for partnership in page:
-        created = partnership.created_at
-        if created not in dates:
-            dates[created] = escape(date_filter(template_localtime(created), "M j, Y"))
+        created = template_localtime(partnership.created_at).date()
+        if created not in dates:  # most rows of a page share a few days
+            dates[created] = escape(date_filter(created, "M j, Y"))
         cell = f"<td>{partnership.sync_cell}</td>" if with_cell else ""
         status = f"<td>{escape(partnership.get_status_display())}</td>" if with_status else ""
         rows.append(
