@@ -10,6 +10,10 @@ exist.
 On PostgreSQL the query's other parameters are also written into its text once, quoted by
 the driver: the text of the drift query is long, and the driver would otherwise scan all of
 it for placeholders on every call. Only the ids are put in per call, as integers.
+
+The small reads of the hot pages (a membership list, a page of partnerships) cost more to
+build and compile than to answer, too; ``objects`` gives their model instances, made from the
+rows by the ORM's own iterable.
 """
 
 from __future__ import annotations
