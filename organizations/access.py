@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
 from .models import Membership
+from .prepared import Prepared
 
 CURRENT_ORGANIZATION_SESSION_KEY = "current_organization"
 
@@ -28,7 +29,7 @@ def organization_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
     def wrapper(request: HttpRequest, org: str, *args, **kwargs) -> HttpResponse:
         # All of the user's memberships in one query: the header's organization switcher
         # lists them on every page, and this one is among them (docs/design.md §10).
-        request.memberships = list(Membership.objects.for_user(request.user))
+        request.memberships = _MEMBERSHIPS.objects([request.user.pk])
         membership = next((m for m in request.memberships if m.organization.slug == org), None)
         if membership is None:
             raise Http404("No such organization among yours.")
@@ -39,6 +40,10 @@ def organization_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+#: Compiled once per process: every organization page reads it (docs/design.md §10).
+_MEMBERSHIPS = Prepared(Membership.objects.for_users)
 
 
 def can_edit_organization_settings(membership: Membership) -> bool:

@@ -157,7 +157,15 @@ class Organization(models.Model):
 
 class MembershipQuerySet(models.QuerySet):
     def for_user(self, user) -> MembershipQuerySet:
-        return self.filter(user=user).select_related("organization").order_by("organization__name")
+        return self.for_users([user.pk])
+
+    def for_users(self, user_ids: list[int]) -> MembershipQuerySet:
+        """The memberships of these users with their organizations, by organization name."""
+        return (
+            self.filter(user_id__in=user_ids)
+            .select_related("organization")
+            .order_by("organization__name")
+        )
 
 
 class Membership(models.Model):

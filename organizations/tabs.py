@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,8 @@ class Tab:
     icon: str = ""
     #: a number shown beside the label (things waiting there for the organization)
     badge: int = 0
+    #: the tab's address for the organization (set by ``for_organization``)
+    url: str = ""
 
 
 _tabs: dict[str, Tab] = {}
@@ -45,4 +50,23 @@ def for_organization(organization) -> list[Tab]:
     for provider in _badge_providers:
         for key, count in provider(organization).items():
             badges[key] = badges.get(key, 0) + count
-    return [replace(tab, badge=badges.get(tab.key, 0)) for tab in all_tabs()]
+    return [
+        replace(tab, badge=badges.get(tab.key, 0), url=_url(tab.url_name, organization.slug))
+        for tab in all_tabs()
+    ]
+
+
+def _url(url_name: str, slug: str) -> str:
+    """The tab's address: reversed once per process (every settings page shows every tab,
+    docs/design.md §10), the slug put where it goes (slugs need no quoting)."""
+    before, after = _around_slug(url_name, get_script_prefix(), get_urlconf())
+    return f"{before}{slug}{after}"
+
+
+_SLUG_MARKER = "cds-tab-slug-marker"
+
+
+@lru_cache(maxsize=64)
+def _around_slug(url_name: str, _script_prefix: str, _urlconf) -> tuple[str, str]:
+    before, _, after = reverse(url_name, kwargs={"org": _SLUG_MARKER}).partition(_SLUG_MARKER)
+    return before, after

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from django.http import HttpRequest
 from django.utils.safestring import SafeString, mark_safe
 
-#: (request, partnerships on the page) → the name of a template that renders one partnership's
-#: cell in the list's sync column (given ``partnership``); it may set attributes on the
-#: partnerships for that template (one include per row renders far faster than a separate
-#: render per row, docs/design.md §10).
+#: (request, partnerships on the page) → True, having set on each partnership ``sync_cell``:
+#: the HTML of its cell in the list's sync column (read for the page in bulk, written without
+#: a template per row, docs/design.md §10).
 _list_decorators: list[Callable] = []
 #: (request, partnership, oob) → HTML shown on the partnership's page; with ``oob`` True it
 #: is sent along an htmx response to replace the section already on the page.
@@ -88,12 +87,12 @@ def register_offer_preview(function: Callable) -> None:
     _offer_previews.append(function)
 
 
-def decorate_list(request: HttpRequest, partnerships: list) -> str:
-    """The template of the sync column's cell, or "" when no app adds that column."""
-    cell = ""
+def decorate_list(request: HttpRequest, partnerships: list) -> bool:
+    """Whether an app adds the sync column (each partnership then carries ``sync_cell``)."""
+    column = False
     for function in _list_decorators:
-        cell = function(request, partnerships)
-    return cell
+        column = function(request, partnerships) or column
+    return column
 
 
 def _join(parts) -> SafeString:

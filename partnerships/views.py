@@ -7,7 +7,7 @@ from django.contrib.auth import login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Value
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from organizations.access import organization_view
 from organizations.models import Organization
+from organizations.prepared import Prepared
 from organizations.search import can_match
 
 from . import hooks, modes, services
@@ -69,70 +70,131 @@ def partnership_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "active")
     if status not in ("active", "ended", "all"):
         status = "active"
+    ids = [organization.pk]
+    # The partners and the channel managers listed, and whether Resync all partners is
+    # offered (at least one partner has Data Sync on): one query (docs/design.md §10).
+    [(partners, channel_managers, syncing)] = _read(_FIGURES, "rows", ids, status, query)
 
-    def shown(partner_field: str) -> Q:
-        """The condition on the partnerships listed: their status and the search."""
-        condition = Q() if status == "all" else Q(status=status)
-        if query:
-            if not can_match(query):
-                return Q(pk__in=[])
-            condition &= Q(**{f"{partner_field}__name__icontains": query})
-        return condition
-
-    def listing(queryset, partner_field: str, page_param: str, count: int | None = None):
-        queryset = queryset.filter(shown(partner_field)).select_related(partner_field)
-        queryset = queryset.order_by(f"{partner_field}__name", "-created_at", "pk")
-        paginator = (
-            Paginator(queryset, PAGE_SIZE)
-            if count is None
-            else _CountedPaginator(queryset, PAGE_SIZE, count)
-        )
-        return paginator.get_page(request.GET.get(page_param))
+    def listing(partner_field: str, page_param: str, count: int):
+        """The page asked for; its partnerships are read only when there are some."""
+        page = _CountedPaginator([], PAGE_SIZE, count).get_page(request.GET.get(page_param))
+        if count:
+            offset = (page.number - 1) * PAGE_SIZE
+            page.object_list = _read(
+                _LISTED[partner_field],
+                "objects",
+                ids,
+                status,
+                query,
+                offset=offset,
+                limit=PAGE_SIZE,
+            )
+        return page
 
     is_admin = can_manage_partnerships(request.membership)
-    downstream = Partnership.objects.filter(upstream=organization)
-    # The downstream partners listed, and whether Resync all partners is offered (at least
-    # one partner has Data Sync on): one query (docs/design.md §10).
-    figures = downstream.aggregate(
-        listed=Count("pk", filter=shown("downstream")),
-        syncing=Count("pk", filter=Q(status=Partnership.Status.ACTIVE, data_sync_enabled=True)),
-    )
-    downstream_page = listing(downstream, "downstream", "page", figures["listed"])
-    downstream_page.object_list = list(downstream_page.object_list)
+    downstream_page = listing("downstream", "page", partners)
     sync_cell = hooks.decorate_list(request, downstream_page.object_list)
     received, sent = _pending_requests(organization)
     context = {
         "sync_cell": sync_cell,
-        "has_syncing_partners": is_admin and figures["syncing"] > 0,
+        "has_syncing_partners": is_admin and syncing > 0,
         "tab": "partnerships",
         "query": query,
         "status": status,
         "is_admin": is_admin,
         "downstream_page": downstream_page,
-        "upstream_page": listing(
-            Partnership.objects.filter(downstream=organization), "upstream", "upstream_page"
-        ),
+        "upstream_page": listing("upstream", "upstream_page", channel_managers),
         "requests_received": received,
         "requests_sent": sent,
-        "invitations_sent": Invitation.objects.filter(
-            upstream=organization, status=Invitation.Status.PENDING
-        ),
+        "invitations_sent": _INVITATIONS_SENT.objects([organization.pk]),
     }
     return render(request, "partnerships/list.html", context)
+
+
+def _shown(partner_field: str, status: str, query: str) -> Q:
+    """The condition on the partnerships listed: their status and the search."""
+    condition = Q() if status == "all" else Q(status=status)
+    if query:
+        if not can_match(query):
+            return Q(pk__in=[])
+        condition &= Q(**{f"{partner_field}__name__icontains": query})
+    return condition
+
+
+def _figures(ids: list[int], *, status: str, query: str = ""):
+    """One row: the partners listed, the channel managers listed, and the partners with
+    Data Sync on, of the organization in ``ids``."""
+    return (
+        Partnership.objects.filter(Q(upstream_id__in=ids) | Q(downstream_id__in=ids))
+        .order_by()
+        .annotate(whole=Value(1))  # constant: no GROUP BY, one row
+        .values("whole")
+        .annotate(
+            partners=Count(
+                "pk", filter=Q(upstream_id__in=ids) & _shown("downstream", status, query)
+            ),
+            channel_managers=Count(
+                "pk", filter=Q(downstream_id__in=ids) & _shown("upstream", status, query)
+            ),
+            syncing=Count(
+                "pk",
+                filter=Q(
+                    upstream_id__in=ids, status=Partnership.Status.ACTIVE, data_sync_enabled=True
+                ),
+            ),
+        )
+        .values_list("partners", "channel_managers", "syncing")
+    )
+
+
+def _listed(partner_field: str):
+    """The builder of a page of partnerships listed with their partners (``downstream``) or
+    their channel managers (``upstream``), by name."""
+    own = "upstream" if partner_field == "downstream" else "downstream"
+
+    def build(ids: list[int], *, status: str, query: str = "", offset: int, limit: int):
+        return (
+            Partnership.objects.filter(**{f"{own}_id__in": ids})
+            .filter(_shown(partner_field, status, query))
+            .select_related(partner_field)
+            .order_by(f"{partner_field}__name", "-created_at", "pk")[offset : offset + limit]
+        )
+
+    return build
+
+
+def _read(prepared: Prepared, how: str, ids: list[int], status: str, query: str, **options):
+    """``prepared``'s rows or objects; with a search (free text, not a shape) the same query
+    is built and compiled by the ORM."""
+    if query:
+        return list(prepared.build(ids, status=status, query=query, **options))
+    return getattr(prepared, how)(ids, status=status, **options)
 
 
 def _pending_requests(organization: Organization) -> tuple[list, list]:
     """The pending partnership requests the organization received and those it sent, newest
     first, read with one query."""
-    pending = list(
-        PartnershipRequest.objects.filter(
-            Q(downstream=organization) | Q(upstream=organization),
-            status=PartnershipRequest.Status.PENDING,
-        ).select_related("upstream", "downstream", "requested_by")
-    )
+    pending = _PENDING_REQUESTS.objects([organization.pk], [organization.pk])
     received = [req for req in pending if req.downstream_id == organization.pk]
     sent = [req for req in pending if req.upstream_id == organization.pk]
     return received, sent
+
+
+# The tab's reads that change only in the organization's id, compiled once per process
+# (docs/design.md §10).
+_PENDING_REQUESTS = Prepared(
+    lambda downstream_ids, upstream_ids: PartnershipRequest.objects.filter(
+        Q(downstream_id__in=downstream_ids) | Q(upstream_id__in=upstream_ids),
+        status=PartnershipRequest.Status.PENDING,
+    ).select_related("upstream", "downstream", "requested_by")
+)
+_FIGURES = Prepared(_figures)
+_LISTED = {side: Prepared(_listed(side)) for side in ("downstream", "upstream")}
+_INVITATIONS_SENT = Prepared(
+    lambda organization_ids: Invitation.objects.filter(
+        upstream_id__in=organization_ids, status=Invitation.Status.PENDING
+    )
+)
 
 
 @organization_view

@@ -28,6 +28,7 @@ from django.db.models import BooleanField, Case, CharField, Count, F, Q, Value, 
 from django.utils import timezone
 
 from organizations.models import Organization
+from organizations.prepared import Prepared
 from organizations.wording import possessive
 from partnerships.models import Partnership
 
@@ -36,7 +37,6 @@ from .engine.reads import label_of
 from .items import SyncedItemQuerySet, baseline_name
 from .locks import is_item_locked, is_locked, locked_keys
 from .models import DECISION, SyncChange, SyncRun
-from .prepared import Prepared
 
 NOTE_MAX_LENGTH = SyncChange._meta.get_field("note").max_length
 
@@ -109,7 +109,7 @@ def counts_by_group(organization: Organization) -> dict[str, int]:
 
     An organization that was never a partner holds no copies, so a channel manager's pages
     pay one small query instead (partnerships are never deleted)."""
-    if not Partnership.objects.filter(downstream=organization).exists():
+    if not _EVER_A_PARTNER.rows([organization.pk]):
         return {}
     waiting_by_key = dict(_WAITING.rows([organization.pk]))
     if not any(waiting_by_key.values()):
@@ -149,6 +149,10 @@ def _waiting_counts(organization_ids: list[int]):
 
 
 _WAITING = Prepared(_waiting_counts)
+#: Whether an organization was ever anyone's partner (one row or none), compiled once too.
+_EVER_A_PARTNER = Prepared(
+    lambda ids: Partnership.objects.filter(downstream_id__in=ids).order_by().values_list("pk")[:1]
+)
 
 
 def comparison(item) -> list[dict]:

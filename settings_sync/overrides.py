@@ -28,6 +28,7 @@ from django.db.models import F, OuterRef, StringAgg, Subquery, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from organizations.prepared import Prepared
 from partnerships import modes
 from partnerships.models import Partnership
 
@@ -93,12 +94,21 @@ def prefetch(partnerships: Iterable[Partnership]) -> None:
     saved = [p for p in partnerships if p.pk is not None]
     values: dict[int, dict[str, str]] = {p.pk: {} for p in saved}
     if saved:
-        for pk, key, value in CategoryOverride.objects.filter(
-            partnership_id__in=list(values)
-        ).values_list("partnership_id", "category", "value"):
+        for pk, key, value in _OVERRIDES.rows(list(values)):
             values[pk][key] = value
     for partnership in saved:
         partnership._override_values = values[partnership.pk]
+
+
+#: The overrides of many partnerships, compiled once per number of partnerships (read by
+#: every page of the Partnerships tab, docs/design.md §10).
+_OVERRIDES = Prepared(
+    lambda pks: (
+        CategoryOverride.objects.filter(partnership_id__in=pks)
+        .order_by()
+        .values_list("partnership_id", "category", "value")
+    )
+)
 
 
 #: Between a category key and its value, and between two overrides, in ``listed``.

@@ -21,12 +21,12 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import IsNull
 
+from organizations.prepared import Prepared
 from partnerships.modes import OFF
 
 from . import overrides, registry
 from .items import baseline_name
 from .models import DECISION, SyncRun
-from .prepared import Prepared
 
 
 @dataclass
@@ -67,13 +67,15 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
         counts[side, key, owner] = (diverged, mirrored, stale)
     # A category that is off for a partner (its override) misses nothing (docs/design.md §12).
     effective = overrides.effective_modes_many(partnerships)
+    categories = registry.all()
     for partnership in partnerships:
+        mode, modes_of = partnership.mode, effective[partnership.pk]
         result[partnership.pk].otherwise = [
-            (category.label, effective[partnership.pk][category.key])
-            for category in registry.all()
-            if effective[partnership.pk][category.key] != partnership.mode
+            (category.label, modes_of[category.key])
+            for category in categories
+            if modes_of[category.key] != mode
         ]
-    for category in registry.all():
+    for category in categories:
         if not category.is_collection:
             continue
         for pk, status in result.items():
@@ -90,15 +92,24 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
             status.diverged += diverged
             status.missing += missing
             status.stale += stale
+    for run in _LAST_RUNS.objects(pks):
+        result[run.partnership_id].last_run = run
+    return result
+
+
+def _last_runs(pks: list[int]):
+    """The last run of each partnership (a partner's answer is not a sync: it hides no
+    failure)."""
     last_ids = (
         SyncRun.objects.filter(partnership_id=OuterRef("partnership_id"))
-        .exclude(event=DECISION)  # a partner's answer is not a sync: it hides no failure
+        .exclude(event=DECISION)
         .order_by("-created_at", "-pk")
         .values("pk")[:1]
     )
-    for run in SyncRun.objects.filter(partnership_id__in=pks, pk=Subquery(last_ids)):
-        result[run.partnership_id].last_run = run
-    return result
+    return SyncRun.objects.filter(partnership_id__in=pks, pk=Subquery(last_ids))
+
+
+_LAST_RUNS = Prepared(_last_runs)
 
 
 COPIES = "copies"

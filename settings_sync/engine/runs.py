@@ -29,11 +29,11 @@ from django.db.models import sql
 from django.utils import timezone
 
 from organizations.models import Organization
+from organizations.prepared import Prepared
 from partnerships.models import Partnership
 
 from .. import overrides, policy
 from ..models import SyncRun
-from ..prepared import Prepared
 from . import cascade
 from .plan import Plan
 from .planning import build

@@ -21,12 +21,12 @@ from django.db.models.functions import Cast, Coalesce, Concat, JSONObject, Trim
 from django.utils import timezone
 
 from organizations.natural_keys import NaturalKeyModel
+from organizations.prepared import Template
 from partnerships.models import Partnership
 
 from .. import locks
 from ..items import FRESH_COPY, Fresh, baseline_name
 from ..models import SyncChange, SyncRun
-from ..prepared import Template
 from .plan import CREATED, CategoryPlan, Plan
 
 

@@ -110,6 +110,24 @@ class TestAccess:
         assert 'data-testid="current-organization">Sunrise Solar<' in content
         assert "Helios Energy" in content
 
+    def test_each_tab_links_to_its_own_page_of_this_organization(self, client):
+        membership = MembershipFactory(organization__name="Sunrise Solar")
+        other = MembershipFactory(user=membership.user, organization__name="Helios Energy")
+        client.force_login(membership.user)
+        for organization in (membership.organization, other.organization):
+            page = client.get(tab_url(organization)).content.decode()
+            bar = page.split('aria-label="Organization Settings"')[1].split("</nav>")[0]
+            links = re.findall(r'href="([^"]+)"', bar)
+            assert len(links) >= 8
+            for link in links:
+                assert link.startswith(f"/o/{organization.slug}/settings/")
+                opened = client.get(link, follow=True).content.decode()
+                opened_bar = opened.split('aria-label="Organization Settings"')[1].split("</nav>")[
+                    0
+                ]
+                # The page opened is the tab that links to it.
+                assert re.findall(r'aria-current="page"\s+href="([^"]+)"', opened_bar) == [link]
+
 
 class TestProfile:
     def test_admin_renames(self, admin_client, organization):

@@ -560,6 +560,75 @@ class TestList:
         assert "Dusk Energy" in ended_page
         assert "Sunrise Solar" not in ended_page
 
+    def test_pages_compiled_once_are_the_orms(self, channel_manager, monkeypatch):
+        """Every status, both sides, every page: the partnerships listed and the figures as
+        the ORM reads them, and each row with its partner or channel manager."""
+        from partnerships import views
+
+        monkeypatch.setattr(views, "PAGE_SIZE", 2)
+        for n in range(5):
+            make_partnership(channel_manager, OrganizationFactory(name=f"Partner {n}"))
+            make_partnership(OrganizationFactory(name=f"Manager {n}"), channel_manager)
+        for partnership in Partnership.objects.all()[::3]:
+            services.end_partnership(partnership, by=None)
+        ids = [channel_manager.pk]
+        for status in ("active", "ended", "all"):
+            figures = views._FIGURES.rows(ids, status=status)
+            assert figures == list(views._figures(ids, status=status))
+            for side in ("downstream", "upstream"):
+                own = "upstream" if side == "downstream" else "downstream"
+                everyone = Partnership.objects.filter(**{own: channel_manager})
+                if status != "all":
+                    everyone = everyone.filter(status=status)
+                by_name = sorted(everyone, key=lambda p: (getattr(p, side).name, -p.pk))
+                listed = []
+                for offset in range(0, 6, 2):
+                    shape = {"status": status, "offset": offset, "limit": 2}
+                    page = views._LISTED[side].objects(ids, **shape)
+                    assert page == list(views._listed(side)(ids, **shape))
+                    listed += [(p, getattr(p, side).name) for p in page]
+                assert listed == [(p, getattr(p, side).name) for p in by_name]
+            count = {"downstream": figures[0][0], "upstream": figures[0][1]}
+            assert count["downstream"] == len(
+                Partnership.objects.filter(upstream=channel_manager).filter(
+                    **({} if status == "all" else {"status": status})
+                )
+            )
+            assert count["upstream"] == len(
+                Partnership.objects.filter(downstream=channel_manager).filter(
+                    **({} if status == "all" else {"status": status})
+                )
+            )
+
+    def test_a_later_page_and_a_search_of_both_sides(
+        self, client, channel_manager_admin, channel_manager, monkeypatch
+    ):
+        from partnerships import views
+
+        monkeypatch.setattr(views, "PAGE_SIZE", 2)
+        for name in ("Alpha Solar", "Beta Solar", "Gamma Solar"):
+            make_partnership(channel_manager, OrganizationFactory(name=name))
+        for name in ("Delta Distribution", "Epsilon Solar Supply", "Zeta Supply"):
+            make_partnership(OrganizationFactory(name=name), channel_manager)
+        client.force_login(channel_manager_admin)
+        second = client.get(url("list", channel_manager), {"page": 2, "upstream_page": 2})
+        content = second.content.decode()
+        downstream = content.split('id="downstream-heading"')[1].split('id="upstream-heading"')[0]
+        upstream = content.split('id="upstream-heading"')[1]
+        assert "Gamma Solar" in downstream
+        assert "Alpha Solar" not in downstream
+        assert "Zeta Supply" in upstream
+        assert "Delta Distribution" not in upstream
+        assert "3 partners" in downstream
+        assert "3 channel managers" in upstream
+        searched = client.get(url("list", channel_manager), {"q": "solar"}).content.decode()
+        downstream = searched.split('id="downstream-heading"')[1].split('id="upstream-heading"')[0]
+        upstream = searched.split('id="upstream-heading"')[1]
+        assert "3 partners" in downstream
+        assert "1 channel manager<" in upstream
+        assert "Epsilon Solar Supply" in upstream
+        assert "Zeta Supply" not in upstream
+
     def test_constant_queries_with_5000_partners(
         self, client, channel_manager_admin, channel_manager, django_assert_num_queries
     ):
@@ -591,10 +660,11 @@ class TestList:
             q for q in few.captured_queries if '"organizations_membership"' in q["sql"]
         ]
         assert len(membership_reads) == 1
-        # Session, user, memberships; the partners listed with whether any syncs, their page,
-        # drift, overrides, last runs; channel managers; unread notifications; tab badges;
-        # requests received and sent; invitations sent.
-        assert len(few.captured_queries) == 13
+        # Session, user, memberships; the partners and channel managers listed with whether
+        # any partner syncs, the partners' page (no channel managers: no page of them), drift,
+        # overrides, last runs; unread notifications; tab badges; requests received and
+        # sent; invitations sent.
+        assert len(few.captured_queries) == 12
         add_partners(4995)
         with django_assert_num_queries(len(few.captured_queries)):
             response = client.get(url("list", channel_manager), {"page": 3})

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.db.models import Count
 
-from settings_sync.prepared import Prepared, Template
+from organizations.prepared import Prepared, Template
 from settings_sync.project.models import Adder
 from tests.factories import AdderFactory, OrganizationFactory
 
@@ -58,6 +58,39 @@ def test_a_query_that_does_not_take_its_ids_as_parameters_is_refused(organizatio
     prepared = Prepared(lambda ids: Adder.objects.filter(organization_id__in=organizations))
     with pytest.raises(ValueError, match="Every id must appear"):
         prepared.rows(organizations)
+
+
+def adders_with_their_organization(organization_ids):
+    return (
+        Adder.objects.filter(organization_id__in=organization_ids)
+        .select_related("organization")
+        .order_by("organization__name", "-pk")
+    )
+
+
+def test_instances_are_the_orms_with_their_related_objects(organizations):
+    prepared = Prepared(adders_with_their_organization)
+    for chosen in (organizations[:1], organizations[1:4], organizations, []):
+        expected = list(adders_with_their_organization(chosen))
+        made = prepared.objects(chosen)
+        assert made == expected
+        for ours, theirs in zip(made, expected, strict=True):
+            assert vars(ours).keys() == vars(theirs).keys()
+            fields = Adder._meta.concrete_fields
+            assert [getattr(ours, f.attname) for f in fields] == [
+                getattr(theirs, f.attname) for f in fields
+            ]
+            assert ours._state.adding is False
+            assert ours.organization.created_at == theirs.organization.created_at
+            assert ours.organization.name == theirs.organization.name
+
+
+def test_instances_of_a_second_call_cost_one_query(organizations, django_assert_num_queries):
+    prepared = Prepared(adders_with_their_organization)
+    prepared.objects(organizations[:2])
+    with django_assert_num_queries(1):
+        made = prepared.objects(organizations[2:4])
+        assert {adder.organization.pk for adder in made} == set(organizations[2:4])
 
 
 def adders_statement(shape, organization_id, names_of, since):
