@@ -214,16 +214,18 @@ def execute_together(statements: list[tuple[str, list]]) -> None:
 def _copy_group(category, group: list[tuple[Partnership, SyncRun]], now) -> list[tuple[str, list]]:
     partnership, sync_run = group[0]
     shape = (category.key, *locks.lock_through(partnership, category.key), len(group) > 1)
+    grouped = len(group) > 1
+    # A group's statements take its partners, partnerships and runs from its lists; one
+    # partnership's, from its own ids.
     return _COPIES.statements(
         shape,
         partnership.upstream_id,
-        partnership.downstream_id,
-        partnership.pk,
-        sync_run.pk,
+        None if grouped else partnership.downstream_id,
+        None if grouped else partnership.pk,
+        None if grouped else sync_run.pk,
         now,
-        # The lists are in the statements of a group only.
-        [p.pk for p, _ in group] if len(group) > 1 else None,
-        [run.pk for _, run in group] if len(group) > 1 else None,
+        [p.pk for p, _ in group] if grouped else None,
+        [run.pk for _, run in group] if grouped else None,
     )
 
 
