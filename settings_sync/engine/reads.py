@@ -120,45 +120,53 @@ class Reads:
         by_organization: dict[int, list] = {pk: [] for pk in self.downstream_ids}
         queryset = model.all_objects.filter(organization_id__in=self.downstream_ids)
         plain: dict[int, set[int]] = {}
+        astray: set[int] = set()  # partners holding a copy made through another partnership
         if skip and (condition := self._plain_condition(model)) is not None:
+            downstream = {p.pk: p.downstream_id for p in self._partnerships}
             # Two plain copies of one upstream item cannot both be live: they would share
             # its name, which the partner's unique key forbids.
-            for partnership_id, source_id in queryset.filter(condition).values_list(
-                "synced_partnership_id", "synced_from_id"
+            for organization_id, partnership_id, source_id in (
+                queryset.filter(condition)
+                .order_by()
+                .values_list("organization_id", "synced_partnership_id", "synced_from_id")
             ):
+                if downstream.get(partnership_id) != organization_id:
+                    astray.add(organization_id)
                 plain.setdefault(partnership_id, set()).add(source_id)
             queryset = queryset.exclude(condition)
         for item in queryset:
             by_organization[item.organization_id].append(remember(item))
         if plain:
-            self._keep_whole(model, plain, by_organization)
+            self._keep_whole(model, plain, astray, by_organization)
         self._plain[model] = plain
         self._downstream[model, skip] = by_organization
 
-    def _keep_whole(self, model, plain: dict[int, set[int]], by_organization: dict) -> None:
-        """Partners for which leaving the plain copies out would change the plan (another
-        live copy of the same upstream item is theirs too: the rules archive one of them) get
-        every item read after all."""
+    def _keep_whole(
+        self, model, plain: dict[int, set[int]], astray: set[int], by_organization: dict
+    ) -> None:
+        """Partners for which leaving the plain copies out would change the plan get every
+        item read after all: another live copy of the same upstream item is theirs too (the
+        rules archive one of them), or they hold a copy made through another partnership of
+        the batch (``astray``; the sync never makes one, but the rows are not constrained)."""
         downstream = {p.pk: p.downstream_id for p in self._partnerships if p.pk is not None}
-        whole = [
-            partnership_id
-            for partnership_id, sources in plain.items()
+        organizations = set(astray)
+        for partnership_id, sources in plain.items():
             if any(
                 item.archived_at is None
                 and item.synced_partnership_id == partnership_id
                 and item.synced_from_id in sources
                 for item in by_organization.get(downstream.get(partnership_id), [])
-            )
-        ]
-        if not whole:
+            ):
+                organizations.add(downstream[partnership_id])
+        if not organizations:
             return
-        organizations = [downstream[pk] for pk in whole]
         for organization in organizations:
             by_organization[organization] = []
-        for item in model.all_objects.filter(organization_id__in=organizations):
+        for item in model.all_objects.filter(organization_id__in=sorted(organizations)):
             by_organization[item.organization_id].append(remember(item))
-        for partnership_id in whole:
-            del plain[partnership_id]
+        for partnership_id in list(plain):
+            if downstream.get(partnership_id) in organizations:
+                del plain[partnership_id]
 
     def _plain_condition(self, model) -> RawSQL | None:
         """True for a plain copy (see the class) through one of the batch's partnerships;
@@ -183,12 +191,13 @@ class Reads:
         alternatives, params = [], []
         for (upstream, keeps, locks_itself), pairs in groups.items():
             conditions = copy_matches_source(category, keeps, locks_itself, copy=table)
-            values = ", ".join(["(%s, %s)"] * len(pairs))
+            # By partnership alone (a list PostgreSQL matches by hash, not row by row): a copy
+            # in another partner than its partnership's is found by the caller (``astray``).
             alternatives.append(
-                f"(({table}.organization_id, {table}.{through}) IN (VALUES {values}) "
+                f"({table}.{through} IN ({', '.join(['%s'] * len(pairs))}) "
                 f"AND s.organization_id = %s AND {' AND '.join(conditions)})"
             )
-            params += [value for pair in pairs for value in pair]
+            params += [pk for _downstream, pk in pairs]
             params.append(upstream)
             if keeps and locks_itself:
                 params.append(upstream)

@@ -395,3 +395,32 @@ def test_the_statement_reads_only_the_partnerships_rows_however_large_the_table(
         (plan,) = cursor.fetchone()[0]
     pages = plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"]
     assert pages < 60, json.dumps(plan, indent=1)
+
+
+def test_a_copy_in_another_partner_than_its_partnership_s_is_read(db):
+    """The sync never puts a copy made through one partnership into another partner, but the
+    rows do not forbid it. A run's read, which leaves plain copies out by partnership, must
+    still give that partner every item: its plan is the full one (docs/design.md §10)."""
+    upstream = OrganizationFactory()
+    for n, name in enumerate(NAMES):
+        _create(Adder, upstream, name, n)
+    with transaction.atomic():
+        first = make_partnership(upstream, OrganizationFactory(), **MODES["non_exclusive"])
+        second = make_partnership(upstream, OrganizationFactory(), **MODES["non_exclusive"])
+    engine.run(first, policy.LINK)
+    engine.run(second, policy.LINK)
+    source = Adder.objects.get(organization=upstream, name=NAMES[0])
+    Adder.all_objects.filter(organization=first.downstream, synced_from=source).delete()
+    Adder.all_objects.filter(organization=second.downstream, synced_from=source).update(
+        organization=first.downstream
+    )
+    batch = list(
+        Partnership.objects.select_related("upstream", "downstream").filter(
+            pk__in=[first.pk, second.pk]
+        )
+    )
+    first = next(p for p in batch if p.pk == first.pk)
+    skipping = engine.preview(first, policy.RESYNC, reads=Reads(batch, skip_plain=True))
+    full = engine.preview(first, policy.RESYNC)
+    assert _planned(skipping) == _planned(full)
+    assert [change.action for change in full.changes] == ["conflict"]
