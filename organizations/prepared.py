@@ -66,7 +66,15 @@ class Prepared:
         building and compiling of the query is skipped."""
         padded = [_padded(ids) for ids in id_lists]
         compiled = self._compile(padded, options)
-        rows = _fetched(*compiled.bind(padded))
+        return self._instances(compiled, _fetched(*compiled.bind(padded)))
+
+    def instances(self, rows: list[tuple], *id_lists: Sequence[int], **options) -> list:
+        """``objects`` of rows this query's ``statement`` gave, read by the caller (sent in
+        the round trip of another statement)."""
+        return self._instances(self._compile([_padded(ids) for ids in id_lists], options), rows)
+
+    @staticmethod
+    def _instances(compiled: _Compiled, rows: list[tuple]) -> list:
         return list(ModelIterable(_Executed(compiled, rows)))
 
     def _compile(self, padded: list[list[int]], options: dict) -> _Compiled:

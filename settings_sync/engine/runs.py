@@ -153,31 +153,15 @@ def _save_unflushed(sync_run: SyncRun) -> None:
     )
 
 
-#: What ``_read_run`` reads, model by model: the run, its partnership, both organizations and
-#: who started it (None for a run nobody started).
-_RUN_READ = [
-    ("", SyncRun),
-    ("partnership__", Partnership),
-    ("partnership__upstream__", Organization),
-    ("partnership__downstream__", Organization),
-    ("started_by__", SyncRun._meta.get_field("started_by").related_model),
-]
-
-#: The run's read, compiled once per process (it changes only in the run's id).
+#: The run's read, compiled once per process (it changes only in the run's id): the run, its
+#: partnership (with its category overrides), both organizations and who started it.
 _RUN_QUERY = Prepared(
     lambda ids: (
         SyncRun.objects.filter(pk__in=ids)
+        .select_related("partnership__upstream", "partnership__downstream", "started_by")
         .annotate(override_values=overrides.listed())
-        .values_list(
-            *(prefix + field.attname for prefix, model in _RUN_READ for field in _fields(model)),
-            "override_values",
-        )
     )
 )
-
-
-def _fields(model) -> list:
-    return model._meta.concrete_fields
 
 
 def _read_run(pk: int) -> SyncRun:
@@ -187,35 +171,13 @@ def _read_run(pk: int) -> SyncRun:
 
 
 def _run_from(pk: int, rows: list[tuple]) -> SyncRun:
-    """The run, its partnership and the rest as model instances, from ``_RUN_QUERY``'s rows."""
+    """The run, its partnership and the rest as model instances, from ``_RUN_QUERY``'s rows
+    (read in the round trip that locked the partner)."""
     if not rows:
         raise SyncRun.DoesNotExist(f"No sync run {pk}.")
-    row, start, read = rows[0], 0, []
-    for _prefix, model in _RUN_READ:
-        fields = _fields(model)
-        values = row[start : start + len(fields)]
-        start += len(fields)
-        if values[0] is None:
-            read.append(None)
-            continue
-        values = [_converted(field, value) for field, value in zip(fields, values, strict=True)]
-        names = [field.attname for field in fields]
-        read.append(model.from_db(connection.alias, names, values))
-    sync_run, partnership, upstream, downstream, started_by = read
-    partnership.upstream, partnership.downstream = upstream, downstream
-    overrides.remember(partnership, row[start])
-    sync_run.partnership, sync_run.started_by = partnership, started_by
+    (sync_run,) = _RUN_QUERY.instances(rows, [pk])
+    overrides.remember(sync_run.partnership, sync_run.override_values)
     return sync_run
-
-
-def _converted(field, value):
-    """``value`` as the ORM gives it (a raw row holds JSON as text, SQLite's times as text)."""
-    if value is None:
-        return value
-    column = field.get_col(field.model._meta.db_table)
-    for converter in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
-        value = converter(value, column, connection)
-    return value
 
 
 def _loaded(sync_run: SyncRun) -> bool:
