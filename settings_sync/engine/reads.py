@@ -121,8 +121,8 @@ class Reads:
         queryset = model.all_objects.filter(organization_id__in=self.downstream_ids)
         plain: dict[int, set[int]] = {}
         astray: set[int] = set()  # partners holding a copy made through another partnership
+        downstream = {p.pk: p.downstream_id for p in self._partnerships if p.pk is not None}
         if skip and (condition := self._plain_condition(model)) is not None:
-            downstream = {p.pk: p.downstream_id for p in self._partnerships}
             # Two plain copies of one upstream item cannot both be live: they would share
             # its name, which the partner's unique key forbids.
             for organization_id, partnership_id, source_id in (
@@ -137,18 +137,23 @@ class Reads:
         for item in queryset:
             by_organization[item.organization_id].append(remember(item))
         if plain:
-            self._keep_whole(model, plain, astray, by_organization)
+            self._keep_whole(model, plain, astray, downstream, by_organization)
         self._plain[model] = plain
         self._downstream[model, skip] = by_organization
 
     def _keep_whole(
-        self, model, plain: dict[int, set[int]], astray: set[int], by_organization: dict
+        self,
+        model,
+        plain: dict[int, set[int]],
+        astray: set[int],
+        downstream: dict[int, int],
+        by_organization: dict,
     ) -> None:
         """Partners for which leaving the plain copies out would change the plan get every
         item read after all: another live copy of the same upstream item is theirs too (the
         rules archive one of them), or they hold a copy made through another partnership of
-        the batch (``astray``; the sync never makes one, but the rows are not constrained)."""
-        downstream = {p.pk: p.downstream_id for p in self._partnerships if p.pk is not None}
+        the batch (``astray``; the sync never makes one, but the rows are not constrained).
+        ``downstream``: partnership → partner."""
         organizations = set(astray)
         for partnership_id, sources in plain.items():
             if any(

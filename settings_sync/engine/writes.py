@@ -189,10 +189,12 @@ def copy_in_sql(category, copies: list[tuple[Partnership, SyncRun]], now) -> lis
     of every category together (``execute_together``)."""
     groups: dict[tuple, list[tuple[Partnership, SyncRun]]] = {}
     for partnership, sync_run in copies:
-        shape = (partnership.upstream_id, locks.lock_through(partnership, category.key))
+        shape = (partnership.upstream_id, *locks.lock_through(partnership, category.key))
         groups.setdefault(shape, []).append((partnership, sync_run))
     return [
-        statement for group in groups.values() for statement in _copy_group(category, group, now)
+        statement
+        for (_upstream, keeps, locks_itself), group in groups.items()
+        for statement in _copy_group(category, keeps, locks_itself, group, now)
     ]
 
 
@@ -211,10 +213,12 @@ def execute_together(statements: list[tuple[str, list]]) -> None:
         )
 
 
-def _copy_group(category, group: list[tuple[Partnership, SyncRun]], now) -> list[tuple[str, list]]:
+def _copy_group(
+    category, keeps: bool, locks_itself: bool, group: list[tuple[Partnership, SyncRun]], now
+) -> list[tuple[str, list]]:
     partnership, sync_run = group[0]
-    shape = (category.key, *locks.lock_through(partnership, category.key), len(group) > 1)
     grouped = len(group) > 1
+    shape = (category.key, keeps, locks_itself, grouped)
     # A group's statements take its partners, partnerships and runs from its lists; one
     # partnership's, from its own ids.
     return _COPIES.statements(
