@@ -167,10 +167,23 @@ def create_partnership(
     values = _validated_flags(flags)
     locked = _lock_organizations(upstream, downstream)
     partnership = _create(upstream, downstream, by=by, flags=values, locked=locked)
-    signals.announce(
-        signals.partnership_created, partnership=partnership, by=by, partnership_request=None
-    )
+    _started(partnership, by=by, partnership_request=None)
     return partnership
+
+
+def _started(partnership: Partnership, *, by, partnership_request) -> None:
+    """The last step of creating a partnership: what must commit with it is done now, in the
+    transaction and under the organizations' locks (``partnership_starting``: the sync records
+    its first run), and ``partnership_created`` is announced for once it has committed."""
+    signals.partnership_starting.send(
+        sender=Partnership, partnership=partnership, by=by, partnership_request=partnership_request
+    )
+    signals.announce(
+        signals.partnership_created,
+        partnership=partnership,
+        by=by,
+        partnership_request=partnership_request,
+    )
 
 
 @transaction.atomic
@@ -513,9 +526,7 @@ def accept_request(partnership_request: PartnershipRequest, *, by) -> Partnershi
     partnership = _create(locked.upstream, locked.downstream, by=by, flags=locked.flags)
     locked.partnership = partnership
     locked.save()
-    signals.announce(
-        signals.partnership_created, partnership=partnership, by=by, partnership_request=locked
-    )
+    _started(partnership, by=by, partnership_request=locked)
     return partnership
 
 

@@ -1,14 +1,19 @@
-"""Domain events of partnerships, announced once the change is committed.
+"""Domain events of partnerships, announced once the change is committed (one, inside it).
 
 Listeners (the sync engine) connect to these in their own ``AppConfig.ready()``; this app
-never calls them directly. Every signal is sent with ``sender=Partnership`` and keyword
-arguments:
+never calls them directly. All but ``partnership_starting`` are sent once the change
+commits. Every signal is sent with ``sender=Partnership`` and keyword arguments:
 
 * ``invitation_accepted``: ``partnership``, ``invitation``, ``by`` — a new organization was
   created from an invitation.
 * ``partnership_created``: ``partnership``, ``by``, ``partnership_request`` — created directly
   (staff; no request) or by an accepted partnership request, for an organization that
   already existed.
+* ``partnership_starting``: the same arguments, sent *inside* the transaction that creates
+  the partnership (not on commit), as the service's last step, with both organizations
+  locked: what a listener writes commits with the partnership or not at all (the sync
+  applies the partnership's link run there when the commit would only have started it in
+  the same process, docs/design.md §10).
 * ``flags_changed``: ``partnership``, ``old_mode``, ``new_mode``, ``by`` — flags were saved
   (``old_mode == new_mode`` when only nothing mode-relevant changed); and
   ``category_changes`` (category key → (old value, new value), empty when none) when the
@@ -25,6 +30,7 @@ from django.dispatch import Signal
 
 invitation_accepted = Signal()
 partnership_created = Signal()
+partnership_starting = Signal()
 flags_changed = Signal()
 partnership_ended = Signal()
 request_declined = Signal()

@@ -62,6 +62,9 @@ class SettingsSyncConfig(AppConfig):
             (partnership_events.partnership_created, receivers.start_with_named_profile),
             (partnership_events.invitation_accepted, receivers.on_invitation_accepted),
             (partnership_events.partnership_created, receivers.on_partnership_created),
+            # In the transaction that creates a partnership: its link run applied there when
+            # the commit would apply it at once anyway (docs/design.md §10).
+            (partnership_events.partnership_starting, receivers.on_partnership_starting),
             (partnership_events.flags_changed, receivers.on_flags_changed),
             (partnership_events.partnership_ended, receivers.on_partnership_ended),
         ]:

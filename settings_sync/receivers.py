@@ -27,6 +27,8 @@ def start_with_named_profile(
 
     if invitation is None and partnership_request is None:
         return
+    if getattr(partnership, "link_run", None) is not None:
+        return  # started in its own transaction (``on_partnership_starting``)
     start_following(partnership, invitation=invitation, by=by)
 
 
@@ -37,11 +39,33 @@ def on_invitation_accepted(sender, partnership, invitation, by, **kwargs) -> Non
         schedule(partnership, policy.INVITE, by=by, trigger="Invitation accepted")
 
 
+def on_partnership_starting(sender, partnership, by, partnership_request=None, **kwargs) -> None:
+    """A partnership is being created (inside its transaction, its organizations locked).
+    When its commit would apply the link run at once in this process anyway
+    (``tasks.applies_now``), the run is recorded and applied now, in that transaction, and
+    the receivers of ``partnership_created`` leave it be (docs/design.md §10); otherwise
+    they record and enqueue it at the commit, as always."""
+    from . import overrides
+    from .tasks import applies_now, apply_link_now
+
+    if not partnership.data_sync_enabled or not applies_now():
+        return
+    start_with_named_profile(sender, partnership, by, partnership_request=partnership_request)
+    if partnership_request is None:
+        # Created directly: no offer could name a profile, so it has no overrides yet.
+        overrides.remember(partnership, None)
+    partnership.link_run = apply_link_now(partnership, by=by, trigger=LINK_TRIGGER)
+
+
+#: What a new partnership's link run says started it.
+LINK_TRIGGER = "Partnership started"
+
+
 def on_partnership_created(sender, partnership, by, **kwargs) -> None:
     from .tasks import schedule
 
-    if partnership.data_sync_enabled:
-        schedule(partnership, policy.LINK, by=by, trigger="Partnership started")
+    if partnership.data_sync_enabled and getattr(partnership, "link_run", None) is None:
+        schedule(partnership, policy.LINK, by=by, trigger=LINK_TRIGGER)
 
 
 def on_flags_changed(sender, partnership, old_mode, new_mode, by, **kwargs) -> None:

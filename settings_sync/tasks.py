@@ -16,6 +16,7 @@ from functools import partial
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.tasks import task
+from django.tasks.backends.immediate import ImmediateBackend
 
 from partnerships.models import Partnership
 
@@ -113,6 +114,40 @@ def schedule(
     else:
         enqueue_on_commit([sync_run])
     return sync_run
+
+
+def apply_link_now(partnership: Partnership, *, by=None, trigger: str = "") -> SyncRun:
+    """Record the link run of a partnership being created and apply it now, in the
+    transaction that creates it (when ``applies_now``), instead of once it commits.
+
+    The caller holds the partner's row (the service locked both organizations, rule R5) and
+    its transaction commits as soon as it returns, so the run reads what it would have read
+    after the commit; it applies in a savepoint, and a failure is recorded against the run
+    and committed with the partnership, to be retried like any other (R4, R9). No worker can
+    see the run before the commit, so there is nothing to claim (R7) and nothing to requeue
+    (R10). That saves a task's round: the run's record committed on its own, the claim, a
+    second transaction that locks the partner and reads the run again, and two commits that
+    wait for the disk (docs/design.md §10). Whoever listens to finished runs hears of it
+    once the partnership has committed.
+    """
+    sync_run = engine.schedule_record(partnership, policy.LINK, by=by, trigger=trigger)
+    engine.runs.execute_held(sync_run)
+    transaction.on_commit(partial(signals.announce_finished, [sync_run]))
+    return sync_run
+
+
+def applies_now() -> bool:
+    """Whether a run recorded now may be applied now, in the caller's transaction: that
+    transaction is the outermost one (it commits when the service that sends the event
+    returns, nothing of a caller's comes after it) and tasks run in this process as soon as
+    it commits (the immediate backend: development, tests, ``bench_sync``), and no gathering
+    (``gathered``) wants its runs enqueued together. With a queue (production, rule R2) runs
+    stay tasks for the workers."""
+    return (
+        _Gathering.current.get() is None
+        and len(transaction.get_connection().atomic_blocks) == 1
+        and isinstance(run_sync.get_backend(), ImmediateBackend)
+    )
 
 
 def enqueue_on_commit(sync_runs: list[SyncRun]) -> None:

@@ -96,6 +96,25 @@ def execute(sync_run: SyncRun) -> SyncRun:
     return _apply_claimed(sync_run)
 
 
+def execute_held(sync_run: SyncRun) -> SyncRun:
+    """Apply a run recorded in the caller's transaction, which already holds its partner's
+    row (rule R5) and commits once the caller returns: no claim (no worker can see the run
+    before that commit), no lock and no second read of the record. The run applies in a
+    savepoint: a failure rolls back its writes alone and is recorded against the run, to
+    commit with the rest (R4, R9)."""
+    sync_run.status, sync_run.error = SyncRun.Status.RUNNING, ""
+    sync_run.started_at = sync_run.heartbeat_at = timezone.now()
+    try:
+        with transaction.atomic():
+            plan = _plan_run(sync_run, sync_run.partnership)
+            _settle([(plan, sync_run)])
+            sync_run.save(update_fields=[*FINISHED_FIELDS, "heartbeat_at"])
+    except Exception as error:
+        logger.exception("Sync run %s failed", sync_run.pk)
+        _fail(sync_run, error)
+    return sync_run
+
+
 def _apply_claimed(sync_run: SyncRun) -> SyncRun:
     """Apply a claimed run holding its partner; a failure is recorded against the run."""
     try:
