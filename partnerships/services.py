@@ -19,6 +19,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from organizations.models import Membership, Organization, organization_name_key
+from organizations.prepared import Prepared
 
 from . import modes, signals, tasks
 from .models import Invitation, Partnership, PartnershipRequest, hash_token
@@ -34,9 +35,38 @@ def _lock_organizations(*organizations: Organization) -> bool:
     """Serialise partnership changes touching these organizations (row locks, pk order).
     True when every one of them was found (and, locked, stays until the transaction ends)."""
     pks = sorted({organization.pk for organization in organizations})
-    return len(Organization.objects.select_for_update().filter(pk__in=pks).order_by("pk")) == len(
-        pks
+    return len(_LOCKED.rows(pks)) == len(pks)
+
+
+#: The reads of the partnership rules change only in their ids: compiled once per process
+#: (docs/design.md §10, "Linking one partner").
+_LOCKED = Prepared(
+    lambda ids: (
+        Organization.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk")
     )
+)
+#: A partner's other active partnerships counted for every rule at once: with this channel
+#: manager, exclusive ones, all of them (no row: none at all).
+_OTHERS = Prepared(
+    lambda downstream, upstream, excluded: (
+        Partnership.objects.active()
+        .filter(downstream_id__in=downstream)
+        .exclude(pk__in=excluded)
+        .values("downstream_id")
+        .annotate(
+            same=Count("pk", filter=Q(upstream_id__in=upstream)),
+            exclusive=Count("pk", filter=Q(is_exclusive=True)),
+            any=Count("pk"),
+        )
+        .values_list("same", "exclusive", "any")
+    )
+)
+#: The organizations one level below some others through active partnerships.
+_BELOW = Prepared(
+    lambda ids: (
+        Partnership.objects.active().filter(upstream_id__in=ids).values_list("downstream_id")
+    )
+)
 
 
 def _lock_partnership_network() -> None:
@@ -71,29 +101,23 @@ def check_partnership_rules(
         raise ValidationError("An organization cannot partner with itself.", code="self")
     # The partner's other active partnerships, counted in one query: with this channel
     # manager, exclusive ones, all of them.
-    others = (
-        Partnership.objects.active()
-        .filter(downstream=downstream)
-        .exclude(pk=exclude_pk)
-        .aggregate(
-            same=Count("pk", filter=Q(upstream=upstream)),
-            exclusive=Count("pk", filter=Q(is_exclusive=True)),
-            any=Count("pk"),
-        )
-    )
-    if others["same"]:
+    excluded = [] if exclude_pk is None else [exclude_pk]
+    (same, exclusive, others) = (
+        _OTHERS.rows([downstream.pk], [upstream.pk], excluded) or [(0,) * 3]
+    )[0]
+    if same:
         raise ValidationError(
             f"{upstream} and {downstream} already have an active partnership.", code="duplicate"
         )
     # Said without naming the other channel managers: the organization asking may be a
     # stranger to the partner, and another's partnerships are not its business.
-    if others["exclusive"]:
+    if exclusive:
         raise ValidationError(
             f"{downstream} has an exclusive partnership with another channel manager; it "
             "cannot have another channel manager while that partnership is active.",
             code="exclusive_taken",
         )
-    if is_exclusive and others["any"]:
+    if is_exclusive and others:
         raise ValidationError(
             f"{downstream} already works with another channel manager; a partnership can only "
             "be exclusive when it is the partner's only active channel manager.",
@@ -115,14 +139,7 @@ def _reaches(start: Organization, target: Organization) -> bool:
     seen = {start.pk}
     frontier = {start.pk}
     while frontier:
-        frontier = (
-            set(
-                Partnership.objects.active()
-                .filter(upstream_id__in=frontier)
-                .values_list("downstream_id", flat=True)
-            )
-            - seen
-        )
+        frontier = {pk for (pk,) in _BELOW.rows(sorted(frontier))} - seen
         if target.pk in frontier:
             return True
         seen |= frontier
