@@ -189,9 +189,9 @@ def create_partnership(
 
 
 def _started(partnership: Partnership, *, by, partnership_request) -> None:
-    """The last step of creating a partnership: what must commit with it is done now, in the
-    transaction and under the organizations' locks (``partnership_starting``: the sync records
-    its first run), and ``partnership_created`` is announced for once it has committed."""
+    """The last step of creating a partnership: ``partnership_starting`` is sent now, in the
+    transaction and under the organizations' locks (the sync may apply the link run there),
+    and ``partnership_created`` is announced for once it has committed."""
     signals.partnership_starting.send(
         sender=Partnership, partnership=partnership, by=by, partnership_request=partnership_request
     )
