@@ -43,14 +43,14 @@ def counts(category: registry.Category, planned: list[Planned]) -> dict[int, Cou
     whole batch. ``fallback`` (1) marks a partner the engine must plan itself."""
     if not planned:
         return {}
-    sql, params = _query(category, planned)
+    sql = _query(category, planned)
     result: dict[int, Counter] = {p.partnership_id: Counter() for p in planned}
     with (
         transaction.atomic(),
         connection.cursor() as cursor,
         _planner_settings(cursor),
     ):
-        cursor.execute(sql, params)
+        cursor.execute(sql)
         rows = cursor.fetchall()
     for pk, *numbers in rows:
         result[pk].update({name: int(n or 0) for name, n in zip(COUNTED, numbers, strict=True)})
@@ -62,8 +62,10 @@ def counts(category: registry.Category, planned: list[Planned]) -> dict[int, Cou
 #: over tens of thousands of rows each side is quadratic; every join here is an equality a
 #: hash join answers in one pass, and the lookups by name are subqueries an index answers. No
 #: JIT: those lookups make the estimated cost look large enough for it, and compiling the
-#: query took longer than running it.
-PLANNER_SETTINGS = {"enable_nestloop": "off", "jit": "off"}
+#: query took longer than running it. No merge joins: with the partners' items inlined, the
+#: planner joined them to their upstream items along the table's whole primary key
+#: (docs/design.md §12.3, P1b).
+PLANNER_SETTINGS = {"enable_nestloop": "off", "enable_mergejoin": "off", "jit": "off"}
 
 
 @contextmanager
@@ -99,15 +101,16 @@ def _same(left: str, right: str, columns: list[tuple[str, str]]) -> str:
     return "(" + " AND ".join(_equal(f"{left}.{a}", f"{right}.{b}") for a, b in columns) + ")"
 
 
-def _query(category: registry.Category, planned: list[Planned]) -> tuple[str, list]:
+def _query(category: registry.Category, planned: list[Planned]) -> str:
     """The counting query (docs/design.md §12.3).
 
-    Every partner item is read once, with its upstream item (``d``), and passed over in full
-    only for what concerns every item: refreshing a live copy (M2, M3, X1). The other rules
-    concern the few items that are not plain live copies (``r``: own items, copies from
-    elsewhere, archived copies, orphans, copies kept as edited or to be renamed), and run over
-    those. The channel manager's items are only looked up (by id, by name) and counted: an
-    upstream item that no rule concerns is created (M1, X4).
+    Every partner item is taken with its upstream item (``d``, inlined where used, never
+    materialised: P1b) and passed over in full only for what concerns every item: refreshing
+    a live copy (M2, M3, X1). The other rules concern the few items that are not plain live
+    copies (``r``: own items, copies from elsewhere, archived copies, orphans, copies kept as
+    edited or to be renamed), picked out by a second pass, and run over those. The channel
+    manager's items are only looked up (by id, by name) and counted: an upstream item that no
+    rule concerns is created (M1, X4).
     """
     model = category.model
     q = connection.ops.quote_name
@@ -120,17 +123,17 @@ def _query(category: registry.Category, planned: list[Planned]) -> tuple[str, li
     def same(left: str, right: str, right_columns=None) -> str:
         return _same(left, right, list(zip(values, right_columns or values, strict=True)))
 
-    rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(planned))
-    params: list = []
-    for p in planned:
-        params += [
-            p.partnership_id,
-            p.downstream_id,
-            p.upstream_id,
-            int(p.match),
-            int(p.keeps_lock),
-            int(p.locks),
-        ]
+    # Every value is an integer, written into the text: the driver would otherwise scan a
+    # text this long for its placeholders (docs/design.md §10).
+    rows = ", ".join(
+        "({}, {}, {}, {}, {}, {})".format(
+            *map(
+                int,
+                (p.partnership_id, p.downstream_id, p.upstream_id, p.match, p.keeps_lock, p.locks),
+            )
+        )
+        for p in planned
+    )
     # who locks a copy of upstream item ``t`` (locks.lock_through, item_rules._manager_of)
     manager = (
         "COALESCE(CASE WHEN pp.keeps = 1 THEN {t}.managed_by_id END, "
@@ -145,15 +148,25 @@ def _query(category: registry.Category, planned: list[Planned]) -> tuple[str, li
     )
     # a live copy merge keeps as edited, under its name: diverged, unlocked, its values not
     # the upstream item's (M3; a name that stays, §5.5)
-    stays = "(live = 1 AND diverged = 1 AND is_match = 0 AND src_locked = 0 AND same_src = 0)"
+    stays = "(live = 1 AND is_match = 0 AND src_locked = 0 AND diverged = 1 AND same_src = 0)"
     # the channel manager's live item of the partner item's name, by its unique index (§3.3)
     by_key = "up k WHERE k.organization_id = pp.uid AND k.normalised_key = x.normalised_key"
     upstream_by_key = "up t ON t.organization_id = {src}.uid AND t.normalised_key = {src}.nkey"
-    downstream_ids = sorted({p.downstream_id for p in planned})
-    upstream_ids = sorted({p.upstream_id for p in planned})
-    params += [*upstream_ids, *downstream_ids]  # in the order the query lists them
-    listed = lambda ids: ", ".join(["%s"] * len(ids))  # noqa: E731
+    # a live copy is updated (M2, M3, §14.3) and overwrites a local edit, if no conflict
+    refreshed = (
+        "((same_src = 1 AND restamped = 1) "
+        "OR (same_src = 0 AND NOT (diverged = 1 AND is_match = 0 AND src_locked = 0)))"
+    )
+    overwrites = "(same_src = 0 AND diverged = 1 AND (is_match = 1 OR src_locked = 1))"
+    # the same for a plain live copy, which does not stay: 0 unchanged, 1 updated, 2 updated
+    # overwriting a local edit. Its values are compared with its upstream item's once, and
+    # with its baseline only when they differ (the comparisons are most of the query's work)
+    plain_refresh = "CASE WHEN same_src = 1 THEN restamped WHEN diverged = 1 THEN 2 ELSE 1 END"
+    downstream_ids = sorted({int(p.downstream_id) for p in planned})
+    upstream_ids = sorted({int(p.upstream_id) for p in planned})
+    listed = lambda ids: ", ".join(map(str, ids))  # noqa: E731
     inlined = "NOT MATERIALIZED " if connection.vendor == "postgresql" else ""
+    fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
     sql = f"""
 WITH pp (pid, did, uid, is_match, keeps, locks) AS (VALUES {rows}),
 up AS {inlined}(
@@ -161,8 +174,9 @@ up AS {inlined}(
   SELECT * FROM {table}
   WHERE organization_id IN ({listed(upstream_ids)}) AND archived_at IS NULL
 ),
-d AS (
-  -- every partner item, once, with its upstream item and what the rules ask of the two
+d AS {inlined}(
+  -- every partner item with its upstream item and what the rules ask of the two; read by r
+  -- and by the count of plain copies, each computing only what it uses (never materialised)
   SELECT pp.pid, pp.uid, pp.is_match, x.id, x.normalised_key AS nkey,
     x.synced_partnership_id AS sp, x.synced_from_id AS sf, x.archived_at AS at,
     CASE WHEN x.archived_by_sync THEN 1 ELSE 0 END AS abs, x.synced_origin_id AS origin,
@@ -189,7 +203,7 @@ d AS (
 r AS (
   -- all but the plain live copies (not kept as edited, their name their upstream item's)
   SELECT d.*, CASE WHEN {stays} THEN 1 ELSE 0 END AS stays
-  FROM d WHERE live = 0 OR {stays} OR nkey <> src_key
+  FROM d WHERE live = 0 OR nkey <> src_key OR {stays}
 ),
 hc AS (
   -- the partner's other live items, which keep their names: its own, copies from elsewhere
@@ -230,9 +244,25 @@ probe AS (SELECT pid, id AS sf FROM cand UNION SELECT pid, sf FROM r WHERE live 
 cl AS (
   -- how many live copies those upstream items have, and those of the live copies in r: of
   -- two live copies of one upstream item, one at least has a name not the upstream item's
-  -- (names are unique among live items), so is in r
-  SELECT d.pid, d.sf, COUNT(*) AS n FROM d JOIN probe ON probe.pid = d.pid AND probe.sf = d.sf
-  WHERE d.live = 1 GROUP BY d.pid, d.sf
+  -- (names are unique among live items), so is in r. The live copies not in r are plain:
+  -- one at most per upstream item, the partner's live item of its name (by the unique
+  -- index), counted unless it is in r
+  SELECT pid, sf, COUNT(*) AS n FROM (
+    SELECT r.pid, r.sf FROM r JOIN probe ON probe.pid = r.pid AND probe.sf = r.sf
+    WHERE r.live = 1
+    UNION ALL
+    SELECT named.pid, named.sf FROM (
+      SELECT probe.pid, probe.sf, (
+        SELECT y.id FROM {table} y
+        WHERE y.organization_id = pp.did AND y.normalised_key = t.normalised_key
+          AND y.archived_at IS NULL AND y.synced_partnership_id = pp.pid
+          AND y.synced_from_id = t.id
+      ) AS id
+      FROM probe JOIN pp ON pp.pid = probe.pid
+      JOIN up t ON t.id = probe.sf AND t.organization_id = pp.uid
+    ) named LEFT JOIN r ON r.id = named.id
+    WHERE named.id IS NOT NULL AND r.id IS NULL
+  ) live_copies GROUP BY pid, sf
 ),
 h AS (
   -- in match, an own item whose name's upstream item has a live copy is not kept (X5)
@@ -256,10 +286,6 @@ copied AS (
   FROM r c
   LEFT JOIN st b ON b.pid = c.pid AND b.nkey = c.src_key
   WHERE c.live = 1
-  UNION ALL
-  -- the plain live copies: neither
-  SELECT pid, same_src, diverged, restamped, is_match, src_locked, 0, 0
-  FROM d WHERE live = 1 AND nkey = src_key AND NOT {stays}
 ),
 special AS (
   SELECT pp.pid, pp.is_match, {manager.format(t="t")} AS manager,
@@ -287,15 +313,19 @@ FROM (
   FROM pp LEFT JOIN upstream ON upstream.uid = pp.uid
   UNION ALL
   SELECT pid, -1,
-    CASE WHEN conflict = 0 AND (
-      (same_src = 1 AND restamped = 1)
-      OR (same_src = 0 AND NOT (diverged = 1 AND is_match = 0 AND src_locked = 0)))
-      THEN 1 ELSE 0 END,
+    CASE WHEN conflict = 0 AND {refreshed} THEN 1 ELSE 0 END,
     0, 0, 0, 0,
-    CASE WHEN conflict = 0 AND same_src = 0 AND diverged = 1
-      AND (is_match = 1 OR src_locked = 1) THEN 1 ELSE 0 END,
+    CASE WHEN conflict = 0 AND {overwrites} THEN 1 ELSE 0 END,
     chained
   FROM copied
+  UNION ALL
+  -- the plain live copies: neither a conflict nor a chain
+  SELECT pid, -1, CASE WHEN refresh > 0 THEN 1 ELSE 0 END, 0, 0, 0, 0,
+    CASE WHEN refresh = 2 THEN 1 ELSE 0 END, 0
+  FROM (
+    SELECT pid, {plain_refresh} AS refresh
+    FROM d WHERE live = 1 AND nkey = src_key AND NOT {stays}{fence}
+  ) plain
   UNION ALL
   SELECT pid,
     CASE WHEN conflict = 0 AND h_id IS NULL AND abs_max IS NULL
@@ -326,5 +356,5 @@ FROM (
   SELECT pid, 0, 0, 0, 0, 0, 0, 0, 1 FROM cl WHERE n > 1
 ) counted
 GROUP BY pid
-"""  # noqa: S608 (our identifiers; the ids are parameters)
-    return sql, params
+"""  # noqa: S608 (our identifiers, and integers)
+    return sql

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from organizations.models import Organization
@@ -260,6 +261,9 @@ def plan_import(
             "normalised_key", flat=True
         )
     )
+    # A new item's defaults, copied for every row: building a model instance costs more than
+    # validating its row (docs/design.md §11.2, rule X2).
+    blank = model(organization=organization)
     duplicate_field = category.form_class.duplicate_error_field or category.natural_key[-1]
     key_label = _key_label(category)
     seen: dict[str, int] = {}
@@ -277,7 +281,7 @@ def plan_import(
             for name in category.natural_key
         ]
         label = " ".join(part.strip() for part in key_cells if part.strip())
-        instance = model(organization=organization)
+        instance = copy.copy(blank)
         errors = _validate_row(converters, columns, cells, instance)
         row = RowPlan(line, ERROR, label)
         if not set(category.natural_key) & set(errors):
@@ -429,9 +433,52 @@ def _write(plan: ImportPlan, *, by) -> None:
         fields = [*plan.columns, "updated_at"] if synced else plan.columns
         model.objects.bulk_update(updated, fields, batch_size=500)
     if created:
-        model.objects.bulk_create(created, batch_size=1000)
+        for row in plan.rows:
+            if row.action == CREATE:
+                row.instance.normalised_key = row.key  # what bulk_create would compute (§3.3)
+        _create(model, created)
     if plan.has_changes and synced:
         # Bulk writes send no post_save: the whole file is one upstream change, one run per
         # partner (docs/design.md §7.3, rule R1). Invite-only data is copied once, at the
         # invitation, and never fanned out.
         tasks.schedule_upstream_change(plan.organization.pk, category.key, category.label)
+
+
+def _create(model, items: list) -> None:
+    """Insert ``items`` (their ``normalised_key`` set) as ``bulk_create`` would, without
+    giving them their ids: on PostgreSQL in one ``COPY`` (docs/design.md §11.2, rule X4),
+    elsewhere through the ORM."""
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(items, batch_size=1000)
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    values = [_prepared(f, items) for f in fields]
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN") as copy_in,
+    ):
+        for row in zip(*values, strict=True):
+            copy_in.write_row(row)
+
+
+def _prepared(field, items: list) -> list:
+    """One field's values as the ORM sends them to the database (its ``pre_save``, then
+    ``get_db_prep_save``). A plan's rows share their value objects (each distinct cell is
+    converted once, a new item's defaults are one item's), so each object is prepared once."""
+    if type(field).pre_save is Field.pre_save:
+        attname = field.attname
+        raw = [item.__dict__[attname] for item in items]
+    else:
+        raw = [field.pre_save(item, True) for item in items]
+    done: dict[int, tuple] = {}  # id → (the value, kept alive while its id is a key; prepared)
+    prepared = []
+    for value in raw:
+        try:
+            prepared.append(done[id(value)][1])
+        except KeyError:
+            result = field.get_db_prep_save(value, connection)
+            done[id(value)] = (value, result)
+            prepared.append(result)
+    return prepared

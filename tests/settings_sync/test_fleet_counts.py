@@ -44,6 +44,7 @@ STATES = [
     "archived_by_sync",
     "archived_by_partner",
     "two_archived",  # archived twice, at different times
+    "archived_and_copy",  # archived by the sync once, and copied again since
 ]
 counter = itertools.count()
 
@@ -179,6 +180,12 @@ def build(fleet: Fleet):
                 for named in (values, {**values, "name": old_name}):
                     if free(named["name"]):
                         _copy(Adder, partner, source, partnership, named, named, **flags)
+            elif state == "archived_and_copy":
+                _copy(Adder, partner, source, partnership, values, values, archived_at=when,
+                      archived_by_sync=True, **flags)  # fmt: skip
+                when += datetime.timedelta(minutes=1)
+                if free(source.name):
+                    _copy(Adder, partner, source, partnership, values, values, **flags)
             elif state.startswith("archived") or state == "two_archived":
                 times = [when, when + datetime.timedelta(hours=1)]
                 for at in times[: 2 if state == "two_archived" else 1]:
@@ -264,6 +271,17 @@ def planned_by_engine(profile, partnerships) -> tuple[Counter, int]:
     return totals, overwritten
 
 
+def previewed(profile, made):
+    """The fleet preview of the partnerships ``made``, and the totals and overwrites of the
+    engine's plans for them."""
+    listed = list(
+        Partnership.objects.filter(pk__in=[p.pk for p in made])
+        .select_related("upstream", "downstream")
+        .order_by("pk")
+    )
+    return previews.fleet_preview(profile, listed), *planned_by_engine(profile, listed)
+
+
 #: Every state at once, under each outcome (examples always run, whatever the profile).
 KITCHEN_SINK_UPSTREAM = [
     ("Trenching", 1, "live"),
@@ -274,6 +292,7 @@ KITCHEN_SINK_UPSTREAM = [
     ("Main panel", 2, "live"),
     ("Ground mount", 0, "live"),
     ("Battery", 1, "live"),
+    ("Inverter upgrade", 2, "live"),
     ("Old", 1, "archived"),
     ("Gone", 1, "deleted"),
 ]
@@ -285,6 +304,7 @@ KITCHEN_SINK_STATES = [
     ("archived_by_sync", "", False, True),
     ("archived_by_partner", "", False, True),
     ("two_archived", "", False, True),
+    ("archived_and_copy", "", True, True),
     ("none", "", False, True),
     ("edited", "", False, True),  # a copy of an item archived upstream since
     ("copy", "", False, True),  # a copy of an item deleted upstream since
@@ -317,23 +337,16 @@ def kitchen_sink(profile_mode: str, adders: str) -> Fleet:
 @given(fleet=fleets())
 def test_the_fleet_counts_are_the_engines_plans_added_up(fleet):
     with transaction.atomic():
-        profile, made = build(fleet)
-        listed = list(
-            Partnership.objects.filter(pk__in=[p.pk for p in made])
-            .select_related("upstream", "downstream")
-            .order_by("pk")
-        )
-        fleet_preview = previews.fleet_preview(profile, listed)
-        totals, overwritten = planned_by_engine(profile, listed)
+        fleet_preview, totals, overwritten = previewed(*build(fleet))
         assert +fleet_preview.totals == +totals
         assert fleet_preview.overwritten == overwritten
         transaction.set_rollback(True)
 
 
-def linked_fleet(partners: int, items: int):
-    """A channel manager with ``items`` adders and ``partners`` partners syncing them flexibly:
-    every copy in sync but one edited, one upstream item renamed since, and one adder of the
-    partner's own."""
+def linked_fleet(partners: int, items: int, mode: str = "flexible"):
+    """A channel manager with ``items`` adders and ``partners`` partners syncing them (flexibly
+    unless ``mode`` says otherwise): every copy in sync but one edited, one upstream item
+    renamed since, and one adder of the partner's own."""
     n = next(counter)
     manager = OrganizationFactory(name=f"Channel manager {n}")
     sources = Adder.objects.bulk_create(
@@ -342,7 +355,7 @@ def linked_fleet(partners: int, items: int):
     made = []
     for index in range(partners):
         partner = OrganizationFactory(name=f"Partner {n}-{index}")
-        partnership = make_partnership(manager, partner, **FLAGS["flexible"])
+        partnership = make_partnership(manager, partner, **FLAGS[mode])
         copies = []
         for source in sources:
             values = {name: getattr(source, name) for name in Adder.SYNCED_FIELDS}
@@ -387,3 +400,14 @@ def test_queries_are_constant_per_batch_for_partners_in_sync():
         return len(captured.captured_queries)
 
     assert queries(3, 10) == queries(40, 100)
+
+
+def test_copies_kept_as_edited_are_counted_in_sql():
+    """A merge keeps an edited copy under its upstream item's name: the query counts it as
+    the one live copy of that item, leaving no partner to the engine (docs/design.md §12.3)."""
+    manager, made = linked_fleet(3, 5, mode="non_exclusive")
+    profile = profiles.save_profile(manager, name="Flexible", flags=FLAGS["flexible"], values={})
+    fleet, totals, overwritten = previewed(profile, made)
+    assert fleet.planned_item_by_item == 0
+    assert +fleet.totals == +totals
+    assert fleet.overwritten == overwritten == 0

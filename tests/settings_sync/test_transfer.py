@@ -197,6 +197,52 @@ def test_round_trip_of_generated_equipment(admin_client, organization, items, fm
         assert catalogue(category, organization) == before
 
 
+@pytest.mark.parametrize("category", TRANSFERABLE, ids=lambda c: c.key)
+def test_new_items_are_stored_as_the_orm_stores_them(admin_client, organization, category):
+    """An import writes its new items with COPY on PostgreSQL (docs/design.md §11.2, rule X4):
+    every column holds what ``bulk_create`` writes for the same plan."""
+    from settings_sync import imports, spreadsheets
+
+    for _index in range(3):
+        FACTORIES[category.key](organization=organization)
+    if category.key == "equipment":
+        EquipmentFactory(organization=organization, manufacturer="\uff31cells \u00df", rating=None)
+    exported = content_of(admin_client.get(url("export", organization, category)))
+    imported, by_orm = OrganizationFactory(), OrganizationFactory()
+    applied = imports.apply_import(
+        upload=(
+            upload_row := imports.start_import(
+                organization=imported, category=category, file_name="x.csv",
+                content=exported, archive_missing=False, by=None,
+            )
+        ),
+        expected_digest=upload_row.plan_digest,
+        by=None,
+    )  # fmt: skip
+    plan = imports.plan_import(
+        category=category,
+        organization=by_orm,
+        table=spreadsheets.read_table(exported, file_name="x.csv")[1],
+        archive_missing=False,
+    )
+    category.model.objects.bulk_create([row.instance for row in plan.rows])
+
+    def stored(organization) -> list[dict]:
+        fields = [
+            f.attname
+            for f in category.model._meta.concrete_fields
+            if f.attname not in {"id", "organization_id", "updated_at"}
+        ]
+        return list(
+            category.model.all_objects.filter(organization=organization)
+            .order_by("normalised_key")
+            .values(*fields)
+        )
+
+    assert applied.counts["create"] == len(stored(imported)) >= 3
+    assert stored(imported) == stored(by_orm)
+
+
 # Dry run and apply --------------------------------------------------------------------------
 
 
