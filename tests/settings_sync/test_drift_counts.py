@@ -259,3 +259,30 @@ def test_an_edit_marks_the_partnerships_on_either_side(db, side):
     marked = DriftCount.objects.get(partnership=partnership, category="adders")
     untouched = DriftCount.objects.get(partnership=partnership, category="personas")
     assert (marked.fresh, untouched.fresh) == (False, True)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_reader_does_not_wait_for_a_writer_of_its_counts():
+    """A writer that holds a page's counts (a long transaction that marked them) does not hold
+    up the tab: the reader shows its recount, gives up storing it after ``STORE_LOCK_TIMEOUT``,
+    and the row stays stale for the next reader."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.settings_sync.concurrency import TIMEOUT, in_thread, rows_locked
+
+    upstream = OrganizationFactory()
+    _create(Adder, upstream, "Trenching", 1)
+    partnership = make_partnership(upstream, **MODES["non_exclusive"])  # linked on commit
+    status.statuses([partnership])
+    copy = Adder.objects.get(synced_partnership=partnership, name="Trenching")
+    copy.amount += 1
+    copy.save()  # its counts marked: 1 diverged
+    rows = DriftCount.objects.filter(partnership=partnership, category="adders")
+    assert not rows.get().fresh
+    with ThreadPoolExecutor(max_workers=1) as pool, rows_locked(rows):
+        shown = in_thread(pool, status.statuses, [partnership]).result(TIMEOUT / 3)
+    assert shown[partnership.pk].by_category["adders"]["diverged"] == 1
+    assert not rows.get().fresh
+    status.statuses([partnership])
+    assert rows.get().fresh
