@@ -82,6 +82,13 @@ def _create(model, organization, name: str, value: int):
     return Persona.objects.create(organization=organization, name=name, annual_kwh=value + 1)
 
 
+def _restore(model, organization, n) -> None:
+    """Restore one of the organization's archived items, unless a live one holds its name."""
+    archived = _pick(_items(model, organization, archived=True), n)
+    if archived and _free(model, organization, archived.name):
+        archived.restore()
+
+
 def _free(model, organization, name) -> bool:
     return not model.objects.filter(organization=organization, name=name).exists()
 
@@ -107,9 +114,7 @@ def _apply(operation, n, value, key, partnerships, capture) -> None:
     elif operation == "channel manager archives an item" and source:
         source.archive()
     elif operation == "channel manager restores an item":
-        archived = _pick(_items(model, upstream, archived=True), n)
-        if archived and _free(model, upstream, archived.name):
-            archived.restore()
+        _restore(model, upstream, n)
     elif operation == "channel manager deletes an item for good" and source:
         source.delete()
     elif operation == "partner edits a copy" and copy:
@@ -118,9 +123,7 @@ def _apply(operation, n, value, key, partnerships, capture) -> None:
     elif operation == "partner archives a copy" and copy:
         copy.archive()
     elif operation == "partner restores an item":
-        archived = _pick(_items(model, partner, archived=True), n)
-        if archived and _free(model, partner, archived.name):
-            archived.restore()
+        _restore(model, partner, n)
     elif operation == "partner deletes a copy for good" and copy:
         copy.delete()
     elif operation == "partner adds its own item":
