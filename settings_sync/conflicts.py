@@ -32,7 +32,7 @@ from organizations.prepared import Prepared
 from organizations.wording import possessive
 from partnerships.models import Partnership
 
-from . import registry
+from . import drift_counts, registry
 from .engine.reads import label_of
 from .items import SyncedItemQuerySet, baseline_name
 from .locks import is_item_locked, is_locked, locked_keys
@@ -253,6 +253,8 @@ def _decide(item, *, by, take: bool, note: str) -> SyncRun:
         model.all_objects.filter(pk=current.pk).update(
             synced_at=now, **{baseline_name(name): theirs[name] for name in fields}
         )
+        # No signal, so the drift counts are marked here (docs/design.md §10).
+        drift_counts.mark([(current.organization_id, category.key)])
         action = SyncChange.Action.KEPT_MINE
         trigger = "Kept its own version"
     sync_run = SyncRun.objects.create(

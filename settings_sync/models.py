@@ -384,3 +384,38 @@ class ProfileOffer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invitation or self.partnership_request} names {self.profile}"
+
+
+class DriftCount(models.Model):
+    """The drift of one collection category of one partnership, kept for the Partnerships tab
+    so that a page of partners is one indexed read, not a recount (docs/design.md §10).
+
+    Every write of a category's items marks the rows of the partnerships on either side of
+    the organization written (``fresh`` off, ``generation`` up by one) in its own transaction;
+    a reader recounts the rows it finds stale or missing and stores the counts only if the
+    row's generation is still the one it read. The counts are the partner's items as they are,
+    whatever the partnership's flags: a category's override is applied when they are read.
+    """
+
+    partnership = models.ForeignKey(
+        Partnership, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    category = models.CharField(max_length=40)
+    #: Raised by every writer; a reader's counts are stored only against the generation read.
+    generation = models.BigIntegerField(default=0)
+    #: The counts below are what a recount gives now.
+    fresh = models.BooleanField(default=False)
+    diverged = models.IntegerField(default=0)
+    #: Upstream live items without a live copy, whatever the category's override.
+    missing = models.IntegerField(default=0)
+    out_of_date = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partnership", "category"], name="drift_count_one_per_category"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category} of partnership {self.partnership_id}"

@@ -24,9 +24,9 @@ from django.db.models.lookups import IsNull
 from organizations.prepared import Prepared
 from partnerships.modes import OFF
 
-from . import overrides, registry
+from . import drift_counts, overrides, registry
 from .items import baseline_name
-from .models import DECISION, SyncRun
+from .models import DECISION, DriftCount, SyncRun
 
 
 @dataclass
@@ -48,9 +48,11 @@ class PartnerStatus:
 def statuses(partnerships: list) -> dict[int, PartnerStatus]:
     """Partnership pk → status, for partnerships that may have different channel managers.
 
-    Three queries, whatever the number of partners and categories: one ``UNION ALL`` with, per
-    collection category, the partners' copies counted by state and the channel managers'
-    live items counted; one for the partnerships' overrides; and one for the last runs
+    Three queries, whatever the number of partners and categories: the drift counts kept per
+    partnership and category (one indexed read), the partnerships' overrides and the last
+    runs. Where a kept count is stale or missing, two more: the recount of those partnerships
+    (one ``UNION ALL`` with, per collection category, the partners' copies counted by state
+    and the channel managers' live items counted) and the store of their stale counts
     (docs/design.md §10).
 
     Drift compares a copy with its own baseline (diverged), the channel manager's items with
@@ -61,10 +63,7 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
     if not partnerships:
         return result
     pks = list(result)
-    upstream_of = {partnership.pk: partnership.upstream_id for partnership in partnerships}
-    counts: dict[tuple[str, str, int], tuple[int, int, int]] = {}
-    for side, owner, key, diverged, mirrored, stale in _COUNTS.rows(pks, set(upstream_of.values())):
-        counts[side, key, owner] = (diverged, mirrored, stale)
+    kept = _kept_counts(partnerships)
     # A category that is off for a partner (its override) misses nothing (docs/design.md §12).
     effective = overrides.effective_modes_many(partnerships)
     categories = registry.all()
@@ -79,9 +78,7 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
         if not category.is_collection:
             continue
         for pk, status in result.items():
-            diverged, mirrored, stale = counts.get((COPIES, category.key, pk), (0, 0, 0))
-            upstream = counts.get((UPSTREAM, category.key, upstream_of[pk]), (0, 0, 0))[0]
-            missing = max(0, upstream - mirrored)
+            diverged, missing, stale = kept[pk, category.key]
             if effective[pk][category.key] == OFF:
                 missing = 0
             status.by_category[category.key] = {
@@ -94,6 +91,59 @@ def statuses(partnerships: list) -> dict[int, PartnerStatus]:
             status.stale += stale
     for run in _LAST_RUNS.objects(pks):
         result[run.partnership_id].last_run = run
+    return result
+
+
+def _kept_counts(partnerships: list) -> dict[tuple[int, str], tuple[int, int, int]]:
+    """(partnership pk, collection key) → (diverged, missing, out of date), whatever the
+    overrides: the kept counts, one indexed read; a partnership with a count stale or not yet
+    kept is recounted (``recount``) and its stale counts stored (docs/design.md §10)."""
+    keys = [category.key for category in registry.all() if category.is_collection]
+    kept: dict[tuple[int, str], tuple[int, int, int]] = {}
+    generations: dict[tuple[int, str], int] = {}
+    for pk, key, generation, fresh, *counts in _KEPT.rows([p.pk for p in partnerships]):
+        generations[pk, key] = generation
+        if fresh:
+            kept[pk, key] = tuple(counts)
+    stale = [p for p in partnerships if any((p.pk, key) not in kept for key in keys)]
+    if stale:
+        counted = recount(stale)
+        drift_counts.store(
+            [
+                (pk, key, generations.get((pk, key), 0), *counts)
+                for (pk, key), counts in counted.items()
+                if (pk, key) not in kept
+            ]
+        )
+        kept.update(counted)
+    return kept
+
+
+def _kept(pks: list[int]):
+    return DriftCount.objects.filter(partnership_id__in=pks).values_list(
+        "partnership_id", "category", "generation", "fresh", "diverged", "missing", "out_of_date"
+    )
+
+
+_KEPT = Prepared(_kept)
+
+
+def recount(partnerships: list) -> dict[tuple[int, str], tuple[int, int, int]]:
+    """(partnership pk, collection key) → (diverged, missing, out of date), counted from the
+    items now: one query for every category (``_counts``), whatever the overrides."""
+    upstream_of = {partnership.pk: partnership.upstream_id for partnership in partnerships}
+    counts: dict[tuple[str, str, int], tuple[int, int, int]] = {}
+    rows = _COUNTS.rows(list(upstream_of), set(upstream_of.values()))
+    for side, owner, key, diverged, mirrored, stale in rows:
+        counts[side, key, owner] = (diverged, mirrored, stale)
+    result = {}
+    for category in registry.all():
+        if not category.is_collection:
+            continue
+        for pk, upstream_pk in upstream_of.items():
+            diverged, mirrored, stale = counts.get((COPIES, category.key, pk), (0, 0, 0))
+            upstream = counts.get((UPSTREAM, category.key, upstream_pk), (0, 0, 0))[0]
+            result[pk, category.key] = (diverged, max(0, upstream - mirrored), stale)
     return result
 
 

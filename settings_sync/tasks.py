@@ -20,7 +20,7 @@ from django.tasks.backends.immediate import ImmediateBackend
 
 from partnerships.models import Partnership
 
-from . import engine, overrides, policy, signals
+from . import drift_counts, engine, overrides, policy, signals
 from .models import CategoryOverride, SyncBatch, SyncRun
 
 #: Runs of one fan-out applied together by one task (they share their reads and writes);
@@ -170,7 +170,12 @@ def schedule_upstream_change(organization_id: int, category_key: str, label: str
     them still queued); they are enqueued once it commits (docs/design.md §7.3). Many edits in
     one transaction (an import, a bulk action) become one run per partner: the runs work from
     the data as it is when they run, so they see every edit of the transaction.
+
+    Every save, archive, restore or delete of an item and every import comes here, whoever's
+    partner or channel manager the organization is: the drift counts of its partnerships, on
+    either side, for this category are marked stale first (docs/design.md §10).
     """
+    drift_counts.mark([(organization_id, category_key)])
     key = (organization_id, category_key)
     if _recorded_in_this_transaction(key):
         return

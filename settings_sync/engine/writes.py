@@ -24,7 +24,7 @@ from organizations.natural_keys import NaturalKeyModel
 from organizations.prepared import Template
 from partnerships.models import Partnership
 
-from .. import locks
+from .. import drift_counts, locks
 from ..items import FRESH_COPY, Fresh, baseline_name
 from ..models import SyncChange, SyncRun
 from .plan import CREATED, CategoryPlan, Plan
@@ -100,6 +100,7 @@ def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
     ]
     if history:
         SyncChange.objects.bulk_create(history, batch_size=None)
+    drift_counts.mark_written(runs)  # in the run's transaction (docs/design.md §10)
 
 
 def changed_fields(objects: list, fields: tuple[str, ...]) -> list[str]:

@@ -24,7 +24,13 @@ from partnerships import services
 from settings_sync import conflicts, overrides
 from settings_sync.models import SyncRun
 from settings_sync.project.models import Adder
-from tests.factories import AdderFactory, MembershipFactory, OrganizationFactory, make_partnership
+from tests.factories import (
+    AdderFactory,
+    MembershipFactory,
+    OrganizationFactory,
+    UserFactory,
+    make_partnership,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -466,6 +472,11 @@ class TestInbox:
         for amount in (1400, 1500):
             with sync_now():
                 edit(Adder.objects.get(organization=channel_manager), amount=amount)
+        # Someone else's unread notice is not counted.
+        mine = Notification.objects.filter(user=partner_admin).first()
+        Notification.objects.create(
+            user=UserFactory(), organization=mine.organization, event=mine.event, message="x"
+        )
         client.force_login(partner_admin)
         content = client.get(reverse("notifications:inbox")).content.decode()
         assert 'data-testid="unread-count">2<' in content

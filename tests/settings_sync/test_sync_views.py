@@ -15,7 +15,7 @@ from django.urls import reverse
 from organizations.models import Organization
 from partnerships import services
 from partnerships.models import Partnership
-from settings_sync import engine, policy, registry, sync_views
+from settings_sync import drift_counts, engine, policy, registry, sync_views
 from settings_sync.models import SyncBatch, SyncRun
 from settings_sync.project.models import Adder
 from settings_sync.proposal.models import ProposalExpiration
@@ -392,10 +392,18 @@ class TestDrift:
         with CaptureQueriesContext(connection) as few:
             client.get(url)
         add_partners(8)
-        Adder.objects.filter(organization__name__startswith="Partner").update(amount=3)
-        with CaptureQueriesContext(connection) as many:
+        edited = Adder.objects.filter(organization__name__startswith="Partner")
+        edited.update(amount=3)
+        # A queryset update sends no signal: it marks the drift counts itself (§10).
+        drift_counts.mark((pk, "adders") for pk in edited.values_list("organization", flat=True))
+        with CaptureQueriesContext(connection) as recounted:
             client.get(url)
+        # The counts marked stale and those never kept: recounted in one query, stored in one.
+        assert len(recounted.captured_queries) == len(few.captured_queries) + 2
+        with CaptureQueriesContext(connection) as many:
+            response = client.get(url)
         assert len(many.captured_queries) == len(few.captured_queries)
+        assert response.content.decode().count("2 diverged · 0 missing") == 10  # both adders
 
 
 class TestResync:
