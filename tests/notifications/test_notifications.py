@@ -15,7 +15,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 
 from notifications import emails, tasks
@@ -72,6 +72,24 @@ def sync_now(django_capture_on_commit_callbacks):
 
 
 class TestPartnerAdmins:
+    def test_the_run_s_link_is_the_reversed_one_under_any_script_prefix(
+        self, linked, channel_manager, partner_admin, sync_now
+    ):
+        """The link to a run is reversed once per process and script prefix; it is the
+        address ``reverse`` gives, for each partner and run."""
+        for prefix in ["/", "/portal/", "/"]:
+            set_script_prefix(prefix)
+            try:
+                with sync_now():
+                    edit(Adder.objects.get(organization=channel_manager), amount=len(prefix))
+                note = Notification.objects.filter(user=partner_admin).latest("pk")
+                run = SyncRun.objects.filter(partnership=linked).latest("pk")
+                expected = reverse("settings_sync:run", args=[linked.downstream.slug, run.pk])
+            finally:
+                set_script_prefix("/")
+            assert note.url == expected
+            assert note.url.startswith(prefix)
+
     def test_told_when_a_sync_changes_their_settings(
         self, linked, channel_manager, channel_manager_admin, partner_admin, sync_now
     ):
