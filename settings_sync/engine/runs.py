@@ -124,6 +124,8 @@ def _apply_one(sync_run: SyncRun, rows: list[tuple]) -> SyncRun:
     partnership = stored.partnership
     if not _loaded(sync_run):
         _copy_fields(stored, sync_run)
+    else:
+        carry_partnership(sync_run, partnership)
     sync_run.started_at = timezone.now()
     plan = _plan_run(sync_run, partnership)
     _settle([(plan, sync_run)])
@@ -191,8 +193,22 @@ def _copy_fields(source: SyncRun, target: SyncRun) -> None:
         setattr(target, field.attname, getattr(source, field.attname))
     if source.started_by_id is not None:
         target.started_by = source.started_by
-    target.partnership = source.partnership
+    carry_partnership(target, source.partnership)
     target._from_id = False
+
+
+def carry_partnership(sync_run: SyncRun, partnership: Partnership) -> None:
+    """Give the run the partnership it was applied to, as read under its partner's lock with
+    both organizations, so that what is told of the finished run need not read it again
+    (``carries_partnership``)."""
+    sync_run.partnership = partnership
+    sync_run._partnership_read = True
+
+
+def carries_partnership(sync_run: SyncRun) -> bool:
+    """Whether a finished run holds the partnership it was applied to, with both
+    organizations, as its run read them (``carry_partnership``)."""
+    return getattr(sync_run, "_partnership_read", False)
 
 
 def execute_many(sync_runs: list[SyncRun]) -> list[SyncRun]:
@@ -237,6 +253,8 @@ def _apply_all(sync_runs: list[SyncRun]) -> bool:
         # Runs into one partner, or a partner that is another run's channel manager:
         # their reads depend on each other's writes.
         return False
+    for sync_run in sync_runs:  # what the run was applied to, for those told of it
+        carry_partnership(sync_run, partnerships[sync_run.partnership_id])
     reads = Reads(list(partnerships.values()), skip_plain=True)
     _settle(
         [

@@ -351,6 +351,26 @@ class TestFanOut:
         assert Notification.objects.filter(user=many_hats).count() == 3
         assert len(mail.outbox) == 61
 
+    def test_a_batch_tells_its_partners_without_reading_its_runs_again(self, sync_now):
+        """The runs a batch applied carry their partnership and both organizations as they
+        read them: what they tell each partner is the same, and no run is read again."""
+        upstream, partners, admins = self.build(3, sync_now)
+        Notification.objects.all().delete()
+        with CaptureQueriesContext(connection) as captured, sync_now():
+            edit(Adder.objects.get(organization=upstream), amount=2)
+        for partner, admin in zip(partners, admins, strict=True):
+            (note,) = notes(admin, Event.SETTINGS_CHANGED)
+            run = SyncRun.objects.get(partnership__downstream=partner, event="change")
+            assert note.url == reverse("settings_sync:run", args=[partner.slug, run.pk])
+            assert note.message == f"{upstream} changed your settings (Adders: 1 updated)."
+        runs_read_with_partnerships = [
+            query["sql"]
+            for query in captured.captured_queries
+            if query["sql"].startswith("SELECT")
+            and 'FROM "settings_sync_syncrun" INNER JOIN "partnerships_partnership"' in query["sql"]
+        ]
+        assert runs_read_with_partnerships == []
+
     def test_building_notifications_is_batched(self, sync_now):
         from notifications.events import notify
         from notifications.sync_events import entries_for_runs
