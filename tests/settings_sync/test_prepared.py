@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -182,9 +183,11 @@ def test_a_planned_statement_is_prepared_once_per_connection(organizations, tran
 def test_a_statement_the_server_lost_is_prepared_again(organizations):
     """Should the server no longer hold it (``DEALLOCATE``, a session reset), the call fails
     and the next one prepares it again."""
-    execute_planned(COUNTED, [organizations[0], organizations[1], 0])
+    with CaptureQueriesContext(connection) as queries:
+        execute_planned(COUNTED, [organizations[0], organizations[1], 0])
+    (name,) = re.findall(r"EXECUTE (cds_planned_\d+)\(", queries.captured_queries[0]["sql"])
     with connection.cursor() as cursor:
-        cursor.execute("DEALLOCATE ALL")
+        cursor.execute(f"DEALLOCATE {name}")  # this one only: others stay prepared
     with pytest.raises(DatabaseError), transaction.atomic():
         execute_planned(COUNTED, [organizations[0], organizations[1], 0])
     assert execute_planned(COUNTED, [organizations[0], organizations[1], 0]) == [
