@@ -8,11 +8,13 @@ edits that now wait for an answer (one query, then one per category concerned).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from functools import lru_cache
 
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from organizations.wording import possessive
 from settings_sync import conflicts, registry
+from settings_sync.engine.runs import carries_partnership
 from settings_sync.models import DECISION, SyncChange, SyncRun
 from settings_sync.templatetags.settings_tags import action_label
 
@@ -22,7 +24,22 @@ WRITING = ("created", "updated", "adopted", "restored", "archived", "detached")
 
 
 def _run_url(organization, sync_run) -> str:
-    return reverse("settings_sync:run", args=[organization.slug, sync_run.pk])
+    """The run's page: reversed once per process, the slug and the id put where they go (a
+    fan-out's batch tells 50 partners at a time; slugs need no quoting, docs/design.md §10)."""
+    before, middle, after = _around_run(get_script_prefix(), get_urlconf())
+    return f"{before}{organization.slug}{middle}{int(sync_run.pk)}{after}"
+
+
+_SLUG_MARKER = "cds-run-slug-marker"
+_ID_MARKER = 987654321987654321
+
+
+@lru_cache(maxsize=8)
+def _around_run(_script_prefix: str, _urlconf) -> tuple[str, str, str]:
+    url = reverse("settings_sync:run", args=[_SLUG_MARKER, _ID_MARKER])
+    before, _, rest = url.partition(_SLUG_MARKER)
+    middle, _, after = rest.partition(str(_ID_MARKER))
+    return before, middle, after
 
 
 def _plural(count: int, word: str) -> str:
@@ -51,32 +68,20 @@ def entries_for_runs(runs) -> list[Entry]:
     # Only a failed run, or one that counted something, has anything to tell: a run into a
     # partner already in sync reads nothing more here.
     told = [
-        sync_run.pk
+        sync_run
         for sync_run in runs
         if sync_run.status == SyncRun.Status.FAILED
         or (sync_run.status == SyncRun.Status.SUCCEEDED and sync_run.counts)
     ]
     if not told:
         return []
-    runs = list(
-        SyncRun.objects.filter(pk__in=told)
-        .exclude(event=DECISION)
-        .select_related("partnership__upstream", "partnership__downstream")
-        # What the sentences need: a fan-out's batch reads 50 runs at a time.
-        .only(
-            "status",
-            "event",
-            "mode",
-            "counts",
-            "overwritten",
-            "partnership__downstream_id",
-            "partnership__upstream__name",
-            "partnership__upstream__slug",
-            "partnership__downstream__name",
-            "partnership__downstream__slug",
-        )
-        .order_by("pk")
-    )
+    # A run applied by this worker holds what it was applied to (its partnership and both
+    # organizations, read under the partner's lock): a fan-out's batch of 50 reads nothing
+    # again. Any other run is read.
+    carried = [r for r in told if carries_partnership(r) and r.event != DECISION]
+    unread = [r.pk for r in told if not carries_partnership(r)]
+    runs = carried + (_read_runs(unread) if unread else [])
+    runs.sort(key=lambda sync_run: sync_run.pk)
     entries = []
     for sync_run in runs:
         upstream = sync_run.partnership.upstream
@@ -129,6 +134,27 @@ def entries_for_runs(runs) -> list[Entry]:
             )
     entries += _updates_available([r for r in runs if _totals(r.counts or {})["kept_local"]])
     return entries
+
+
+def _read_runs(pks: list[int]) -> list[SyncRun]:
+    return list(
+        SyncRun.objects.filter(pk__in=pks)
+        .exclude(event=DECISION)
+        .select_related("partnership__upstream", "partnership__downstream")
+        # What the sentences need.
+        .only(
+            "status",
+            "event",
+            "mode",
+            "counts",
+            "overwritten",
+            "partnership__downstream_id",
+            "partnership__upstream__name",
+            "partnership__upstream__slug",
+            "partnership__downstream__name",
+            "partnership__downstream__slug",
+        )
+    )
 
 
 def _updates_available(runs: list[SyncRun]) -> list[Entry]:

@@ -19,7 +19,9 @@ rows by the ORM's own iterable.
 from __future__ import annotations
 
 import copy
+import itertools
 import re
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -158,6 +160,55 @@ def _fetched(sql: str, params: list | None) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+#: The statements PostgreSQL holds prepared, per connection of the driver (a new connection
+#: starts with none): text → its name there.
+_SERVER_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_names = itertools.count()
+
+
+def execute_planned(text: str, ids: Sequence[int]) -> list[tuple]:
+    """The rows of ``text`` with ``ids`` (integers) for its placeholders: on PostgreSQL a
+    statement the server parses and plans once per connection (``PREPARE``, its placeholders
+    ``$1`` … ``$n``; later calls only ``EXECUTE`` it, with the plan made for any ids),
+    elsewhere as it is (each ``$n`` a parameter).
+
+    For a long statement asked often whose plan does not depend on its ids: parsing and
+    planning it cost more than running it (docs/design.md §10). PostgreSQL would plan it
+    again for each call's ids, finding the plan for any ids dearer by its estimates;
+    ``plan_cache_mode`` makes it use that one, for this statement only. The ids are written
+    into the text (only integers), so the driver does not scan it.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            order = [int(n) - 1 for n in _DOLLAR.findall(text)]
+            cursor.execute(_DOLLAR.sub("%s", text), [ids[n] for n in order])
+            return cursor.fetchall()
+        held = _SERVER_PREPARED.setdefault(connection.connection, {})
+        name = held.get(text)
+        texts = []
+        if name is None:
+            # A new name each time: a statement prepared in a text that then failed may
+            # exist on the server without being recorded here.
+            name = f"cds_planned_{next(_names)}"
+            types = ", ".join(["bigint"] * len(ids))
+            texts.append(f"PREPARE {name}({types}) AS {text}")
+        arguments = ", ".join(str(int(value)) for value in ids)
+        generic = "SET LOCAL plan_cache_mode = force_generic_plan"
+        texts += [generic, f"EXECUTE {name}({arguments})", "RESET plan_cache_mode"]
+        try:
+            cursor.execute("; ".join(texts))
+        except Exception:
+            held.pop(text, None)  # prepared again next time, should the server have lost it
+            raise
+        held[text] = name
+        for _ in range(len(texts) - 2):
+            cursor.nextset()
+        return cursor.fetchall()
+
+
+_DOLLAR = re.compile(r"\$(\d+)")
 
 
 def _padded(ids: Sequence[int]) -> list[int]:

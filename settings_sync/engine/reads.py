@@ -14,6 +14,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from organizations.natural_keys import normalise_key
+from organizations.prepared import execute_planned
 from partnerships.models import Partnership
 
 from ..items import baseline_name
@@ -257,8 +258,9 @@ class Reads:
 
 
 #: The statement of ``in_sync`` per shape (categories, how each is locked, match or merge),
-#: built once per process and cut where its ids go: only they change between runs.
-_IN_SYNC_SQL: dict[tuple, list[str]] = {}
+#: built once per process; its placeholders are ``$1`` (the channel manager), ``$2`` (the
+#: partner) and ``$3`` (the partnership): only they change between runs.
+_IN_SYNC_SQL: dict[tuple, str] = {}
 
 
 def in_sync(
@@ -279,6 +281,9 @@ def in_sync(
     and, for match, the partner has no other live item. Those are the cases in which the rules
     of §5.3 to §5.5 plan no change at all, or one ``INSERT … SELECT`` (docs/design.md §10);
     every other category is read and planned item by item.
+
+    On PostgreSQL the server parses and plans the statement once per connection and shape
+    (``execute_planned``): that took longer than answering it.
     """
     if not checks:
         return set(), {}
@@ -286,27 +291,20 @@ def in_sync(
         connection.vendor,
         *((category.key, keeps, locks, match) for category, keeps, locks, match in checks),
     )
-    pieces = _IN_SYNC_SQL.get(shape)
-    if pieces is None:
-        pieces = _IN_SYNC_SQL[shape] = " UNION ALL ".join(
-            _singleton_select(n, category)
-            if category.is_singleton
-            else _in_sync_select(n, category, keeps, locks)
-            for n, (category, keeps, locks, _match) in enumerate(checks)
-        ).split("%s")
-    upstream, downstream, pk = partnership.upstream_id, partnership.downstream_id, partnership.pk
-    params = []
-    for category, keeps, locks, _match in checks:
-        if category.is_singleton:
-            params += [upstream, downstream, pk]
-            continue
-        params += [upstream, downstream, downstream, pk, downstream, pk, downstream, pk, upstream]
-        if keeps and locks:
-            params.append(upstream)
-        params += [upstream, downstream]
-    with connection.cursor() as cursor:
-        cursor.execute(*_bound(pieces, params))
-        rows = cursor.fetchall()
+    text = _IN_SYNC_SQL.get(shape)
+    if text is None:
+        text = _IN_SYNC_SQL[shape] = _numbered(
+            " UNION ALL ".join(
+                _singleton_select(n, category)
+                if category.is_singleton
+                else _in_sync_select(n, category, keeps, locks)
+                for n, (category, keeps, locks, _match) in enumerate(checks)
+            ),
+            checks,
+        )
+    rows = execute_planned(
+        text, [partnership.upstream_id, partnership.downstream_id, partnership.pk]
+    )
     quiet, empty = set(), {}
     for n, upstream_count, held, ours, others, good in rows:
         category, _keeps, _locks, match = checks[n]
@@ -317,16 +315,25 @@ def in_sync(
     return quiet, empty
 
 
-def _bound(pieces: list[str], ids: list[int]) -> tuple[str, list[int] | None]:
-    """The statement and its parameters; on PostgreSQL its ids written into its text (all
-    integers), as the driver would otherwise scan a text this long for its placeholders on
-    every call (docs/design.md §10)."""
-    if connection.vendor != "postgresql":
-        return "%s".join(pieces), ids
+def _numbered(sql: str, checks: list[tuple[Any, bool, bool, bool]]) -> str:
+    """``sql`` with each ``%s`` placeholder numbered for what it stands for: ``$1`` the
+    channel manager, ``$2`` the partner, ``$3`` the partnership."""
+    upstream, downstream, partnership = "$1", "$2", "$3"
+    order = []
+    for category, keeps, locks, _match in checks:
+        if category.is_singleton:
+            order += [upstream, downstream, partnership]
+            continue
+        order += [upstream, downstream, downstream, partnership, downstream, partnership]
+        order += [downstream, partnership, upstream]
+        if keeps and locks:
+            order.append(upstream)
+        order += [upstream, downstream]
+    pieces = sql.split("%s")
     text = [pieces[0]]
-    for value, piece in zip(ids, pieces[1:], strict=True):
-        text += [str(int(value)), piece]
-    return "".join(text), None
+    for number, piece in zip(order, pieces[1:], strict=True):
+        text += [number, piece]
+    return "".join(text)
 
 
 def _singleton_select(n: int, category) -> str:

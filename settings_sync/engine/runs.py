@@ -143,6 +143,8 @@ def _apply_one(sync_run: SyncRun, rows: list[tuple]) -> SyncRun:
     partnership = stored.partnership
     if not _loaded(sync_run):
         _copy_fields(stored, sync_run)
+    else:
+        carry_partnership(sync_run, partnership)
     sync_run.started_at = timezone.now()
     plan = _plan_run(sync_run, partnership)
     _settle([(plan, sync_run)])
@@ -166,9 +168,12 @@ def _save_unflushed(sync_run: SyncRun) -> None:
     if connection.vendor != "postgresql":
         sync_run.save(update_fields=FINISHED_FIELDS)
         return
-    _unflushed(
-        SyncRun.objects.filter(pk=sync_run.pk),
-        {name: getattr(sync_run, name) for name in FINISHED_FIELDS},
+    _send_unflushed(
+        *_runs_update(
+            {name: getattr(sync_run, name) for name in FINISHED_FIELDS},
+            [sync_run.pk],
+            pending=False,
+        )
     )
 
 
@@ -210,8 +215,22 @@ def _copy_fields(source: SyncRun, target: SyncRun) -> None:
         setattr(target, field.attname, getattr(source, field.attname))
     if source.started_by_id is not None:
         target.started_by = source.started_by
-    target.partnership = source.partnership
+    carry_partnership(target, source.partnership)
     target._from_id = False
+
+
+def carry_partnership(sync_run: SyncRun, partnership: Partnership) -> None:
+    """Give the run the partnership it was applied to, as read under its partner's lock with
+    both organizations, so that what is told of the finished run need not read it again
+    (``carries_partnership``)."""
+    sync_run.partnership = partnership
+    sync_run._partnership_read = True
+
+
+def carries_partnership(sync_run: SyncRun) -> bool:
+    """Whether a finished run holds the partnership it was applied to, with both
+    organizations, as its run read them (``carry_partnership``)."""
+    return getattr(sync_run, "_partnership_read", False)
 
 
 def execute_many(sync_runs: list[SyncRun]) -> list[SyncRun]:
@@ -256,6 +275,8 @@ def _apply_all(sync_runs: list[SyncRun]) -> bool:
         # Runs into one partner, or a partner that is another run's channel manager:
         # their reads depend on each other's writes.
         return False
+    for sync_run in sync_runs:  # what the run was applied to, for those told of it
+        carry_partnership(sync_run, partnerships[sync_run.partnership_id])
     reads = Reads(list(partnerships.values()), skip_plain=True)
     _settle(
         [
@@ -270,15 +291,22 @@ def _apply_all(sync_runs: list[SyncRun]) -> bool:
 def claim(sync_runs: list[SyncRun]) -> bool:
     """queued/running → running, unless finished already (then False, for one run). The claim
     is the worker's first heartbeat."""
-    claimed = _update_unflushed(
-        SyncRun.objects.filter(
-            pk__in=[sync_run.pk for sync_run in sync_runs], status__in=SyncRun.PENDING
-        ),
-        status=SyncRun.Status.RUNNING,
-        started_at=None,
-        error="",
-        heartbeat_at=timezone.now(),
+    sql, params = _runs_update(
+        {
+            "status": SyncRun.Status.RUNNING,
+            "started_at": None,
+            "error": "",
+            "heartbeat_at": timezone.now(),
+        },
+        [sync_run.pk for sync_run in sync_runs],
+        pending=True,
     )
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            claimed = cursor.rowcount
+    else:
+        claimed = _send_unflushed(sql, params)
     for sync_run in sync_runs:
         sync_run.status, sync_run.started_at, sync_run.error = SyncRun.Status.RUNNING, None, ""
     return claimed > 0
@@ -306,7 +334,47 @@ def _unflushed(queryset: models.QuerySet, values: dict) -> int:
     commits without waiting for the disk; the number of rows updated."""
     query = queryset.query.chain(sql.UpdateQuery)
     query.add_update_values(values)
-    text, params = query.get_compiler(queryset.db).as_sql()
+    return _send_unflushed(*query.get_compiler(queryset.db).as_sql())
+
+
+def _runs_update(values: dict, ids: list[int], *, pending: bool) -> tuple[str, list]:
+    """``SyncRun.objects.filter(pk__in=ids[, status__in=PENDING]).update(**values)``: its
+    statement and parameters, the text built once per shape and the values prepared for the
+    database by their fields, as the ORM prepares them. A run's claim and the outcome of a
+    run with nothing to do are the whole of such a run's own work; building and compiling
+    their updates cost more of the worker's CPU than the rest of it (docs/design.md §10)."""
+    shape = (connection.alias, tuple(values), len(ids), pending)
+    text = _RUN_UPDATES.get(shape)
+    fields = [SyncRun._meta.get_field(name) for name in values]
+    if text is None:
+        quote = connection.ops.quote_name
+        table = quote(SyncRun._meta.db_table)
+        where = f"{table}.{quote(SyncRun._meta.pk.column)} IN ({', '.join(['%s'] * len(ids))})"
+        if pending:
+            status = quote(SyncRun._meta.get_field("status").column)
+            where += f" AND {table}.{status} IN ({', '.join(['%s'] * len(SyncRun.PENDING))})"
+        text = _RUN_UPDATES[shape] = (
+            f"UPDATE {table} SET "  # noqa: S608 (identifiers from the model)
+            + ", ".join(f"{quote(field.column)} = %s" for field in fields)
+            + f" WHERE {where}"
+        )
+    params = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, values.values(), strict=True)
+    ]
+    params += ids
+    if pending:
+        params += [str(status) for status in SyncRun.PENDING]
+    return text, params
+
+
+#: The statements of ``_runs_update``, per shape.
+_RUN_UPDATES: dict[tuple, str] = {}
+
+
+def _send_unflushed(text: str, params: list) -> int:
+    """PostgreSQL: the update sent in one text after ``SET LOCAL synchronous_commit = off``
+    (see ``_unflushed``); the number of rows updated."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SET LOCAL synchronous_commit = off; " + connection.ops.compose_sql(text, params)

@@ -15,7 +15,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.db import OperationalError, connection, transaction
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 
 from notifications import emails, tasks
@@ -78,6 +78,24 @@ def sync_now(django_capture_on_commit_callbacks):
 
 
 class TestPartnerAdmins:
+    def test_the_run_s_link_is_the_reversed_one_under_any_script_prefix(
+        self, linked, channel_manager, partner_admin, sync_now
+    ):
+        """The link to a run is reversed once per process and script prefix; it is the
+        address ``reverse`` gives, for each partner and run."""
+        for prefix in ["/", "/portal/", "/"]:
+            set_script_prefix(prefix)
+            try:
+                with sync_now():
+                    edit(Adder.objects.get(organization=channel_manager), amount=len(prefix))
+                note = Notification.objects.filter(user=partner_admin).latest("pk")
+                run = SyncRun.objects.filter(partnership=linked).latest("pk")
+                expected = reverse("settings_sync:run", args=[linked.downstream.slug, run.pk])
+            finally:
+                set_script_prefix("/")
+            assert note.url == expected
+            assert note.url.startswith(prefix)
+
     def test_told_when_a_sync_changes_their_settings(
         self, linked, channel_manager, channel_manager_admin, partner_admin, sync_now
     ):
@@ -338,6 +356,26 @@ class TestFanOut:
         assert len(sent_to(many_hats)) == 2  # one for each of the fan-out's two tasks
         assert Notification.objects.filter(user=many_hats).count() == 3
         assert len(mail.outbox) == 61
+
+    def test_a_batch_tells_its_partners_without_reading_its_runs_again(self, sync_now):
+        """The runs a batch applied carry their partnership and both organizations as they
+        read them: what they tell each partner is the same, and no run is read again."""
+        upstream, partners, admins = self.build(3, sync_now)
+        Notification.objects.all().delete()
+        with CaptureQueriesContext(connection) as captured, sync_now():
+            edit(Adder.objects.get(organization=upstream), amount=2)
+        for partner, admin in zip(partners, admins, strict=True):
+            (note,) = notes(admin, Event.SETTINGS_CHANGED)
+            run = SyncRun.objects.get(partnership__downstream=partner, event="change")
+            assert note.url == reverse("settings_sync:run", args=[partner.slug, run.pk])
+            assert note.message == f"{upstream} changed your settings (Adders: 1 updated)."
+        runs_read_with_partnerships = [
+            query["sql"]
+            for query in captured.captured_queries
+            if query["sql"].startswith("SELECT")
+            and 'FROM "settings_sync_syncrun" INNER JOIN "partnerships_partnership"' in query["sql"]
+        ]
+        assert runs_read_with_partnerships == []
 
     def test_building_notifications_is_batched(self, sync_now):
         from notifications.events import notify

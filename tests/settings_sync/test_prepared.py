@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
 
-from organizations.prepared import Prepared, Template
+from organizations.prepared import Prepared, Template, execute_planned
 from settings_sync.project.models import Adder
 from tests.factories import AdderFactory, OrganizationFactory
 
@@ -135,3 +138,59 @@ def test_a_template_whose_value_is_not_a_parameter_is_refused(organizations):
     template = Template(lambda shape, organization_id: [("SELECT 1", [])])
     with pytest.raises(ValueError, match="Every value must appear"):
         template.statements((), organizations[0])
+
+
+COUNTED = (
+    "SELECT organization_id, COUNT(*) FROM project_adder "
+    "WHERE organization_id IN ($1, $2) AND amount >= $3 GROUP BY organization_id "
+    "ORDER BY organization_id"
+)
+
+
+def test_a_planned_statement_answers_as_its_text_for_any_ids(organizations):
+    """``execute_planned`` gives the rows of its text with each ``$n`` its id, whether the
+    server prepares it now or holds it already."""
+    for first, second in [(0, 1), (2, 5), (5, 3)]:
+        a, b = organizations[first], organizations[second]
+        expected = sorted([(a, first + 1), (b, second + 1)])
+        assert execute_planned(COUNTED, [a, b, 0]) == expected
+    # The third is a parameter too: no adder has an amount that large.
+    assert execute_planned(COUNTED, [organizations[0], organizations[1], 10**6]) == []
+
+
+@pytest.mark.postgres
+def test_a_planned_statement_is_prepared_once_per_connection(organizations, transactional_db):
+    """PostgreSQL parses and plans it once (``PREPARE``), then only executes it; a new
+    connection prepares it again."""
+
+    def sent(ids) -> str:
+        with CaptureQueriesContext(connection) as queries:
+            execute_planned(COUNTED, ids)
+        (query,) = queries.captured_queries
+        return query["sql"]
+
+    connection.close()  # a new connection holds no prepared statement
+    assert sent([organizations[0], organizations[1], 0]).startswith("PREPARE cds_planned_")
+    again = sent([organizations[2], organizations[3], 0])
+    assert "PREPARE " not in again
+    assert "EXECUTE cds_planned_" in again
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT generic_plans > 0 FROM pg_prepared_statements")
+        assert cursor.fetchall() == [(True,)]  # planned once, for any ids
+
+
+@pytest.mark.postgres
+def test_a_statement_the_server_lost_is_prepared_again(organizations):
+    """Should the server no longer hold it (``DEALLOCATE``, a session reset), the call fails
+    and the next one prepares it again."""
+    with CaptureQueriesContext(connection) as queries:
+        execute_planned(COUNTED, [organizations[0], organizations[1], 0])
+    (name,) = re.findall(r"EXECUTE (cds_planned_\d+)\(", queries.captured_queries[0]["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"DEALLOCATE {name}")  # this one only: others stay prepared
+    with pytest.raises(DatabaseError), transaction.atomic():
+        execute_planned(COUNTED, [organizations[0], organizations[1], 0])
+    assert execute_planned(COUNTED, [organizations[0], organizations[1], 0]) == [
+        (organizations[0], 1),
+        (organizations[1], 2),
+    ]
