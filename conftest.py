@@ -6,16 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import settings as hypothesis_settings
+
+from tests import hypothesis_profiles
 
 # Playwright's sync API keeps an event loop running in the main thread for the whole session;
 # Django's ORM would otherwise refuse to run beside it in browser tests.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 # Small and fast by default; HYPOTHESIS_PROFILE=deep explores much further.
-hypothesis_settings.register_profile("default", max_examples=25, deadline=None)
-hypothesis_settings.register_profile("deep", max_examples=500, deadline=None)
-hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+hypothesis_profiles.load()
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
