@@ -6,16 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import settings as hypothesis_settings
+
+from tests import hypothesis_profiles
 
 # Playwright's sync API keeps an event loop running in the main thread for the whole session;
 # Django's ORM would otherwise refuse to run beside it in browser tests.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 # Small and fast by default; HYPOTHESIS_PROFILE=deep explores much further.
-hypothesis_settings.register_profile("default", max_examples=25, deadline=None)
-hypothesis_settings.register_profile("deep", max_examples=500, deadline=None)
-hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+hypothesis_profiles.load()
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
@@ -107,12 +106,35 @@ def member_client(client, member_user):
     return client
 
 
+#: Tests far longer than the others (seconds to a minute, where most take a tenth of a second),
+#: longest first. They start before the rest, so that pytest-xdist's workers finish together
+#: rather than one running the last of them alone while the other waits.
+LONGEST = (
+    "tests/browser/test_walk.py::",
+    "tests/browser/test_profiles.py::test_a_profile_applied_to_200_partners",
+    "tests/settings_sync/test_engine_stateful.py::test_sync_guarantees_hold_for_random_sequences",
+    "tests/settings_sync/test_in_sync.py::test_what_the_statement_skips_the_rules_would_not_change",
+    "tests/settings_sync/test_faults.py::test_fan_out_drained_by_two_worker_processes",
+    "tests/settings_sync/test_fleet_counts.py::test_the_fleet_counts_are_the_engines_plans_added_up",
+    "tests/settings_sync/test_cascade_network.py::",
+)
+
+
+def _started_first(item) -> int:
+    return next(
+        (rank for rank, start in enumerate(LONGEST) if item.nodeid.startswith(start)),
+        len(LONGEST),
+    )
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests that need what this machine lacks skip themselves and say why.
+    """The longest tests first (the rest in their order). Tests that need what this machine
+    lacks skip themselves and say why.
 
     CI installs Chromium and PostgreSQL and refuses any skip; a newcomer's plain
     ``uv run pytest`` still passes everything it can run.
     """
+    items.sort(key=_started_first)
     from django.conf import settings
 
     on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")

@@ -1,10 +1,11 @@
 """A newcomer's first hour: every page of the product, as each role, on the demo data.
 
-One walk loads the demo data once into the live server's database and visits every page as the
+The walk loads the demo data into the live server's database and visits every page as the
 channel manager's admin and member, a strict and a flexible partner's admin, a partner's member,
 an organization answering a request, someone opening an invitation and staff in the Django
-admin, in one browser context per role at 1280 by 800. On every page, and after every htmx
-swap, it holds that:
+admin, in one browser context per role at 1280 by 800. It comes in a few parts (``PARTS``) that
+pytest-xdist runs side by side, each on demo data of its own. On every page, and after every
+htmx swap, it holds that:
 
 * no internal value shows in the visible text where a label exists (the values come from the
   code: modes, events, outcomes, actions, choices, field names; durations such as
@@ -14,15 +15,18 @@ swap, it holds that:
 * the page has a title and a first-level heading;
 * axe-core finds no serious or critical accessibility violation.
 
-It also fails when a page of the URL resolver is left out of the walk, so a new page joins it.
-Every problem of every page is collected and reported at once.
+It also fails when a page of the URL resolver is left out of the walk, so a new page joins it:
+each part records the routes it opened, and the last to finish checks them all together. Every
+problem of every page of a part is collected and reported at once.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -40,6 +44,7 @@ from organizations.demo import DEMO_PASSWORD
 from organizations.models import Organization
 from partnerships import modes
 from settings_sync import catalogue, policy
+from settings_sync import services as sync_services
 from settings_sync.models import SyncProfile, SyncRun
 from tests.browser.htmx import settled
 from tests.security.test_other_organizations import url_patterns
@@ -424,90 +429,152 @@ def staff(walk: Walk) -> None:
     walk.check("Preview sync")
 
 
-def test_walk_every_page_as_every_role(browser, live_server):
+def channel_manager_member(walk: Walk) -> None:
+    walk.sign_in("helios-member")
+    # Read-only pages: the partner's member sees every kind; here one of each.
+    for path in ("organization/", "project/equipment/", "project/default_costs/"):
+        walk.open(f"/o/helios-energy/settings/{path}")
+    walk.open("/o/helios-energy/settings/partnerships/network/")
+    partnership = Organization.objects.get(slug="helios-energy").downstream_partnerships.first()
+    walk.open(f"/o/helios-energy/settings/partnerships/{partnership.pk}/")
+    partner_sync_pages(walk, "helios-energy", distinct_runs(partnership.downstream)[:1])
+
+
+def partner(username: str, slug: str, *, forms: str = "", local: bool = False):
+    def steps(walk: Walk) -> None:
+        walk.sign_in(username)
+        organization = Organization.objects.get(slug=slug)
+        settings_pages(walk, slug, forms=forms, local=local)
+        upstream = organization.upstream_partnerships.first()
+        walk.open(f"/o/{slug}/settings/partnerships/{upstream.pk}/")
+        partner_sync_pages(walk, slug, distinct_runs(organization))
+
+    return steps
+
+
+def update_waiting(walk: Walk) -> None:
+    """The flexible partner's update from Helios: in place, as a page, in the inbox."""
+    walk.sign_in("coastal-admin")
+    walk.open("/o/coastal-roofing-solar/settings/project/adders/")
+    notice = walk.page.get_by_role("link", name="Update available from Helios Energy Partners")
+    href = notice.get_attribute("href")
+    notice.click()
+    expect(walk.page.get_by_test_id("comparison-row")).to_be_visible()
+    walk.check("opening the comparison")
+    walk.open(href)
+    walk.open("/notifications/")
+    expect(walk.page.get_by_test_id("notification")).to_have_count(1)
+
+
+def email_reader(walk: Walk) -> None:
+    user = get_user_model().objects.get(username="blue-admin")
+    organization = Organization.objects.get(slug="blue-ridge-electric")
+    walk.open(urlparse(unsubscribe_url(user.pk, organization.pk)).path)  # signed out
+
+
+def requested_admin(walk: Walk) -> None:
+    walk.sign_in("prairie-admin")
+    walk.open("/o/prairie-power/settings/partnerships/")
+    walk.follow(walk.page.get_by_role("link", name=re.compile("^Review the request")))
+
+
+def invited_person(walk: Walk) -> None:
+    (invitation_email,) = [email for email in mail.outbox if "invites" in email.subject]
+    walk.open(urlparse(re.search(r"https?://\S+", invitation_email.body).group(0)).path)
+
+
+def partners_resynced() -> None:
+    """What the channel manager's admin leaves the partners walked after it: every partner
+    resynced (the *Resync all partners* button's service), so their histories hold a resync."""
+    helios = Organization.objects.get(slug="helios-energy")
+    sync_services.resync_all_partners(
+        helios, by=get_user_model().objects.get(username="helios-admin")
+    )
+
+
+#: The walk in parts that run side by side (pytest-xdist gives each to a free worker): each
+#: loads the demo data afresh, prepares it as the roles walked before it would have left it,
+#: and walks as its roles in turn (the channel manager's admin changes what its member and
+#: staff see: a profile, a batch, a resync). Together they open every page.
+PARTS: dict[str, tuple[Callable[[], None] | None, list[tuple[str, Callable[[Walk], None]]]]] = {
+    "channel-manager-and-staff": (
+        None,
+        [
+            ("channel manager admin", channel_manager_admin),
+            ("channel manager member", channel_manager_member),
+            ("staff", staff),
+        ],
+    ),
+    "partner-admins": (
+        partners_resynced,
+        [
+            ("strict partner admin", partner("sunrise-admin", "sunrise-solar", forms=EDIT_FORMS)),
+            (
+                "flexible partner admin",
+                partner("coastal-admin", "coastal-roofing-solar", forms=EDIT_FORMS),
+            ),
+            ("flexible partner admin with an update", update_waiting),
+        ],
+    ),
+    "partner-member-and-visitors": (
+        partners_resynced,
+        [
+            ("partner member", partner("blue-member", "blue-ridge-electric", local=True)),
+            ("email reader, signed out", email_reader),
+            ("admin asked for a partnership", requested_admin),
+            ("invited person", invited_person),
+        ],
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def walked_routes(tmp_path_factory) -> Path:
+    """A directory the parts of one run share, each leaving there the routes it opened: the
+    run's own temporary directory, or with pytest-xdist the one above every worker's."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    directory = shared / "walked-routes"
+    directory.mkdir(exist_ok=True)
+    return directory
+
+
+def unwalked_pages(walked_routes: Path, part: str, routes: set[str]) -> set[str] | None:
+    """Record the routes this part opened; once every part has (this one finishing last),
+    the pages of the URL resolver none of them opened. ``None`` while a part is still out."""
+    record = walked_routes / f"{part}.json"
+    written = record.with_suffix(".partial")
+    written.write_text(json.dumps(sorted(routes)))
+    written.replace(record)  # whole or absent: a part finishing at once reads no half file
+    records = {path.stem: path for path in walked_routes.glob("*.json")}
+    if set(records) != set(PARTS):
+        return None
+    walked = set().union(*(json.loads(path.read_text()) for path in records.values()))
+    return {
+        route
+        for route, _ in url_patterns()
+        if not route.startswith("admin/") and route not in NOT_PAGES and route not in walked
+    }
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_walk_every_page_as_every_role(part, browser, live_server, walked_routes):
     if not AXE.exists():
         pytest.skip("needs axe-core: npm ci --prefix tests/browser/axe")
     call_command("demo", no_serve=True, stdout=io.StringIO())
-    (invitation_email,) = [email for email in mail.outbox if "invites" in email.subject]
-    invitation_path = urlparse(re.search(r"https?://\S+", invitation_email.body).group(0)).path
+    prepare, roles = PARTS[part]
+    if prepare:
+        prepare()
     findings: list[str] = []
     routes: set[str] = set()
-
-    def walk_as(role: str, steps) -> None:
+    for role, steps in roles:
         walk = Walk(browser, live_server, role, findings, routes)
         try:
             steps(walk)
         finally:
             walk.close()
 
-    walk_as("channel manager admin", channel_manager_admin)
-
-    def channel_manager_member(walk: Walk) -> None:
-        walk.sign_in("helios-member")
-        # Read-only pages: the partner's member sees every kind; here one of each.
-        for path in ("organization/", "project/equipment/", "project/default_costs/"):
-            walk.open(f"/o/helios-energy/settings/{path}")
-        walk.open("/o/helios-energy/settings/partnerships/network/")
-        partnership = Organization.objects.get(slug="helios-energy").downstream_partnerships.first()
-        walk.open(f"/o/helios-energy/settings/partnerships/{partnership.pk}/")
-        partner_sync_pages(walk, "helios-energy", distinct_runs(partnership.downstream)[:1])
-
-    walk_as("channel manager member", channel_manager_member)
-
-    def partner(username: str, slug: str, *, forms: str = "", local: bool = False):
-        def steps(walk: Walk) -> None:
-            walk.sign_in(username)
-            organization = Organization.objects.get(slug=slug)
-            settings_pages(walk, slug, forms=forms, local=local)
-            upstream = organization.upstream_partnerships.first()
-            walk.open(f"/o/{slug}/settings/partnerships/{upstream.pk}/")
-            partner_sync_pages(walk, slug, distinct_runs(organization))
-
-        return steps
-
-    walk_as("strict partner admin", partner("sunrise-admin", "sunrise-solar", forms=EDIT_FORMS))
-    walk_as(
-        "flexible partner admin",
-        partner("coastal-admin", "coastal-roofing-solar", forms=EDIT_FORMS),
-    )
-    walk_as("partner member", partner("blue-member", "blue-ridge-electric", local=True))
-
-    def update_waiting(walk: Walk) -> None:
-        """The flexible partner's update from Helios: in place, as a page, in the inbox."""
-        walk.sign_in("coastal-admin")
-        walk.open("/o/coastal-roofing-solar/settings/project/adders/")
-        notice = walk.page.get_by_role("link", name="Update available from Helios Energy Partners")
-        href = notice.get_attribute("href")
-        notice.click()
-        expect(walk.page.get_by_test_id("comparison-row")).to_be_visible()
-        walk.check("opening the comparison")
-        walk.open(href)
-        walk.open("/notifications/")
-        expect(walk.page.get_by_test_id("notification")).to_have_count(1)
-
-    walk_as("flexible partner admin with an update", update_waiting)
-
-    def email_reader(walk: Walk) -> None:
-        user = get_user_model().objects.get(username="blue-admin")
-        organization = Organization.objects.get(slug="blue-ridge-electric")
-        walk.open(urlparse(unsubscribe_url(user.pk, organization.pk)).path)  # signed out
-
-    walk_as("email reader, signed out", email_reader)
-
-    def requested_admin(walk: Walk) -> None:
-        walk.sign_in("prairie-admin")
-        walk.open("/o/prairie-power/settings/partnerships/")
-        walk.follow(walk.page.get_by_role("link", name=re.compile("^Review the request")))
-
-    walk_as("admin asked for a partnership", requested_admin)
-    walk_as("invited person", lambda walk: walk.open(invitation_path))
-    walk_as("staff", staff)
-
-    missing = {
-        route
-        for route, _ in url_patterns()
-        if not route.startswith("admin/") and route not in NOT_PAGES and route not in routes
-    }
+    missing = unwalked_pages(walked_routes, part, routes)
     if missing:
         findings.append(f"pages the walk never opens: {sorted(missing)}")
     assert not findings, f"{len(findings)} problems:\n" + "\n".join(findings)

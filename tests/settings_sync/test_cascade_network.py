@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from organizations.models import Organization
@@ -24,6 +24,7 @@ from settings_sync.locks import is_item_locked, is_locked
 from settings_sync.models import SyncChange, SyncRun
 from settings_sync.project.models import Adder
 from settings_sync.proposal.models import ProposalExpiration
+from tests.hypothesis_profiles import examples
 from tests.settings_sync.catalogue_data import MODES
 
 #: Names that meet each other across organizations (two paths, adoption, clashes).
@@ -185,6 +186,7 @@ def assert_follows(partnership: Partnership) -> None:
 
 @pytest.mark.django_db(transaction=True)
 @given(network=networks())
+@settings(max_examples=examples(15))  # networks of up to five levels (HYPOTHESIS_PROFILE=deep: 500)
 def test_every_organization_follows_its_upstreams_once_the_queue_drains(network):
     organizations, partnerships = build(network)
     for org, action, pick, value in network.edits:

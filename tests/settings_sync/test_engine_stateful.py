@@ -35,6 +35,7 @@ from settings_sync.locks import is_locked
 from settings_sync.models import SyncChange, SyncRun
 from settings_sync.project.models import Adder
 from settings_sync.proposal.models import ProposalExpiration
+from tests.hypothesis_profiles import examples
 
 NAMES = ["Trenching", "Tile roof", "Ground mount", "Critter guard"]
 MODES = {
@@ -291,9 +292,8 @@ class SyncMachine(RuleBasedStateMachine):
 
 @pytest.mark.django_db(transaction=True)
 def test_sync_guarantees_hold_for_random_sequences():
-    profile = settings()
     machine_settings = settings(
-        max_examples=profile.max_examples,
+        max_examples=examples(10),  # each a sequence of 20 steps
         stateful_step_count=20,
         deadline=None,
     )

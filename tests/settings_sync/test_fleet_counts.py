@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from organizations.natural_keys import normalise_key
@@ -24,6 +24,7 @@ from settings_sync.items import baseline_name
 from settings_sync.models import CategoryOverride
 from settings_sync.project.models import Adder, Equipment
 from tests.factories import AdderFactory, OrganizationFactory, make_partnership
+from tests.hypothesis_profiles import examples
 from tests.settings_sync.catalogue_data import MODES
 
 pytestmark = pytest.mark.django_db
@@ -335,6 +336,7 @@ def kitchen_sink(profile_mode: str, adders: str) -> Fleet:
 @example(fleet=kitchen_sink("non_exclusive", "follow"))
 @example(fleet=kitchen_sink("off", "follow"))
 @given(fleet=fleets())
+@settings(max_examples=examples(15))  # besides the examples above (HYPOTHESIS_PROFILE=deep: 500)
 def test_the_fleet_counts_are_the_engines_plans_added_up(fleet):
     with transaction.atomic():
         fleet_preview, totals, overwritten = previewed(*build(fleet))

@@ -29,6 +29,7 @@ from settings_sync.models import SyncRun
 from settings_sync.project.models import Adder, DefaultCosts
 from settings_sync.usage.models import Persona
 from tests.factories import OrganizationFactory, make_partnership
+from tests.hypothesis_profiles import examples
 
 MODES = {
     "non_exclusive": {"data_sync_enabled": True},
@@ -184,7 +185,8 @@ def with_examples(test):
     return test
 
 
-@settings(  # as many examples as the hypothesis profile says (HYPOTHESIS_PROFILE=deep: 500)
+@settings(  # besides the examples above, 10 generated (HYPOTHESIS_PROFILE=deep: 500)
+    max_examples=examples(10),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
