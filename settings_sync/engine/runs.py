@@ -112,6 +112,9 @@ def execute_held(sync_run: SyncRun) -> SyncRun:
     except Exception as error:
         logger.exception("Sync run %s failed", sync_run.pk)
         _fail(sync_run, error)
+    # The partnership and both organizations are the ones the caller created and locked:
+    # what is told of the finished run need not read them again.
+    carry_partnership(sync_run, sync_run.partnership)
     return sync_run
 
 

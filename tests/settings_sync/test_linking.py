@@ -39,9 +39,10 @@ NON_EXCLUSIVE = {"is_exclusive": False, "data_sync_enabled": True, "allow_downst
 #: run's record; a savepoint around `in_sync`, the first copies and their history (one text
 #: on PostgreSQL, two statements a category on SQLite), the mark of the drift counts the copies
 #: made stale (docs/design.md §10), the cascade's read and the outcome;
-#: the commit; then the notifications' reads. The run's own task cost 19 on PostgreSQL (its
+#: the commit; then the notifications' reads of who is told (the run itself, its partnership
+#: and both organizations are not read again). The run's own task cost 19 on PostgreSQL (its
 #: record committed alone, the claim, a second transaction that locks and reads it again).
-LINK_QUERIES = {"postgresql": 18, "sqlite": 20}
+LINK_QUERIES = {"postgresql": 17, "sqlite": 19}
 
 
 def channel_manager(*, people: bool = True):
