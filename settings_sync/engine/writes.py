@@ -219,7 +219,8 @@ def _copy_group(
 ) -> list[tuple[str, list]]:
     partnership, sync_run = group[0]
     grouped = len(group) > 1
-    shape = (category.key, keeps, locks_itself, grouped)
+    # On PostgreSQL the history is written by the copies' own statement (``together``).
+    shape = (category.key, keeps, locks_itself, grouped, connection.vendor == "postgresql")
     # A group's statements take its partners, partnerships and runs from its lists; one
     # partnership's, from its own ids.
     return _COPIES.statements(
@@ -238,10 +239,11 @@ def _copy_statements(
     shape: tuple, upstream_id, downstream_id, partnership_id, run_id, now, partnerships, runs
 ) -> list[tuple[str, list]]:
     """The copies of a group and their history: two ``INSERT … SELECT`` built by the ORM,
-    once per shape (``_COPIES``): only their ids and their time change between runs."""
+    once per shape (``_COPIES``): only their ids and their time change between runs; with
+    ``together`` (PostgreSQL), one statement that writes both."""
     from .. import registry
 
-    key, keeps, locks_itself, grouped = shape
+    key, keeps, locks_itself, grouped, together = shape
     category = registry.find(key)
     model = category.model
     expressions = copy_columns(
@@ -284,11 +286,50 @@ def _copy_statements(
         "after": JSONObject(**{name: name for name in category.synced_fields}),
         "note": Value("", output_field=models.CharField()),
     }
+    if together:
+        return [_copied_and_recorded(model, copies, history, runs if grouped else None)]
     aliases = {f"change_{n}": expression for n, expression in enumerate(history.values())}
     recorded = insert_select_sql(
         SyncChange, list(history), history_of.order_by().annotate(**aliases).values_list(*aliases)
     )
     return [copies, recorded]
+
+
+def _copied_and_recorded(
+    model, copies: tuple[str, list], history: dict[str, models.Expression], runs
+) -> tuple[str, list]:
+    """PostgreSQL: the copies and their history in one statement, the history built from
+    the rows the ``INSERT`` returns (``made``) instead of reading them again, in the same
+    snapshot (docs/design.md §10, *A first copy's history built from the rows made*). Each
+    value of the history is the expression the ORM builds for a copy's row, compiled over
+    ``made`` (which has every column of the table, by the same names); a group's rows find
+    their run by their partnership among the group's runs."""
+    qn = connection.ops.quote_name
+    query = model.objects.all().query
+    compiler = query.get_compiler(connection=connection)
+    table = f"{qn(model._meta.db_table)}."
+    columns, params = [], []
+    for name, expression in history.items():
+        if name == "run_id" and runs is not None:
+            columns.append(f"{qn('run')}.{qn('id')}")
+            continue
+        sql, expression_params = compiler.compile(expression.resolve_expression(query))
+        columns.append(sql.replace(table, f"{qn('made')}."))
+        params += expression_params
+    sql = (
+        f"WITH {qn('made')} AS ({copies[0]} RETURNING *) "  # noqa: S608 (our identifiers)
+        f"INSERT INTO {qn(SyncChange._meta.db_table)} "
+        f"({', '.join(qn(name) for name in history)}) "
+        f"SELECT {', '.join(columns)} FROM {qn('made')}"
+    )
+    if runs is not None:
+        sql += (
+            f" INNER JOIN {qn(SyncRun._meta.db_table)} {qn('run')}"
+            f" ON {qn('run')}.{qn('partnership_id')} = {qn('made')}.{qn('synced_partnership_id')}"
+            f" WHERE {qn('run')}.{qn('id')} IN ({', '.join(['%s'] * len(runs))})"
+        )
+        params += list(runs)
+    return sql, [*copies[1], *params]
 
 
 _COPIES = Template(_copy_statements)
