@@ -287,7 +287,9 @@ def _copy_statements(
         "note": Value("", output_field=models.CharField()),
     }
     if together:
-        return [_copied_and_recorded(model, copies, history, runs if grouped else None)]
+        return [
+            _copied_and_recorded(model, copies, history, upstream_id, runs if grouped else None)
+        ]
     aliases = {f"change_{n}": expression for n, expression in enumerate(history.values())}
     recorded = insert_select_sql(
         SyncChange, list(history), history_of.order_by().annotate(**aliases).values_list(*aliases)
@@ -296,40 +298,59 @@ def _copy_statements(
 
 
 def _copied_and_recorded(
-    model, copies: tuple[str, list], history: dict[str, models.Expression], runs
+    model, copies: tuple[str, list], history: dict[str, models.Expression], upstream_id, runs
 ) -> tuple[str, list]:
-    """PostgreSQL: the copies and their history in one statement, the history built from
-    the rows the ``INSERT`` returns (``made``) instead of reading them again, in the same
-    snapshot (docs/design.md §10, *A first copy's history built from the rows made*). Each
-    value of the history is the expression the ORM builds for a copy's row, compiled over
-    ``made`` (which has every column of the table, by the same names); a group's rows find
+    """PostgreSQL: the copies and their history in one statement (docs/design.md §10, *A
+    first copy's history written with its copies*). The history's rows are the rows the
+    ``INSERT`` returns (``made``), not read again; their label and values are built once per
+    upstream item (``source``, by the ORM's expressions over the upstream row), which the
+    copy holds exactly as the statement copied it, in the same snapshot. A group's rows find
     their run by their partnership among the group's runs."""
     qn = connection.ops.quote_name
-    query = model.objects.all().query
+    made, source, run = qn("made"), qn("source"), qn("run")
+    values = (
+        model.objects.filter(organization_id=upstream_id)
+        .order_by()
+        .annotate(change_label=history["label"], change_after=history["after"])
+        .values_list("pk", "change_label", "change_after")
+    )
+    values_sql, params = values.query.sql_with_params()
+    params = [*copies[1], *params]
+    taken = {
+        "item_id": f"{made}.{qn('id')}",
+        "upstream_item_id": f"{made}.{qn('synced_from_id')}",
+        "label": f"{source}.{qn('change_label')}",
+        "after": f"{source}.{qn('change_after')}",
+    }
+    if runs is not None:
+        taken["run_id"] = f"{run}.{qn('id')}"
+    query = SyncChange.objects.all().query
     compiler = query.get_compiler(connection=connection)
-    table = f"{qn(model._meta.db_table)}."
-    columns, params = [], []
+    columns = []
     for name, expression in history.items():
-        if name == "run_id" and runs is not None:
-            columns.append(f"{qn('run')}.{qn('id')}")
+        if name in taken:
+            columns.append(taken[name])
             continue
         sql, expression_params = compiler.compile(expression.resolve_expression(query))
-        columns.append(sql.replace(table, f"{qn('made')}."))
+        columns.append(sql)
         params += expression_params
     sql = (
-        f"WITH {qn('made')} AS ({copies[0]} RETURNING *) "  # noqa: S608 (our identifiers)
+        f"WITH {made} AS ({copies[0]} RETURNING {qn('id')}, {qn('synced_from_id')}, "  # noqa: S608
+        f"{qn('synced_partnership_id')}), {source} ({qn('id')}, {qn('change_label')}, "
+        f"{qn('change_after')}) AS MATERIALIZED ({values_sql}) "
         f"INSERT INTO {qn(SyncChange._meta.db_table)} "
         f"({', '.join(qn(name) for name in history)}) "
-        f"SELECT {', '.join(columns)} FROM {qn('made')}"
+        f"SELECT {', '.join(columns)} FROM {made} "
+        f"INNER JOIN {source} ON {source}.{qn('id')} = {made}.{qn('synced_from_id')}"
     )
     if runs is not None:
         sql += (
-            f" INNER JOIN {qn(SyncRun._meta.db_table)} {qn('run')}"
-            f" ON {qn('run')}.{qn('partnership_id')} = {qn('made')}.{qn('synced_partnership_id')}"
-            f" WHERE {qn('run')}.{qn('id')} IN ({', '.join(['%s'] * len(runs))})"
+            f" INNER JOIN {qn(SyncRun._meta.db_table)} {run}"
+            f" ON {run}.{qn('partnership_id')} = {made}.{qn('synced_partnership_id')}"
+            f" WHERE {run}.{qn('id')} IN ({', '.join(['%s'] * len(runs))})"
         )
         params += list(runs)
-    return sql, [*copies[1], *params]
+    return sql, params
 
 
 _COPIES = Template(_copy_statements)
