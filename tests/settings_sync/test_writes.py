@@ -271,3 +271,21 @@ def test_a_first_copys_history_is_the_same_written_with_its_copies(category):
         ]
     assert written[True] == written[False]
     assert all(row[-1] for rows in written[True] for row in rows)  # each its partner's copy
+
+
+@pytest.mark.postgres
+def test_first_copies_are_not_compiled_by_jit_and_the_setting_is_restored():
+    """Planned on the statistics of a table that just grew, a first copy looked dear enough
+    for JIT compilation, which cost more than the copy (docs/design.md §10): the copies'
+    text runs with JIT off, and the transaction has it back afterwards."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        before = cursor.fetchone()[0]
+        cursor.execute("CREATE TEMPORARY TABLE seen_jit (value text) ON COMMIT DROP")
+        writes.execute_together([("INSERT INTO seen_jit SELECT current_setting('jit')", [])])
+        cursor.execute("SELECT value FROM seen_jit")
+        assert cursor.fetchone()[0] == "off"
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == before
