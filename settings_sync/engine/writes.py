@@ -185,9 +185,9 @@ def insert_select_sql(model, columns: list[str], queryset) -> tuple[str, list]:
 def copy_in_sql(category, copies: list[tuple[Partnership, SyncRun]], now) -> list[tuple[str, list]]:
     """The statements that copy every upstream item into partners that have none, and record
     it: two for all the partners of a batch that share a channel manager and a way of
-    locking (one run each), the rows never passing through Python (the physical limit of a
-    copy). Each category's copies touch its own table only: the caller sends the statements
-    of every category together (``execute_together``)."""
+    locking (one run each; one on PostgreSQL), the rows never passing through Python (the
+    physical limit of a copy). Each category's copies touch its own table only: the caller
+    sends the statements of every category together (``execute_together``)."""
     groups: dict[tuple, list[tuple[Partnership, SyncRun]]] = {}
     for partnership, sync_run in copies:
         shape = (partnership.upstream_id, *locks.lock_through(partnership, category.key))
