@@ -295,9 +295,7 @@ def _copy_statements(
         "note": Value("", output_field=models.CharField()),
     }
     if together:
-        return [
-            _copied_and_recorded(model, copies, history, upstream_id, runs if grouped else None)
-        ]
+        return [_copied_and_recorded(model, copies, history, runs if grouped else None)]
     aliases = {f"change_{n}": expression for n, expression in enumerate(history.values())}
     recorded = insert_select_sql(
         SyncChange, list(history), history_of.order_by().annotate(**aliases).values_list(*aliases)
@@ -306,50 +304,32 @@ def _copy_statements(
 
 
 def _copied_and_recorded(
-    model, copies: tuple[str, list], history: dict[str, models.Expression], upstream_id, runs
+    model, copies: tuple[str, list], history: dict[str, models.Expression], runs
 ) -> tuple[str, list]:
     """PostgreSQL: the copies and their history in one statement (docs/design.md §10, *A
-    first copy's history written with its copies*). The history's rows are the rows the
-    ``INSERT`` returns (``made``), not read again; their label and values are built once per
-    upstream item (``source``, by the ORM's expressions over the upstream row), which the
-    copy holds exactly as the statement copied it, in the same snapshot. A group's rows find
-    their run by their partnership among the group's runs."""
+    first copy's history written with its copies*). The history's rows are built from the
+    rows the ``INSERT`` returns (``made``), not read again: each value is the expression
+    the ORM builds for a copy's row, compiled over ``made`` (every column of the table, by
+    the same names). A group's rows find their run by their partnership among the group's
+    runs."""
     qn = connection.ops.quote_name
-    made, source, run = qn("made"), qn("source"), qn("run")
-    values = (
-        model.objects.filter(organization_id=upstream_id)
-        .order_by()
-        .annotate(change_label=history["label"], change_after=history["after"])
-        .values_list("pk", "change_label", "change_after")
-    )
-    values_sql, params = values.query.sql_with_params()
-    params = [*copies[1], *params]
-    taken = {
-        "item_id": f"{made}.{qn('id')}",
-        "upstream_item_id": f"{made}.{qn('synced_from_id')}",
-        "label": f"{source}.{qn('change_label')}",
-        "after": f"{source}.{qn('change_after')}",
-    }
-    if runs is not None:
-        taken["run_id"] = f"{run}.{qn('id')}"
-    query = SyncChange.objects.all().query
+    made, run = qn("made"), qn("run")
+    query = model.objects.all().query
     compiler = query.get_compiler(connection=connection)
-    columns = []
+    table = f"{qn(model._meta.db_table)}."
+    columns, params = [], list(copies[1])
     for name, expression in history.items():
-        if name in taken:
-            columns.append(taken[name])
+        if name == "run_id" and runs is not None:
+            columns.append(f"{run}.{qn('id')}")
             continue
         sql, expression_params = compiler.compile(expression.resolve_expression(query))
-        columns.append(sql)
+        columns.append(sql.replace(table, f"{made}."))
         params += expression_params
     sql = (
-        f"WITH {made} AS ({copies[0]} RETURNING {qn('id')}, {qn('synced_from_id')}, "  # noqa: S608
-        f"{qn('synced_partnership_id')}), {source} ({qn('id')}, {qn('change_label')}, "
-        f"{qn('change_after')}) AS MATERIALIZED ({values_sql}) "
+        f"WITH {made} AS ({copies[0]} RETURNING *) "  # noqa: S608 (our identifiers)
         f"INSERT INTO {qn(SyncChange._meta.db_table)} "
         f"({', '.join(qn(name) for name in history)}) "
-        f"SELECT {', '.join(columns)} FROM {made} "
-        f"INNER JOIN {source} ON {source}.{qn('id')} = {made}.{qn('synced_from_id')}"
+        f"SELECT {', '.join(columns)} FROM {made}"
     )
     if runs is not None:
         sql += (
