@@ -185,9 +185,9 @@ def insert_select_sql(model, columns: list[str], queryset) -> tuple[str, list]:
 def copy_in_sql(category, copies: list[tuple[Partnership, SyncRun]], now) -> list[tuple[str, list]]:
     """The statements that copy every upstream item into partners that have none, and record
     it: two for all the partners of a batch that share a channel manager and a way of
-    locking (one run each), the rows never passing through Python (the physical limit of a
-    copy). Each category's copies touch its own table only: the caller sends the statements
-    of every category together (``execute_together``)."""
+    locking (one run each; one on PostgreSQL), the rows never passing through Python (the
+    physical limit of a copy). Each category's copies touch its own table only: the caller
+    sends the statements of every category together (``execute_together``)."""
     groups: dict[tuple, list[tuple[Partnership, SyncRun]]] = {}
     for partnership, sync_run in copies:
         shape = (partnership.upstream_id, *locks.lock_through(partnership, category.key))
@@ -201,7 +201,9 @@ def copy_in_sql(category, copies: list[tuple[Partnership, SyncRun]], now) -> lis
 
 def execute_together(statements: list[tuple[str, list]]) -> None:
     """Run the statements in order; on PostgreSQL as one text (one round trip), their
-    parameters quoted in by the driver."""
+    parameters quoted in by the driver, and without JIT compilation: planned on the
+    statistics of a table that has just grown, they looked dear enough to be compiled, which
+    took longer than running them (docs/design.md §10)."""
     if not statements:
         return
     with connection.cursor() as cursor:
@@ -210,7 +212,13 @@ def execute_together(statements: list[tuple[str, list]]) -> None:
                 cursor.execute(sql, params)
             return
         cursor.execute(
-            "; ".join(connection.ops.compose_sql(sql, params) for sql, params in statements)
+            "; ".join(
+                [
+                    "SET LOCAL jit = off",
+                    *(connection.ops.compose_sql(sql, params) for sql, params in statements),
+                    "RESET jit",
+                ]
+            )
         )
 
 
@@ -219,7 +227,8 @@ def _copy_group(
 ) -> list[tuple[str, list]]:
     partnership, sync_run = group[0]
     grouped = len(group) > 1
-    shape = (category.key, keeps, locks_itself, grouped)
+    # On PostgreSQL the history is written by the copies' own statement (``together``).
+    shape = (category.key, keeps, locks_itself, grouped, connection.vendor == "postgresql")
     # A group's statements take its partners, partnerships and runs from its lists; one
     # partnership's, from its own ids.
     return _COPIES.statements(
@@ -238,10 +247,11 @@ def _copy_statements(
     shape: tuple, upstream_id, downstream_id, partnership_id, run_id, now, partnerships, runs
 ) -> list[tuple[str, list]]:
     """The copies of a group and their history: two ``INSERT … SELECT`` built by the ORM,
-    once per shape (``_COPIES``): only their ids and their time change between runs."""
+    once per shape (``_COPIES``): only their ids and their time change between runs; with
+    ``together`` (PostgreSQL), one statement that writes both."""
     from .. import registry
 
-    key, keeps, locks_itself, grouped = shape
+    key, keeps, locks_itself, grouped, together = shape
     category = registry.find(key)
     model = category.model
     expressions = copy_columns(
@@ -284,11 +294,51 @@ def _copy_statements(
         "after": JSONObject(**{name: name for name in category.synced_fields}),
         "note": Value("", output_field=models.CharField()),
     }
+    if together:
+        return [_copied_and_recorded(model, copies, history, runs if grouped else None)]
     aliases = {f"change_{n}": expression for n, expression in enumerate(history.values())}
     recorded = insert_select_sql(
         SyncChange, list(history), history_of.order_by().annotate(**aliases).values_list(*aliases)
     )
     return [copies, recorded]
+
+
+def _copied_and_recorded(
+    model, copies: tuple[str, list], history: dict[str, models.Expression], runs
+) -> tuple[str, list]:
+    """PostgreSQL: the copies and their history in one statement (docs/design.md §10, *A
+    first copy's history written with its copies*). The history's rows are built from the
+    rows the ``INSERT`` returns (``made``), not read again: each value is the expression
+    the ORM builds for a copy's row, compiled over ``made`` (every column of the table, by
+    the same names). A group's rows find their run by their partnership among the group's
+    runs."""
+    qn = connection.ops.quote_name
+    made, run = qn("made"), qn("run")
+    query = model.objects.all().query
+    compiler = query.get_compiler(connection=connection)
+    table = f"{qn(model._meta.db_table)}."
+    columns, params = [], list(copies[1])
+    for name, expression in history.items():
+        if name == "run_id" and runs is not None:
+            columns.append(f"{run}.{qn('id')}")
+            continue
+        sql, expression_params = compiler.compile(expression.resolve_expression(query))
+        columns.append(sql.replace(table, f"{made}."))
+        params += expression_params
+    sql = (
+        f"WITH {made} AS ({copies[0]} RETURNING *) "  # noqa: S608 (our identifiers)
+        f"INSERT INTO {qn(SyncChange._meta.db_table)} "
+        f"({', '.join(qn(name) for name in history)}) "
+        f"SELECT {', '.join(columns)} FROM {made}"
+    )
+    if runs is not None:
+        sql += (
+            f" INNER JOIN {qn(SyncRun._meta.db_table)} {run}"
+            f" ON {run}.{qn('partnership_id')} = {made}.{qn('synced_partnership_id')}"
+            f" WHERE {run}.{qn('id')} IN ({', '.join(['%s'] * len(runs))})"
+        )
+        params += list(runs)
+    return sql, params
 
 
 _COPIES = Template(_copy_statements)

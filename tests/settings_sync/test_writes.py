@@ -164,3 +164,128 @@ def test_the_writer_knows_every_column_of_a_copy(category):
 
     copied = writes.copy_columns(category, True, True, 1, 2, 3, now=None)
     assert set(copied) == {field.column for field in model._meta.concrete_fields} - {"id"}
+
+
+def first_copy_history(category, upstream, partnerships, *, together: bool) -> list[list[tuple]]:
+    """The history rows a first copy of ``category`` writes into each of ``partnerships``
+    (one run each; a group when there are several): its category, action, upstream item,
+    label, ``after`` as the database holds it (text) and note, and whether its item is the
+    partner's copy of that upstream item. ``together``: as the engine writes them (on
+    PostgreSQL copies and history by one statement); without it, by the two statements the
+    ORM builds."""
+    from django.db import connection
+    from django.db.models import TextField
+    from django.db.models.functions import Cast
+    from django.utils import timezone
+
+    from settings_sync import locks, policy
+    from settings_sync.models import SyncChange, SyncRun
+
+    runs = [
+        SyncRun.objects.create(partnership=p, event="link", mode=policy.NON_EXCLUSIVE)
+        for p in partnerships
+    ]
+    now = timezone.now()
+    if together:  # as the engine writes it: on PostgreSQL one statement, on SQLite two
+        statements = writes.copy_in_sql(category, list(zip(partnerships, runs, strict=True)), now)
+        assert len(statements) == (1 if connection.vendor == "postgresql" else 2)
+    else:
+        grouped = len(partnerships) > 1
+        first, run = partnerships[0], runs[0]
+        statements = writes._copy_statements(
+            (category.key, *locks.lock_through(first, category.key), grouped, False),
+            upstream.pk,
+            None if grouped else first.downstream_id,
+            None if grouped else first.pk,
+            None if grouped else run.pk,
+            now,
+            [p.pk for p in partnerships] if grouped else None,
+            [r.pk for r in runs] if grouped else None,
+        )
+        assert len(statements) == 2
+    writes.execute_together(statements)
+    copies = category.model.all_objects
+    rows = []
+    for partnership, sync_run in zip(partnerships, runs, strict=True):
+        made = dict(
+            copies.filter(organization_id=partnership.downstream_id).values_list(
+                "pk", "synced_from_id"
+            )
+        )
+        changes = SyncChange.objects.filter(run=sync_run).annotate(text=Cast("after", TextField()))
+        rows.append(
+            sorted(
+                (
+                    c.category,
+                    c.action,
+                    c.upstream_item_id,
+                    c.label,
+                    c.text,
+                    c.note,
+                    made.get(c.item_id) == c.upstream_item_id,
+                )
+                for c in changes.order_by("upstream_item_id")
+            )
+        )
+        assert len(rows[-1]) == len(made) == copies.filter(organization=upstream).count()
+    return rows
+
+
+@pytest.mark.parametrize(
+    "category", [c for c in registry.all() if c.is_collection], ids=lambda c: c.key
+)
+def test_a_first_copys_history_is_the_same_written_with_its_copies(category):
+    """PostgreSQL writes a first copy's history from the rows its ``INSERT`` returns, in the
+    copies' own statement (docs/design.md §10): the same rows as the ORM's two statements
+    wrote, ``after`` byte for byte, for one partner and for a group, on both databases."""
+    from partnerships.models import Partnership
+    from tests.factories import ComparableValueFactory, RateEscalationFactory
+
+    upstream = OrganizationFactory(name="Helios Energy Partners")
+    factory = {
+        "adders": AdderFactory,
+        "equipment": EquipmentFactory,
+        "personas": PersonaFactory,
+        "rate_escalations": RateEscalationFactory,
+        "comparable_values": ComparableValueFactory,
+    }[category.key]
+    for _ in range(3):
+        factory(organization=upstream)
+    if category.key == "adders":  # a decimal with trailing zeros, text beyond ASCII
+        Adder.objects.filter(organization=upstream).update(amount="12.50", name="Tuile « ½ »")
+        AdderFactory(organization=upstream, amount="0.01", applied_by_default=True)
+    written = {}
+    for together in (True, False):
+        partnerships = [
+            Partnership.objects.create(
+                upstream=upstream,
+                downstream=OrganizationFactory(),
+                status="active",
+                data_sync_enabled=True,
+            )
+            for _ in range(3)
+        ]
+        written[together] = [
+            *first_copy_history(category, upstream, partnerships[:1], together=together),
+            *first_copy_history(category, upstream, partnerships[1:], together=together),
+        ]
+    assert written[True] == written[False]
+    assert all(row[-1] for rows in written[True] for row in rows)  # each its partner's copy
+
+
+@pytest.mark.postgres
+def test_first_copies_are_not_compiled_by_jit_and_the_setting_is_restored():
+    """Planned on the statistics of a table that just grew, a first copy looked dear enough
+    for JIT compilation, which cost more than the copy (docs/design.md §10): the copies'
+    text runs with JIT off, and the transaction has it back afterwards."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        before = cursor.fetchone()[0]
+        cursor.execute("CREATE TEMPORARY TABLE seen_jit (value text) ON COMMIT DROP")
+        writes.execute_together([("INSERT INTO seen_jit SELECT current_setting('jit')", [])])
+        cursor.execute("SELECT value FROM seen_jit")
+        assert cursor.fetchone()[0] == "off"
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == before
