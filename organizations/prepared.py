@@ -170,15 +170,15 @@ _names = itertools.count()
 
 def execute_planned(text: str, ids: Sequence[int]) -> list[tuple]:
     """The rows of ``text`` with ``ids`` (integers) for its placeholders: on PostgreSQL a
-    statement the server parses and plans once per connection (``PREPARE``, its placeholders
-    ``$1`` … ``$n``; later calls only ``EXECUTE`` it, with the plan made for any ids),
-    elsewhere as it is (each ``$n`` a parameter).
+    statement the server parses once per connection (``PREPARE``, its placeholders ``$1`` …
+    ``$n``; later calls only ``EXECUTE`` it) and plans for each call's ids, elsewhere as it
+    is (each ``$n`` a parameter).
 
-    For a long statement asked often whose plan does not depend on its ids: parsing and
-    planning it cost more than running it (docs/design.md §10). PostgreSQL would plan it
-    again for each call's ids, finding the plan for any ids dearer by its estimates;
-    ``plan_cache_mode`` makes it use that one, for this statement only. The ids are written
-    into the text (only integers), so the driver does not scan it.
+    For a long statement asked often: parsing it cost more than running it (docs/design.md
+    §10). It is planned for each call's ids (``plan_cache_mode``, for this statement only),
+    never with a plan made once for any ids: such a plan, kept by a long-lived connection,
+    was made for the tables as they were and can walk a whole table once they have grown.
+    The ids are written into the text (only integers), so the driver does not scan it.
     """
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
@@ -195,8 +195,8 @@ def execute_planned(text: str, ids: Sequence[int]) -> list[tuple]:
             types = ", ".join(["bigint"] * len(ids))
             texts.append(f"PREPARE {name}({types}) AS {text}")
         arguments = ", ".join(str(int(value)) for value in ids)
-        generic = "SET LOCAL plan_cache_mode = force_generic_plan"
-        texts += [generic, f"EXECUTE {name}({arguments})", "RESET plan_cache_mode"]
+        custom = "SET LOCAL plan_cache_mode = force_custom_plan"
+        texts += [custom, f"EXECUTE {name}({arguments})", "RESET plan_cache_mode"]
         try:
             cursor.execute("; ".join(texts))
         except Exception:

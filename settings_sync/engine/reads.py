@@ -282,8 +282,8 @@ def in_sync(
     of §5.3 to §5.5 plan no change at all, or one ``INSERT … SELECT`` (docs/design.md §10);
     every other category is read and planned item by item.
 
-    On PostgreSQL the server parses and plans the statement once per connection and shape
-    (``execute_planned``): that took longer than answering it.
+    On PostgreSQL the server parses the statement once per connection and shape and plans it
+    for each run's ids (``execute_planned``): parsing it took longer than answering it.
     """
     if not checks:
         return set(), {}

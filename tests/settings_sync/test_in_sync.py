@@ -393,7 +393,7 @@ def test_the_statement_reads_only_the_partnerships_rows_however_large_the_table(
     statements = []
 
     def keep(execute, sql, params, many, context):
-        # Prepared once per connection, then executed with the plan made for any ids.
+        # Prepared once per connection, then executed, planned for each call's ids.
         statements.extend(re.findall(r"EXECUTE cds_planned_\d+\([\d, ]+\)", sql))
         return execute(sql, params, many, context)
 
@@ -402,7 +402,7 @@ def test_the_statement_reads_only_the_partnerships_rows_however_large_the_table(
     assert (sync_run.status, sync_run.counts) == ("succeeded", {})
     (execute,) = statements
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {execute}")
         (plan,) = cursor.fetchone()[0]
     pages = plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"]

@@ -160,8 +160,8 @@ def test_a_planned_statement_answers_as_its_text_for_any_ids(organizations):
 
 @pytest.mark.postgres
 def test_a_planned_statement_is_prepared_once_per_connection(organizations, transactional_db):
-    """PostgreSQL parses and plans it once (``PREPARE``), then only executes it; a new
-    connection prepares it again."""
+    """PostgreSQL parses it once (``PREPARE``), then only executes it, planned for each
+    call's ids; a new connection prepares it again."""
 
     def sent(ids) -> str:
         with CaptureQueriesContext(connection) as queries:
@@ -175,8 +175,8 @@ def test_a_planned_statement_is_prepared_once_per_connection(organizations, tran
     assert "PREPARE " not in again
     assert "EXECUTE cds_planned_" in again
     with connection.cursor() as cursor:
-        cursor.execute("SELECT generic_plans > 0 FROM pg_prepared_statements")
-        assert cursor.fetchall() == [(True,)]  # planned once, for any ids
+        cursor.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements")
+        assert cursor.fetchall() == [(0, 2)]  # planned for each call's ids, never for any
 
 
 @pytest.mark.postgres
