@@ -8,10 +8,10 @@ edits that now wait for an answer (one query, then one per category concerned).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from functools import lru_cache
 
-from django.urls import get_script_prefix, get_urlconf, reverse
+from django.urls import reverse
 
+from organizations.addresses import address
 from organizations.wording import possessive
 from settings_sync import conflicts, registry
 from settings_sync.engine.runs import carries_partnership
@@ -24,22 +24,9 @@ WRITING = ("created", "updated", "adopted", "restored", "archived", "detached")
 
 
 def _run_url(organization, sync_run) -> str:
-    """The run's page: reversed once per process, the slug and the id put where they go (a
-    fan-out's batch tells 50 partners at a time; slugs need no quoting, docs/design.md §10)."""
-    before, middle, after = _around_run(get_script_prefix(), get_urlconf())
-    return f"{before}{organization.slug}{middle}{int(sync_run.pk)}{after}"
-
-
-_SLUG_MARKER = "cds-run-slug-marker"
-_ID_MARKER = 987654321987654321
-
-
-@lru_cache(maxsize=8)
-def _around_run(_script_prefix: str, _urlconf) -> tuple[str, str, str]:
-    url = reverse("settings_sync:run", args=[_SLUG_MARKER, _ID_MARKER])
-    before, _, rest = url.partition(_SLUG_MARKER)
-    middle, _, after = rest.partition(str(_ID_MARKER))
-    return before, middle, after
+    """The run's page, reversed once per process: a fan-out's batch tells 50 partners at a
+    time (docs/design.md §10)."""
+    return address("settings_sync:run", organization.slug, int(sync_run.pk))
 
 
 def _plural(count: int, word: str) -> str:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
-from django.urls import get_script_prefix, get_urlconf, reverse
+from .addresses import address
 
 
 @dataclass(frozen=True)
@@ -57,16 +56,6 @@ def for_organization(organization) -> list[Tab]:
 
 
 def _url(url_name: str, slug: str) -> str:
-    """The tab's address: reversed once per process (every settings page shows every tab,
-    docs/design.md §10), the slug put where it goes (slugs need no quoting)."""
-    before, after = _around_slug(url_name, get_script_prefix(), get_urlconf())
-    return f"{before}{slug}{after}"
-
-
-_SLUG_MARKER = "cds-tab-slug-marker"
-
-
-@lru_cache(maxsize=64)
-def _around_slug(url_name: str, _script_prefix: str, _urlconf) -> tuple[str, str]:
-    before, _, after = reverse(url_name, kwargs={"org": _SLUG_MARKER}).partition(_SLUG_MARKER)
-    return before, after
+    """The tab's address, reversed once per process: every settings page shows every tab
+    (docs/design.md §10)."""
+    return address(url_name, slug)
