@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection
 
 from partnerships.models import Partnership
 
-from . import registry
+from . import registry, transaction_marks
 from .models import DriftCount
 
 #: How long a reader waits for a writer's row before it gives up storing (PostgreSQL): it
@@ -67,7 +67,7 @@ def mark(pairs: Iterable[tuple[int, str]]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, [value for pair in wanted for value in pair])
     if connection.in_atomic_block:
-        transaction.on_commit(_Marked(wanted))
+        transaction_marks.leave(_Marked(wanted))
 
 
 def mark_written(runs: list) -> None:
@@ -114,7 +114,7 @@ def store(counted: list[tuple[int, str, int, int, int, int]]) -> None:
         with connection.cursor() as cursor:
             cursor.execute(sql)
         if connection.in_atomic_block:  # what this transaction marked before must be again
-            transaction.on_commit(_Stored())
+            transaction_marks.leave(_Stored())
         return
     try:
         with connection.cursor() as cursor:
@@ -123,29 +123,21 @@ def store(counted: list[tuple[int, str, int, int, int, int]]) -> None:
         pass
 
 
-class _Marked:
-    """Among the current transaction's on-commit callbacks: the pairs it marked. Django drops
-    the callbacks of a savepoint rolled back (with its marks) and all of them at the end of
-    the transaction."""
+class _Marked(transaction_marks.Mark):
+    """The pairs this transaction marked (gone with a savepoint rolled back)."""
 
     def __init__(self, pairs: list[tuple[int, str]]) -> None:
         self.pairs = pairs
 
-    def __call__(self) -> None:
-        pass
 
-
-class _Stored:
-    """Among the on-commit callbacks: this transaction stored counts, after the marks before
-    it (a reader in the writer's own transaction is not kept out by the writer's locks)."""
-
-    def __call__(self) -> None:
-        pass
+class _Stored(transaction_marks.Mark):
+    """This transaction stored counts, after the marks before it (a reader in the writer's
+    own transaction is not kept out by the writer's locks)."""
 
 
 def _marked_in_this_transaction() -> set[tuple[int, str]]:
     marked: set[tuple[int, str]] = set()
-    for _sids, callback, _robust in transaction.get_connection().run_on_commit:
+    for callback in transaction_marks.pending(_Stored, _Marked):
         if isinstance(callback, _Stored):
             marked.clear()
         elif isinstance(callback, _Marked):

@@ -20,7 +20,7 @@ from django.tasks.backends.immediate import ImmediateBackend
 
 from partnerships.models import Partnership
 
-from . import drift_counts, engine, overrides, policy, signals
+from . import drift_counts, engine, overrides, policy, signals, transaction_marks
 from .models import CategoryOverride, SyncBatch, SyncRun
 
 #: Runs of one fan-out applied together by one task (they share their reads and writes);
@@ -200,30 +200,24 @@ def schedule_upstream_change(organization_id: int, category_key: str, label: str
         for partnership in partnerships
     )
     if runs:
-        transaction.on_commit(_ChangeRecorded(key, runs[0].pk))
+        transaction_marks.leave(_ChangeRecorded(key, runs[0].pk))
         enqueue_on_commit(runs)
 
 
-class _ChangeRecorded:
-    """Marks, among the on-commit callbacks of the current transaction, that the runs of a
-    category's change are recorded. Django drops the callbacks of a savepoint that is rolled
-    back, and all of them at the end of the transaction, so the mark lives exactly as long as
-    the runs it stands for."""
+class _ChangeRecorded(transaction_marks.Mark):
+    """The runs of a category's change are recorded in this transaction (a mark lives as long
+    as the runs it stands for)."""
 
     def __init__(self, key: tuple[int, str], run_id: int) -> None:
         self.key = key
         self.run_id = run_id
-
-    def __call__(self) -> None:
-        pass
 
 
 def _recorded_in_this_transaction(key: tuple[int, str]) -> bool:
     # Outside a transaction (autocommit) on_commit runs at once and nothing is pending. The
     # runs must also still be waiting: a run already under way may have read the data before
     # this change.
-    pending = transaction.get_connection().run_on_commit
-    marks = [c.run_id for _, c, _ in pending if isinstance(c, _ChangeRecorded) and c.key == key]
+    marks = [c.run_id for c in transaction_marks.pending(_ChangeRecorded) if c.key == key]
     return (
         bool(marks) and SyncRun.objects.filter(pk=marks[-1], status=SyncRun.Status.QUEUED).exists()
     )
