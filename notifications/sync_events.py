@@ -14,7 +14,7 @@ from django.urls import reverse
 from organizations.addresses import address
 from organizations.wording import possessive
 from settings_sync import conflicts, registry
-from settings_sync.engine.runs import carries_partnership
+from settings_sync.engine import carries_partnership
 from settings_sync.models import DECISION, SyncChange, SyncRun
 from settings_sync.templatetags.settings_tags import action_label
 

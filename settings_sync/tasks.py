@@ -131,7 +131,7 @@ def apply_link_now(partnership: Partnership, *, by=None, trigger: str = "") -> S
     once the partnership has committed.
     """
     sync_run = engine.schedule_record(partnership, policy.LINK, by=by, trigger=trigger)
-    engine.runs.execute_held(sync_run)
+    engine.execute_held(sync_run)
     transaction.on_commit(partial(signals.announce_finished, [sync_run]))
     return sync_run
 

@@ -14,11 +14,12 @@ The package is named after the steps of a run (docs/design.md §8):
 * :mod:`.item_rules` and :mod:`.value_rules` — the rules per kind of category;
 * :mod:`.writes` — applying plans in bulk; :mod:`.runs` — the life of a recorded run.
 
-Every category is read with two queries (the channel manager's items, all of the partner's
-items) and written in bulk, so a run costs a constant number of queries per category
-whatever the number of items. A run of one partnership first finds, with one statement, the
-categories already in sync (not read at all) and those empty in the partner (copied without
-being read): ``reads.in_sync``, docs/design.md §10.
+Every category with work is read with three queries (the channel manager's items, the
+partner's plain copies, the partner's other items) and written in bulk, so a run costs a
+constant number of queries per category whatever the number of items. A run of one
+partnership first finds, with one statement, the categories already in sync (not read at all)
+and those empty in the partner (copied without being read): ``reads.in_sync``,
+docs/design.md §10.
 """
 
 from __future__ import annotations
@@ -28,7 +29,17 @@ from partnerships.models import Partnership
 from .plan import WRITING_ACTIONS, Change, Plan
 from .planning import build
 from .reads import Reads
-from .runs import execute, execute_id, execute_many, record_retry, retry, run, schedule_record
+from .runs import (
+    carries_partnership,
+    execute,
+    execute_held,
+    execute_id,
+    execute_many,
+    record_retry,
+    retry,
+    run,
+    schedule_record,
+)
 from .writes import PLACEHOLDER
 
 
@@ -81,7 +92,9 @@ __all__ = [
     "WRITING_ACTIONS",
     "Change",
     "Plan",
+    "carries_partnership",
     "execute",
+    "execute_held",
     "execute_id",
     "execute_many",
     "preview",
