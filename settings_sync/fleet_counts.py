@@ -61,11 +61,10 @@ def counts(category: registry.Category, planned: list[Planned]) -> dict[int, Cou
 #: cannot estimate how many rows the classifications keep (it guesses one), and a nested loop
 #: over tens of thousands of rows each side is quadratic; every join here is an equality a
 #: hash join answers in one pass, and the lookups by name are subqueries an index answers. No
-#: JIT: those lookups make the estimated cost look large enough for it, and compiling the
-#: query took longer than running it. No merge joins: with the partners' items inlined, the
-#: planner joined them to their upstream items along the table's whole primary key
-#: (docs/design.md §12.3, P1b).
-PLANNER_SETTINGS = {"enable_nestloop": "off", "enable_mergejoin": "off", "jit": "off"}
+#: merge joins: with the partners' items inlined, the planner joined them to their upstream
+#: items along the table's whole primary key (docs/design.md §12.3, P1b). (JIT is off for
+#: every connection, docs/design.md §10.)
+PLANNER_SETTINGS = {"enable_nestloop": "off", "enable_mergejoin": "off"}
 
 
 @contextmanager

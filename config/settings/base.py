@@ -104,6 +104,19 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # PostgreSQL backend process each time. Production keeps them for a minute.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_MAX_AGE"] != 0
+
+
+def without_jit(database: dict) -> dict:
+    """On PostgreSQL, the connections run without JIT compilation (docs/design.md §10): the
+    app's statements are short, and planned on statistics that lag a table that has just
+    grown, some looked dear enough to be compiled, which took longer than running them."""
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        options = database.setdefault("OPTIONS", {})
+        options["options"] = f"{options.get('options', '')} -c jit=off".strip()
+    return database
+
+
+without_jit(DATABASES["default"])
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for a writer instead of failing with "database is locked" (task workers, tests).
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -5,12 +5,12 @@ DEFAULT_FROM_EMAIL and SITE_URL (see `.env.example`).
 """
 
 from .base import *  # noqa: F403
-from .base import env, mailers_from_url
+from .base import env, mailers_from_url, without_jit
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
-DATABASES = {"default": env.db("DATABASE_URL")}
+DATABASES = {"default": without_jit(env.db("DATABASE_URL"))}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 MAILERS = mailers_from_url(env.email_url("EMAIL_URL"))

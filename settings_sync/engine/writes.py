@@ -201,9 +201,7 @@ def copy_in_sql(category, copies: list[tuple[Partnership, SyncRun]], now) -> lis
 
 def execute_together(statements: list[tuple[str, list]]) -> None:
     """Run the statements in order; on PostgreSQL as one text (one round trip), their
-    parameters quoted in by the driver, and without JIT compilation: planned on the
-    statistics of a table that has just grown, they looked dear enough to be compiled, which
-    took longer than running them (docs/design.md §10)."""
+    parameters quoted in by the driver (docs/design.md §10)."""
     if not statements:
         return
     with connection.cursor() as cursor:
@@ -212,13 +210,7 @@ def execute_together(statements: list[tuple[str, list]]) -> None:
                 cursor.execute(sql, params)
             return
         cursor.execute(
-            "; ".join(
-                [
-                    "SET LOCAL jit = off",
-                    *(connection.ops.compose_sql(sql, params) for sql, params in statements),
-                    "RESET jit",
-                ]
-            )
+            "; ".join(connection.ops.compose_sql(sql, params) for sql, params in statements)
         )
 
 
