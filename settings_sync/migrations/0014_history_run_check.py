@@ -121,7 +121,7 @@ $$;
 CREATE TRIGGER runs_truncated_without_history
 AFTER TRUNCATE ON {RUNS}
 FOR EACH STATEMENT EXECUTE FUNCTION settings_sync_truncated_runs_have_no_history();
-"""
+"""  # noqa: S608
 
 POSTGRESQL_BACKWARDS = f"""
 DROP TRIGGER runs_truncated_without_history ON {RUNS};
@@ -144,10 +144,10 @@ SQLITE_FORWARDS = [
     f"DROP INDEX {RUN_INDEX}",
     f"""CREATE TRIGGER history_run_exists_on_insert BEFORE INSERT ON {HISTORY}
     FOR EACH ROW WHEN NOT EXISTS (SELECT 1 FROM {RUNS} WHERE id = NEW.run_id)
-    BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed: no such run'); END""",
+    BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed: no such run'); END""",  # noqa: S608
     f"""CREATE TRIGGER history_run_exists_on_update BEFORE UPDATE OF run_id ON {HISTORY}
     FOR EACH ROW WHEN NOT EXISTS (SELECT 1 FROM {RUNS} WHERE id = NEW.run_id)
-    BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed: no such run'); END""",
+    BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed: no such run'); END""",  # noqa: S608
 ]
 SQLITE_BACKWARDS = [
     "DROP TRIGGER history_run_exists_on_update",

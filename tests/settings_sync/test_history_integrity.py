@@ -41,9 +41,8 @@ def history_of(run_id: int) -> list[int]:
 def refused_at_its_statement(write) -> None:
     """``write`` raises IntegrityError itself, not the commit after it: the statement is
     refused, and the transaction goes on without it."""
-    with transaction.atomic():
-        with pytest.raises(IntegrityError), transaction.atomic():
-            write()
+    with transaction.atomic(), pytest.raises(IntegrityError), transaction.atomic():
+        write()
 
 
 def refused(write) -> None:
