@@ -166,7 +166,15 @@ class SyncChange(models.Model):
         TOOK_THEIRS = "took_theirs", "Took the channel manager's version"
         KEPT_MINE = "kept_mine", "Kept own version"
 
-    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="changes")
+    # Checked by triggers, not by a foreign-key constraint; looked up through the (run,
+    # category) index: docs/design.md §7.4.
+    run = models.ForeignKey(
+        SyncRun,
+        on_delete=models.CASCADE,
+        related_name="changes",
+        db_constraint=False,
+        db_index=False,
+    )
     category = models.CharField(max_length=40)
     action = models.CharField(max_length=12, choices=Action.choices)
     item_id = models.BigIntegerField(null=True, blank=True, help_text="The partner's item.")
