@@ -116,6 +116,8 @@ class _Compiled:
     ):
         self.sql, self.params, self.slots = sql, params, slots
         self.queryset, self.compiler = queryset, compiler
+        #: The converters of its columns, per connection (they are bound to its operations).
+        self.converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.pieces: list[str] | None = None
         self.order: list[tuple[int, int]] = []
         if connection.vendor == "postgresql":
@@ -151,6 +153,14 @@ class _Executed:
         if self.compiler.has_extra_select:  # columns only for ordering, as the ORM drops them
             rows = [row[: self.compiler.col_count] for row in rows]
         self.compiler.execute_sql = lambda *args, **kwargs: [rows]
+        # The ORM asks for the converters of the same columns on every call; they are found
+        # once per connection (the tenth of a run's own CPU went to finding them again).
+        converters = compiled.converters.get(self.compiler.connection)
+        if converters is None:
+            columns = [column for column, *_ in self.compiler.select[: self.compiler.col_count]]
+            converters = self.compiler.get_converters(columns)
+            compiled.converters[self.compiler.connection] = converters
+        self.compiler.get_converters = lambda expressions: converters
 
     def get_compiler(self, using=None, connection=None, elide_empty=True):
         return self.compiler
