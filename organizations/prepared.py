@@ -178,16 +178,24 @@ _SERVER_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _names = itertools.count()
 
 
-def execute_planned(text: str, ids: Sequence[int]) -> list[tuple]:
+def execute_planned(text: str, ids: Sequence[int], *, by_index: bool = False) -> list[tuple]:
     """The rows of ``text`` with ``ids`` (integers) for its placeholders: on PostgreSQL a
     statement the server parses once per connection (``PREPARE``, its placeholders ``$1`` …
     ``$n``; later calls only ``EXECUTE`` it) and plans for each call's ids, elsewhere as it
     is (each ``$n`` a parameter).
 
     For a long statement asked often: parsing it cost more than running it (docs/design.md
-    §10). It is planned for each call's ids (``plan_cache_mode``, for this statement only),
-    never with a plan made once for any ids: such a plan, kept by a long-lived connection,
-    was made for the tables as they were and can walk a whole table once they have grown.
+    §10). It is planned for each call's ids (``plan_cache_mode``, for this statement only):
+    a plan made once for any ids, kept by a long-lived connection, was made for the tables
+    as they were and can walk a whole table once they have grown.
+
+    ``by_index``: the statement is planned once per connection for any ids (a generic plan)
+    with sequential scans disabled while it is planned (``enable_seqscan``, for this
+    statement only). Only for a statement written so that every table it reads has one
+    index that its conditions can use (and no other index the planner could prefer on
+    statistics that lag the table): then the plan reads each table through that index,
+    whatever the tables held when it was made. The in-sync statement is written so.
+
     The ids are written into the text (only integers), so the driver does not scan it.
     """
     with connection.cursor() as cursor:
@@ -205,15 +213,20 @@ def execute_planned(text: str, ids: Sequence[int]) -> list[tuple]:
             types = ", ".join(["bigint"] * len(ids))
             texts.append(f"PREPARE {name}({types}) AS {text}")
         arguments = ", ".join(str(int(value)) for value in ids)
-        custom = "SET LOCAL plan_cache_mode = force_custom_plan"
-        texts += [custom, f"EXECUTE {name}({arguments})", "RESET plan_cache_mode"]
+        settings = ["plan_cache_mode = force_custom_plan"]
+        if by_index:
+            settings = ["plan_cache_mode = force_generic_plan", "enable_seqscan = off"]
+        texts += [f"SET LOCAL {setting}" for setting in settings]
+        position = len(texts)  # of the rows, among the results of the texts
+        texts.append(f"EXECUTE {name}({arguments})")
+        texts += [f"RESET {setting.split(' = ')[0]}" for setting in settings]
         try:
             cursor.execute("; ".join(texts))
         except Exception:
             held.pop(text, None)  # prepared again next time, should the server have lost it
             raise
         held[text] = name
-        for _ in range(len(texts) - 2):
+        for _ in range(position):
             cursor.nextset()
         return cursor.fetchall()
 
