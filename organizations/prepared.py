@@ -192,9 +192,10 @@ def execute_planned(text: str, ids: Sequence[int], *, by_index: bool = False) ->
     ``by_index``: the statement is planned once per connection for any ids (a generic plan)
     with sequential scans disabled while it is planned (``enable_seqscan``, for this
     statement only). Only for a statement written so that every table it reads has one
-    index that its conditions can use (and no other index the planner could prefer on
-    statistics that lag the table): then the plan reads each table through that index,
-    whatever the tables held when it was made. The in-sync statement is written so.
+    index that its conditions can use, and no join whose order or method the planner would
+    choose on statistics that lag the tables: then the plan reads each table through that
+    index, whatever the tables held when it was made. The in-sync statement is written so;
+    a run's read with its five joins is not (docs/design.md §10).
 
     The ids are written into the text (only integers), so the driver does not scan it.
     """
