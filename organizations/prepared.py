@@ -116,6 +116,8 @@ class _Compiled:
     ):
         self.sql, self.params, self.slots = sql, params, slots
         self.queryset, self.compiler = queryset, compiler
+        #: The converters of its columns, per connection (they are bound to its operations).
+        self.converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.pieces: list[str] | None = None
         self.order: list[tuple[int, int]] = []
         if connection.vendor == "postgresql":
@@ -151,6 +153,14 @@ class _Executed:
         if self.compiler.has_extra_select:  # columns only for ordering, as the ORM drops them
             rows = [row[: self.compiler.col_count] for row in rows]
         self.compiler.execute_sql = lambda *args, **kwargs: [rows]
+        # The ORM asks for the converters of the same columns on every call; they are found
+        # once per connection (the tenth of a run's own CPU went to finding them again).
+        converters = compiled.converters.get(self.compiler.connection)
+        if converters is None:
+            columns = [column for column, *_ in self.compiler.select[: self.compiler.col_count]]
+            converters = self.compiler.get_converters(columns)
+            compiled.converters[self.compiler.connection] = converters
+        self.compiler.get_converters = lambda expressions: converters
 
     def get_compiler(self, using=None, connection=None, elide_empty=True):
         return self.compiler
@@ -168,16 +178,25 @@ _SERVER_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _names = itertools.count()
 
 
-def execute_planned(text: str, ids: Sequence[int]) -> list[tuple]:
+def execute_planned(text: str, ids: Sequence[int], *, by_index: bool = False) -> list[tuple]:
     """The rows of ``text`` with ``ids`` (integers) for its placeholders: on PostgreSQL a
     statement the server parses once per connection (``PREPARE``, its placeholders ``$1`` …
     ``$n``; later calls only ``EXECUTE`` it) and plans for each call's ids, elsewhere as it
     is (each ``$n`` a parameter).
 
     For a long statement asked often: parsing it cost more than running it (docs/design.md
-    §10). It is planned for each call's ids (``plan_cache_mode``, for this statement only),
-    never with a plan made once for any ids: such a plan, kept by a long-lived connection,
-    was made for the tables as they were and can walk a whole table once they have grown.
+    §10). It is planned for each call's ids (``plan_cache_mode``, for this statement only):
+    a plan made once for any ids, kept by a long-lived connection, was made for the tables
+    as they were and can walk a whole table once they have grown.
+
+    ``by_index``: the statement is planned once per connection for any ids (a generic plan)
+    with sequential scans disabled while it is planned (``enable_seqscan``, for this
+    statement only). Only for a statement written so that every table it reads has one
+    index that its conditions can use, and no join whose order or method the planner would
+    choose on statistics that lag the tables: then the plan reads each table through that
+    index, whatever the tables held when it was made. The in-sync statement is written so;
+    a run's read with its five joins is not (docs/design.md §10).
+
     The ids are written into the text (only integers), so the driver does not scan it.
     """
     with connection.cursor() as cursor:
@@ -195,15 +214,20 @@ def execute_planned(text: str, ids: Sequence[int]) -> list[tuple]:
             types = ", ".join(["bigint"] * len(ids))
             texts.append(f"PREPARE {name}({types}) AS {text}")
         arguments = ", ".join(str(int(value)) for value in ids)
-        custom = "SET LOCAL plan_cache_mode = force_custom_plan"
-        texts += [custom, f"EXECUTE {name}({arguments})", "RESET plan_cache_mode"]
+        settings = ["plan_cache_mode = force_custom_plan"]
+        if by_index:
+            settings = ["plan_cache_mode = force_generic_plan", "enable_seqscan = off"]
+        texts += [f"SET LOCAL {setting}" for setting in settings]
+        position = len(texts)  # of the rows, among the results of the texts
+        texts.append(f"EXECUTE {name}({arguments})")
+        texts += [f"RESET {setting.split(' = ')[0]}" for setting in settings]
         try:
             cursor.execute("; ".join(texts))
         except Exception:
             held.pop(text, None)  # prepared again next time, should the server have lost it
             raise
         held[text] = name
-        for _ in range(len(texts) - 2):
+        for _ in range(position):
             cursor.nextset()
         return cursor.fetchall()
 

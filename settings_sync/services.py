@@ -29,16 +29,18 @@ def resync_partnerships(
     partnerships: Iterable[Partnership], *, by=None, trigger: str, batch: SyncBatch | None = None
 ) -> list[SyncRun]:
     """Queue a resync of each partnership: one insert for all their runs, applied in batches."""
-    runs = SyncRun.objects.bulk_create(
-        SyncRun(
-            partnership=partnership,
-            event=policy.RESYNC,
-            mode=partnership.mode,
-            started_by=by,
-            trigger=trigger[:200],
-            batch=batch,
-        )
-        for partnership in partnerships
+    runs = engine.insert_records(
+        [
+            SyncRun(
+                partnership=partnership,
+                event=policy.RESYNC,
+                mode=partnership.mode,
+                started_by=by,
+                trigger=trigger[:200],
+                batch=batch,
+            )
+            for partnership in partnerships
+        ]
     )
     tasks.enqueue_on_commit(runs)
     return runs

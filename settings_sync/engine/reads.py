@@ -282,8 +282,10 @@ def in_sync(
     of §5.3 to §5.5 plan no change at all, or one ``INSERT … SELECT`` (docs/design.md §10);
     every other category is read and planned item by item.
 
-    On PostgreSQL the server parses the statement once per connection and shape and plans it
-    for each run's ids (``execute_planned``): parsing it took longer than answering it.
+    On PostgreSQL the server parses and plans the statement once per connection and shape
+    (``execute_planned``, ``by_index``): parsing and planning it took longer than answering
+    it. It is written so that that plan reads every table through the index on its ids,
+    whatever the tables held when it was made (docs/design.md §10).
     """
     if not checks:
         return set(), {}
@@ -303,7 +305,7 @@ def in_sync(
             checks,
         )
     rows = execute_planned(
-        text, [partnership.upstream_id, partnership.downstream_id, partnership.pk]
+        text, [partnership.upstream_id, partnership.downstream_id, partnership.pk], by_index=True
     )
     quiet, empty = set(), {}
     for n, upstream_count, held, ours, others, good in rows:
@@ -411,8 +413,12 @@ def _in_sync_select(n: int, category, keeps: bool, locks: bool) -> str:
     # upstream item by primary key. Not a join: the planner would estimate a merge join
     # over the primary key from statistics that cannot know the newest items (a new
     # channel manager's ids lie past their histogram), and walk the whole table to reach
-    # them (docs/design.md §10). Identifiers come from the models; every value is a
-    # parameter.
+    # them (docs/design.md §10). The statement is planned once per connection, whatever
+    # the tables held then (``execute_planned(by_index=True)``): so the primary key is the
+    # only index the lookup's conditions can use (the others are one condition, ``IS
+    # TRUE``, which no index serves; in a WHERE it is the same as the conditions), and the
+    # scan's only usable index is the one on the organization. Identifiers come from the
+    # models; every value is a parameter.
     return (
         f"SELECT {n}, "  # noqa: S608
         f"COUNT(CASE WHEN x.{organization} = %s AND {live} THEN 1 END), "
@@ -421,8 +427,8 @@ def _in_sync_select(n: int, category, keeps: bool, locks: bool) -> str:
         f"COUNT(CASE WHEN x.{organization} = %s AND {live} "
         f"AND (x.{partnership} IS NULL OR x.{partnership} <> %s) THEN 1 END), "
         f"COUNT(DISTINCT CASE WHEN {ours} AND EXISTS (SELECT 1 FROM {table} s "
-        f"WHERE s.{pk} = {source} AND s.{organization} = %s AND s.{archived} IS NULL "
-        f"AND {' AND '.join(conditions)}) THEN {source} END) "
+        f"WHERE s.{pk} = {source} AND (s.{organization} = %s AND s.{archived} IS NULL "
+        f"AND {' AND '.join(conditions)}) IS TRUE) THEN {source} END) "
         f"FROM {table} x WHERE x.{organization} IN (%s, %s)"
     )
 

@@ -15,7 +15,7 @@ from partnerships import services
 from partnerships.models import Partnership
 from settings_sync import engine
 from settings_sync.engine import runs
-from settings_sync.models import SyncChange, SyncRun
+from settings_sync.models import SyncBatch, SyncChange, SyncRun
 from settings_sync.project.models import Adder
 from tests.factories import AdderFactory
 
@@ -258,3 +258,40 @@ def test_a_runs_compiled_read_gives_what_the_orm_reads(syncing, started_by):
         orm.started_by and fields(orm.started_by)
     )
     assert read.partnership._override_values == {"adders": "off", "personas": "follow"}
+
+
+# the record ---------------------------------------------------------------------------------
+
+
+def test_records_inserted_at_once_are_the_orms_to_the_last_column(syncing, admin_user):
+    """``insert_records`` writes, for one run and for several, exactly the rows
+    ``bulk_create`` writes (every column, each value prepared by its field), and gives each
+    run its id (docs/design.md §10)."""
+    batch = SyncBatch.objects.create(organization=syncing.upstream)
+    when = timezone.now() - timedelta(minutes=3)
+
+    def made(count: int) -> list[SyncRun]:
+        return [
+            SyncRun(
+                partnership=syncing,
+                event="resync",
+                mode=syncing.mode,
+                categories=["adders", f"n{n}"] if n % 2 else None,
+                started_by=admin_user if n % 2 else None,
+                trigger=f"Trigger {n}",
+                batch=batch if n % 2 else None,
+                counts={"adders": {"created": n}},
+                overwritten=n,
+                created_at=when,
+            )
+            for n in range(count)
+        ]
+
+    for count in (1, 3):
+        ours, orms = runs.insert_records(made(count)), SyncRun.objects.bulk_create(made(count))
+        assert all(run.pk and not run._state.adding for run in ours)
+        columns = [f.attname for f in SyncRun._meta.concrete_fields if not f.primary_key]
+        assert [SyncRun.objects.values(*columns).get(pk=run.pk) for run in ours] == [
+            SyncRun.objects.values(*columns).get(pk=run.pk) for run in orms
+        ]
+        assert [stored(run).trigger for run in ours] == [run.trigger for run in ours]
