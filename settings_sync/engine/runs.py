@@ -387,6 +387,19 @@ def insert_records(sync_runs: list[SyncRun]) -> list[SyncRun]:
     if not connection.features.can_return_rows_from_bulk_insert:
         return SyncRun.objects.bulk_create(sync_runs)
     fields = [field for field in SyncRun._meta.concrete_fields if not field.primary_key]
+    # As many rows a statement as the database takes parameters (as ``bulk_create``), and at
+    # most RECORDS_PER_STATEMENT, so that few texts are kept.
+    size = max(1, min(RECORDS_PER_STATEMENT, connection.ops.bulk_batch_size(fields, sync_runs)))
+    for start in range(0, len(sync_runs), size):
+        _insert_some(sync_runs[start : start + size], fields)
+    return sync_runs
+
+
+#: The most records ``insert_records`` writes with one statement.
+RECORDS_PER_STATEMENT = 500
+
+
+def _insert_some(sync_runs: list[SyncRun], fields: list) -> None:
     shape = (connection.alias, len(sync_runs))
     text = _RECORD_INSERTS.get(shape)
     if text is None:
@@ -412,7 +425,6 @@ def insert_records(sync_runs: list[SyncRun]) -> list[SyncRun]:
     for sync_run, pk in zip(sync_runs, ids, strict=True):
         sync_run.pk = pk
         sync_run._state.adding, sync_run._state.db = False, connection.alias
-    return sync_runs
 
 
 #: The statements of ``insert_records``, per database and number of runs.

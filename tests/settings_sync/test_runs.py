@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from partnerships import services
@@ -287,7 +288,8 @@ def test_records_inserted_at_once_are_the_orms_to_the_last_column(syncing, admin
             for n in range(count)
         ]
 
-    for count in (1, 3):
+    # One run, several, and more than one statement takes (a resync of thousands of partners).
+    for count in (1, 3, runs.RECORDS_PER_STATEMENT + 2):
         ours, orms = runs.insert_records(made(count)), SyncRun.objects.bulk_create(made(count))
         assert all(run.pk and not run._state.adding for run in ours)
         columns = [f.attname for f in SyncRun._meta.concrete_fields if not f.primary_key]
@@ -295,3 +297,15 @@ def test_records_inserted_at_once_are_the_orms_to_the_last_column(syncing, admin
             SyncRun.objects.values(*columns).get(pk=run.pk) for run in orms
         ]
         assert [stored(run).trigger for run in ours] == [run.trigger for run in ours]
+
+
+def test_records_of_thousands_of_partners_are_inserted_in_several_statements(syncing):
+    """A resync of thousands of partners records thousands of runs: more parameters than one
+    statement may carry on SQLite (about 32,000), so they go in several, each run given its
+    own id."""
+    made = [SyncRun(partnership=syncing, event="resync", mode=syncing.mode) for _ in range(2500)]
+    with CaptureQueriesContext(connection) as queries:
+        runs.insert_records(made)
+    assert len(queries) == -(-2500 // runs.RECORDS_PER_STATEMENT)
+    assert len({run.pk for run in made}) == 2500
+    assert SyncRun.objects.filter(pk__in=[run.pk for run in made]).count() == 2500
