@@ -480,6 +480,58 @@ def test_the_statement_planned_while_the_tables_were_small_still_reads_by_index(
     assert _rows_touched(plan["Plan"]) < 1000, json.dumps(plan, indent=1)
 
 
+@pytest.mark.postgres
+def test_the_plan_kept_for_every_collection_still_reads_by_index(
+    transactional_db, django_capture_on_commit_callbacks
+):
+    """The same for the statement of a run of every category (five collections in one
+    ``UNION ALL``, each table with indexes of its own): planned once while the tables were
+    small, it still reads each table through its organization's index and each copy's
+    upstream item by primary key once they have grown (docs/design.md §10)."""
+    from settings_sync import registry
+    from settings_sync.management.commands.bench_sync import Command
+
+    connection.close()  # a new connection: the statement is prepared and planned below
+    bench = Command(stdout=io.StringIO())
+    small, _counts = bench._spread("Small", 5)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = make_partnership(small, OrganizationFactory(), **MODES["strict"])
+    models = [registry.get(key).model for key in bench.COLLECTIONS]
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM FULL ANALYZE {', '.join(m._meta.db_table for m in models)}")
+    engine.run(first, policy.RESYNC)  # planned now, for any ids
+    # The tables grow to 50,000 other copies; nothing analyses them again.
+    fleet, _counts = bench._spread("Fleet", 500)
+    partners = bench._partners(fleet, 100, data_sync_enabled=True)
+    for model in models:
+        bench._insert_copies(fleet, partners, model)
+    upstream, _counts = bench._spread("Upstream", 500)
+    with django_capture_on_commit_callbacks(execute=True):
+        partnership = make_partnership(upstream, OrganizationFactory(), **MODES["strict"])
+    statements = []
+
+    def keep(execute, sql, params, many, context):
+        statements.extend(re.findall(r"EXECUTE cds_planned_\d+\([\d, ]+\)", sql))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        sync_run = engine.run(partnership, policy.RESYNC)
+    assert (sync_run.status, sync_run.counts) == ("succeeded", {})
+    (execute,) = statements
+    with transaction.atomic():
+        plan = _explained(execute)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s",
+            [re.findall(r"(cds_planned_\d+)\(", execute)[0]],
+        )
+        ((generic, custom),) = cursor.fetchall()
+    assert (generic >= 2, custom) == (True, 0)  # the plan made while the tables were small
+    # 500 upstream items, 500 copies and each copy's upstream item once, a few times over
+    # in the plan's nodes: not the 50,000 other copies.
+    assert _rows_touched(plan["Plan"]) < 5000, json.dumps(plan, indent=1)
+
+
 def test_a_copy_in_another_partner_than_its_partnership_s_is_read(db):
     """The sync never puts a copy made through one partnership into another partner, but the
     rows do not forbid it. A run's read, which leaves plain copies out by partnership, must
