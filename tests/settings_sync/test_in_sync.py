@@ -390,20 +390,37 @@ def test_the_statement_reads_only_the_partnerships_rows_however_large_the_table(
         _create(Adder, upstream, f"Item {n}", n)
     with django_capture_on_commit_callbacks(execute=True):
         partnership = make_partnership(upstream, OrganizationFactory(), **MODES["strict"])
+    plan = _explained(_in_sync_execute(partnership, categories=["adders"]))
+    pages = plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"]
+    assert pages < 60, json.dumps(plan, indent=1)
+
+
+def _in_sync_execute(partnership, **options) -> str:
+    """The ``EXECUTE`` of the in-sync statement that a resync of ``partnership`` (already in
+    sync) sends: prepared once per connection, then executed."""
     statements = []
 
     def keep(execute, sql, params, many, context):
-        # Prepared once per connection, then executed, planned for each call's ids.
         statements.extend(re.findall(r"EXECUTE cds_planned_\d+\([\d, ]+\)", sql))
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(keep):
-        sync_run = engine.run(partnership, policy.RESYNC, categories=["adders"])
+        sync_run = engine.run(partnership, policy.RESYNC, **options)
     assert (sync_run.status, sync_run.counts) == ("succeeded", {})
     (execute,) = statements
-    plan = _explained(execute)
-    pages = plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"]
-    assert pages < 60, json.dumps(plan, indent=1)
+    return execute
+
+
+def _plans_made(execute: str) -> tuple[int, int]:
+    """How often the server used a generic plan and made a custom plan for the prepared
+    statement of ``execute``, on this connection."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s",
+            [re.findall(r"(cds_planned_\d+)\(", execute)[0]],
+        )
+        ((generic, custom),) = cursor.fetchall()
+    return generic, custom
 
 
 def _explained(execute: str) -> dict:
@@ -456,24 +473,10 @@ def test_the_statement_planned_while_the_tables_were_small_still_reads_by_index(
     )
     with django_capture_on_commit_callbacks(execute=True):
         partnership = make_partnership(upstream, OrganizationFactory(), **MODES["strict"])
-    statements = []
-
-    def keep(execute, sql, params, many, context):
-        statements.extend(re.findall(r"EXECUTE cds_planned_\d+\([\d, ]+\)", sql))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(keep):
-        sync_run = engine.run(partnership, policy.RESYNC, categories=["adders"])
-    assert (sync_run.status, sync_run.counts) == ("succeeded", {})
-    (execute,) = statements
+    execute = _in_sync_execute(partnership, categories=["adders"])
     with transaction.atomic():
         plan = _explained(execute)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s",
-            [re.findall(r"(cds_planned_\d+)\(", execute)[0]],
-        )
-        ((generic, custom),) = cursor.fetchall()
+    generic, custom = _plans_made(execute)
     assert generic >= 2  # the plan made while the table was small, used since
     assert custom == 0
     # 100 upstream items, 100 copies, each copy's upstream item once: not 10,000 rows.
@@ -508,24 +511,10 @@ def test_the_plan_kept_for_every_collection_still_reads_by_index(
     upstream, _counts = bench._spread("Upstream", 500)
     with django_capture_on_commit_callbacks(execute=True):
         partnership = make_partnership(upstream, OrganizationFactory(), **MODES["strict"])
-    statements = []
-
-    def keep(execute, sql, params, many, context):
-        statements.extend(re.findall(r"EXECUTE cds_planned_\d+\([\d, ]+\)", sql))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(keep):
-        sync_run = engine.run(partnership, policy.RESYNC)
-    assert (sync_run.status, sync_run.counts) == ("succeeded", {})
-    (execute,) = statements
+    execute = _in_sync_execute(partnership)
     with transaction.atomic():
         plan = _explained(execute)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = %s",
-            [re.findall(r"(cds_planned_\d+)\(", execute)[0]],
-        )
-        ((generic, custom),) = cursor.fetchall()
+    generic, custom = _plans_made(execute)
     assert (generic >= 2, custom) == (True, 0)  # the plan made while the tables were small
     # 500 upstream items, 500 copies and each copy's upstream item once, a few times over
     # in the plan's nodes: not the 50,000 other copies.
