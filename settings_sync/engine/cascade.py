@@ -14,6 +14,7 @@ many categories changed, and a batch of runs starts its cascade in one insert.
 
 from __future__ import annotations
 
+from organizations.prepared import Prepared
 from partnerships.models import Partnership
 
 from .. import locks, overrides, policy, registry
@@ -67,12 +68,7 @@ def record(runs: list[tuple[Plan, SyncRun]]) -> list[SyncRun]:
             freed[plan.partnership.downstream_id] = (sync_run, plan, keys)
     started = []
     if written:
-        below = list(
-            Partnership.objects.active()
-            .filter(upstream_id__in=written, data_sync_enabled=True)
-            .select_related("upstream")
-            .order_by("upstream_id", "pk")  # a batch of the queue shares its channel manager
-        )
+        below = _BELOW.objects(list(written))
         overrides.prefetch(below)  # their effective modes: one query for all
         for partnership in below:
             cause, plan, keys = written[partnership.upstream_id]
@@ -83,12 +79,8 @@ def record(runs: list[tuple[Plan, SyncRun]]) -> list[SyncRun]:
                 f"{partnership.upstream} received changes from {plan.partnership.upstream}",
             )
     if freed:
-        beside = list(
-            Partnership.objects.active()
-            .filter(downstream_id__in=freed, data_sync_enabled=True)
-            .exclude(pk__in=[plan.partnership.pk for _, plan, _ in freed.values()])
-            .select_related("upstream", "downstream")
-            .order_by("downstream_id", "pk")
+        beside = _BESIDE.objects(
+            list(freed), [plan.partnership.pk for _, plan, _ in freed.values()]
         )
         overrides.prefetch(beside)
         for partnership in beside:
@@ -107,6 +99,28 @@ def record(runs: list[tuple[Plan, SyncRun]]) -> list[SyncRun]:
 
     enqueue_on_commit(started)
     return started
+
+
+#: The partnerships below the partners a batch wrote into (their partners' runs to record),
+#: and the other paths into the partners where it freed names: compiled once per number of
+#: partners, as every run that writes reads them (docs/design.md §10).
+_BELOW = Prepared(
+    lambda partners: (
+        Partnership.objects.active()
+        .filter(upstream_id__in=partners, data_sync_enabled=True)
+        .select_related("upstream")
+        .order_by("upstream_id", "pk")  # a batch of the queue shares its channel manager
+    )
+)
+_BESIDE = Prepared(
+    lambda partners, written_through: (
+        Partnership.objects.active()
+        .filter(downstream_id__in=partners, data_sync_enabled=True)
+        .exclude(pk__in=written_through)
+        .select_related("upstream", "downstream")
+        .order_by("downstream_id", "pk")
+    )
+)
 
 
 def _started(partnership: Partnership, cause: SyncRun, keys: list[str], trigger: str) -> list:
