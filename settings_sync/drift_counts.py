@@ -9,7 +9,7 @@ the rows it finds stale or missing and stores the counts only where the row's ge
 still the one it read, so a count that a concurrent writer made stale is never stored as
 fresh.
 
-The writers: the engine's runs (every category a run wrote, ``mark_written``), and every save,
+The writers: the engine's runs (every category a run wrote, ``written``), and every save,
 archive, restore or delete of an item and every import (through
 ``tasks.schedule_upstream_change``, which all of them reach), and *keep mine*, which moves a
 baseline with a queryset update. A write that bypasses all of them (a queryset ``update()``
@@ -41,39 +41,56 @@ def mark(pairs: Iterable[tuple[int, str]]) -> None:
     back since) is not marked again: the rows stay locked by this transaction until it ends,
     so no reader can store counts for them meanwhile.
     """
-    collections = {category.key for category in registry.all() if category.is_collection}
-    wanted = sorted({(int(org), key) for org, key in pairs if key in collections})
-    if connection.in_atomic_block:
-        done = _marked_in_this_transaction()
-        wanted = [pair for pair in wanted if pair not in done]
-    if not wanted:
-        return
-    table = connection.ops.quote_name(DriftCount._meta.db_table)
-    partnerships = connection.ops.quote_name(Partnership._meta.db_table)
-    values = ", ".join(["(%s, %s)"] * len(wanted))
-    sql = (
-        f"WITH changed (organization_id, category) AS (VALUES {values}), "  # noqa: S608 (ours)
-        f"touched AS (SELECT p.id AS partnership_id, c.category FROM {partnerships} p "
-        "JOIN changed c ON p.upstream_id = c.organization_id "
-        f"UNION SELECT p.id, c.category FROM {partnerships} p "
-        "JOIN changed c ON p.downstream_id = c.organization_id) "
-        f"INSERT INTO {table} "
-        "(partnership_id, category, generation, fresh, diverged, missing, out_of_date) "
-        "SELECT partnership_id, category, 1, false, 0, 0, 0 FROM touched WHERE true "
-        "ORDER BY partnership_id, category "
-        "ON CONFLICT (partnership_id, category) DO UPDATE "
-        f"SET generation = {table}.generation + 1, fresh = false"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [value for pair in wanted for value in pair])
-    if connection.in_atomic_block:
-        transaction_marks.leave(_Marked(wanted))
+    if marking := Marking.of(pairs):
+        with connection.cursor() as cursor:
+            cursor.execute(*marking.statement)
+        marking.done()
 
 
-def mark_written(runs: list) -> None:
-    """Mark the categories the applied runs wrote into their partners (``(plan, run)``
-    pairs, as the engine's writer gets them)."""
-    mark(
+class Marking:
+    """``mark``'s statement, for a writer that sends it with its own (one round trip): the
+    writer executes ``statement``, then calls ``done``."""
+
+    def __init__(self, wanted: list[tuple[int, str]]) -> None:
+        self.wanted = wanted
+        table = connection.ops.quote_name(DriftCount._meta.db_table)
+        partnerships = connection.ops.quote_name(Partnership._meta.db_table)
+        values = ", ".join(["(%s, %s)"] * len(wanted))
+        sql = (
+            f"WITH changed (organization_id, category) AS (VALUES {values}), "  # noqa: S608
+            f"touched AS (SELECT p.id AS partnership_id, c.category FROM {partnerships} p "
+            "JOIN changed c ON p.upstream_id = c.organization_id "
+            f"UNION SELECT p.id, c.category FROM {partnerships} p "
+            "JOIN changed c ON p.downstream_id = c.organization_id) "
+            f"INSERT INTO {table} "
+            "(partnership_id, category, generation, fresh, diverged, missing, out_of_date) "
+            "SELECT partnership_id, category, 1, false, 0, 0, 0 FROM touched WHERE true "
+            "ORDER BY partnership_id, category "
+            "ON CONFLICT (partnership_id, category) DO UPDATE "
+            f"SET generation = {table}.generation + 1, fresh = false"
+        )
+        self.statement = (sql, [value for pair in wanted for value in pair])
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[int, str]]) -> Marking | None:
+        """The marking of ``pairs`` (None when every pair is marked already)."""
+        collections = {category.key for category in registry.all() if category.is_collection}
+        wanted = sorted({(int(org), key) for org, key in pairs if key in collections})
+        if connection.in_atomic_block:
+            done = _marked_in_this_transaction()
+            wanted = [pair for pair in wanted if pair not in done]
+        return cls(wanted) if wanted else None
+
+    def done(self) -> None:
+        """The statement was executed: remember its pairs for the rest of the transaction."""
+        if connection.in_atomic_block:
+            transaction_marks.leave(_Marked(self.wanted))
+
+
+def written(runs: list) -> Marking | None:
+    """The marking of the categories the applied runs write into their partners (``(plan,
+    run)`` pairs, as the engine's writer gets them)."""
+    return Marking.of(
         (plan.partnership.downstream_id, category_plan.category.key)
         for plan, _run in runs
         for category_plan in plan.categories

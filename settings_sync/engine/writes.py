@@ -17,6 +17,7 @@ import json
 from django.core.files.base import ContentFile
 from django.db import connection, models
 from django.db.models import F, Value
+from django.db.models.expressions import Col
 from django.db.models.functions import Cast, Coalesce, Concat, JSONObject, Trim
 from django.utils import timezone
 
@@ -80,7 +81,12 @@ def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
         for category_plan, _plan, _sync_run in entries:
             for obj, name, source, also in category_plan.files:
                 copy_file(obj, name, source, also)
-    execute_together(copies)
+    # The drift counts of what the runs write are marked in the copies' round trip, in the
+    # runs' transaction (docs/design.md §10).
+    marking = drift_counts.written(runs)
+    execute_together(copies + ([marking.statement] if marking else []))
+    if marking:
+        marking.done()
     # The history of all the runs is one insert, so the count stays constant.
     history = [
         SyncChange(
@@ -100,7 +106,6 @@ def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
     ]
     if history:
         SyncChange.objects.bulk_create(history, batch_size=None)
-    drift_counts.mark_written(runs)  # in the run's transaction (docs/design.md §10)
 
 
 def changed_fields(objects: list, fields: tuple[str, ...]) -> list[str]:
@@ -301,24 +306,28 @@ def _copied_and_recorded(
     """PostgreSQL: the copies and their history in one statement (docs/design.md §10, *A
     first copy's history written with its copies*). The history's rows are built from the
     rows the ``INSERT`` returns (``made``), not read again: each value is the expression
-    the ORM builds for a copy's row, compiled over ``made`` (every column of the table, by
-    the same names). A group's rows find their run by their partnership among the group's
-    runs."""
+    the ORM builds for a copy's row, compiled over ``made`` (the columns it reads, returned
+    by the ``INSERT`` under the same names). A group's rows find their run by their
+    partnership among the group's runs."""
     qn = connection.ops.quote_name
     made, run = qn("made"), qn("run")
     query = model.objects.all().query
     compiler = query.get_compiler(connection=connection)
     table = f"{qn(model._meta.db_table)}."
     columns, params = [], list(copies[1])
+    returned = {"synced_partnership_id"} if runs is not None else set()
     for name, expression in history.items():
         if name == "run_id" and runs is not None:
             columns.append(f"{run}.{qn('id')}")
             continue
-        sql, expression_params = compiler.compile(expression.resolve_expression(query))
+        resolved = expression.resolve_expression(query)
+        sql, expression_params = compiler.compile(resolved)
         columns.append(sql.replace(table, f"{made}."))
         params += expression_params
+        returned |= _columns_read(resolved)
     sql = (
-        f"WITH {made} AS ({copies[0]} RETURNING *) "  # noqa: S608 (our identifiers)
+        f"WITH {made} AS ({copies[0]} "  # noqa: S608 (our identifiers)
+        f"RETURNING {', '.join(qn(column) for column in sorted(returned))}) "
         f"INSERT INTO {qn(SyncChange._meta.db_table)} "
         f"({', '.join(qn(name) for name in history)}) "
         f"SELECT {', '.join(columns)} FROM {made}"
@@ -331,6 +340,15 @@ def _copied_and_recorded(
         )
         params += list(runs)
     return sql, params
+
+
+def _columns_read(expression) -> set[str]:
+    """The columns of its table that a resolved expression reads."""
+    if isinstance(expression, Col):
+        return {expression.target.column}
+    return set().union(
+        *(_columns_read(source) for source in expression.get_source_expressions() if source)
+    )
 
 
 _COPIES = Template(_copy_statements)
