@@ -172,6 +172,30 @@ def _fetched(sql: str, params: list | None) -> list[tuple]:
         return cursor.fetchall()
 
 
+def fetched_together(statements: Sequence[tuple[str, Sequence | None]]) -> list[list[tuple]]:
+    """The rows of each statement (``(sql, params)``; params None: written in, as
+    ``Prepared.statement`` gives them on PostgreSQL), run in order: on PostgreSQL as one
+    text, one round trip, their parameters quoted in by the driver; elsewhere one by one. A
+    statement that returns no rows (an ``INSERT``) gives an empty list (docs/design.md §10)."""
+    results = []
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                results.append(cursor.fetchall() if cursor.description else [])
+            return results
+        cursor.execute(
+            "; ".join(
+                sql if params is None else connection.ops.compose_sql(sql, params)
+                for sql, params in statements
+            )
+        )
+        while True:
+            results.append(cursor.fetchall() if cursor.description else [])
+            if not cursor.nextset():
+                return results
+
+
 #: The statements PostgreSQL holds prepared, per connection of the driver (a new connection
 #: starts with none): text → its name there.
 _SERVER_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

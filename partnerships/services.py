@@ -19,7 +19,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from organizations.models import Membership, Organization, organization_name_key
-from organizations.prepared import Prepared
+from organizations.prepared import Prepared, fetched_together
 
 from . import modes, signals, tasks
 from .models import Invitation, Partnership, PartnershipRequest, hash_token
@@ -31,11 +31,9 @@ INVITATION_LIFETIME = timedelta(days=14)
 PARTNERSHIP_NETWORK_LOCK = 7_146_003_201
 
 
-def _lock_organizations(*organizations: Organization) -> bool:
-    """Serialise partnership changes touching these organizations (row locks, pk order).
-    True when every one of them was found (and, locked, stays until the transaction ends)."""
-    pks = sorted({organization.pk for organization in organizations})
-    return len(_LOCKED.rows(pks)) == len(pks)
+def _lock_organizations(*organizations: Organization) -> None:
+    """Serialise partnership changes touching these organizations (row locks, pk order)."""
+    _LOCKED.rows(sorted({organization.pk for organization in organizations}))
 
 
 #: The reads of the partnership rules change only in their ids: compiled once per process
@@ -69,8 +67,9 @@ _BELOW = Prepared(
 )
 
 
-def _lock_partnership_network() -> None:
-    """Serialise additions to the partnership network, until the transaction ends.
+def _network_lock() -> list[tuple[str, list]]:
+    """The statement that serialises additions to the partnership network until the
+    transaction ends (none on SQLite).
 
     A cycle can close through organizations that neither new partnership touches: with
     A → B and C → D, adding B → C and D → A at the same moment locks disjoint rows, and each
@@ -79,8 +78,21 @@ def _lock_partnership_network() -> None:
     transactions start by taking the database's write lock (``transaction_mode`` IMMEDIATE).
     """
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTNERSHIP_NETWORK_LOCK])
+        return [("SELECT pg_advisory_xact_lock(%s)", [PARTNERSHIP_NETWORK_LOCK])]
+    return []
+
+
+def _rule_reads(
+    upstream: Organization, downstream: Organization, exclude_pk: int | None
+) -> list[tuple[str, list | None]]:
+    """What the rules read: the partner's other active partnerships counted for every rule
+    at once (with this channel manager, exclusive ones, all of them), and the organizations
+    one level below the partner (the first step of the cycle check)."""
+    excluded = [] if exclude_pk is None else [exclude_pk]
+    return [
+        _OTHERS.statement([downstream.pk], [upstream.pk], excluded),
+        _BELOW.statement([downstream.pk]),
+    ]
 
 
 def check_partnership_rules(
@@ -89,22 +101,20 @@ def check_partnership_rules(
     *,
     is_exclusive: bool,
     exclude_pk: int | None = None,
+    read: list[list[tuple]] | None = None,
 ) -> None:
     """The rules a new or changed active partnership must keep (docs/design.md §1.5).
 
     No self-partnership; one active partnership per pair; an exclusive partner has no other
     active channel manager; no cycle of any length (upstream must not be downstream of
     ``downstream``). Called under the organizations' locks by the services, and by the admin
-    form for a friendly message.
+    form for a friendly message. ``read``: the rows of ``_rule_reads``, read by a caller in
+    the round trip of its locks.
     """
     if upstream.pk == downstream.pk:
         raise ValidationError("An organization cannot partner with itself.", code="self")
-    # The partner's other active partnerships, counted in one query: with this channel
-    # manager, exclusive ones, all of them.
-    excluded = [] if exclude_pk is None else [exclude_pk]
-    (same, exclusive, others) = (
-        _OTHERS.rows([downstream.pk], [upstream.pk], excluded) or [(0,) * 3]
-    )[0]
+    counted, below = read or fetched_together(_rule_reads(upstream, downstream, exclude_pk))
+    (same, exclusive, others) = (counted or [(0,) * 3])[0]
     if same:
         raise ValidationError(
             f"{upstream} and {downstream} already have an active partnership.", code="duplicate"
@@ -123,7 +133,7 @@ def check_partnership_rules(
             "be exclusive when it is the partner's only active channel manager.",
             code="exclusive_not_alone",
         )
-    if _reaches(downstream, upstream):
+    if _reaches(downstream, upstream, {pk for (pk,) in below}):
         raise ValidationError(
             f"{upstream} is already downstream of {downstream}; partnering this way round "
             "would make a cycle.",
@@ -131,18 +141,19 @@ def check_partnership_rules(
         )
 
 
-def _reaches(start: Organization, target: Organization) -> bool:
-    """Whether ``target`` is downstream of ``start`` through active partnerships.
+def _reaches(start: Organization, target: Organization, below: set[int]) -> bool:
+    """Whether ``target`` is downstream of ``start`` through active partnerships, given the
+    organizations just ``below`` it.
 
-    One query per level of the partner network; each organization is visited once.
+    One query per further level of the partner network; each organization is visited once.
     """
     seen = {start.pk}
-    frontier = {start.pk}
+    frontier = below - seen
     while frontier:
-        frontier = {pk for (pk,) in _BELOW.rows(sorted(frontier))} - seen
         if target.pk in frontier:
             return True
         seen |= frontier
+        frontier = {pk for (pk,) in _BELOW.rows(sorted(frontier))} - seen
     return False
 
 
@@ -153,24 +164,32 @@ def _validated_flags(flags: dict[str, Any]) -> dict[str, bool]:
 
 
 def _create(
-    upstream: Organization,
-    downstream: Organization,
-    *,
-    by,
-    flags: dict[str, bool],
-    locked: bool = False,
+    upstream: Organization, downstream: Organization, *, by, flags: dict[str, bool]
 ) -> Partnership:
-    _lock_partnership_network()
-    check_partnership_rules(upstream, downstream, is_exclusive=flags["is_exclusive"])
+    """The partnership, created under the locks of both organizations and of the network,
+    after the rules: the locks and the rules' reads are one round trip on PostgreSQL
+    (docs/design.md §10, "Linking one partner")."""
+    pks = sorted({upstream.pk, downstream.pk})
+    locked, *_network, counted, below = fetched_together(
+        [
+            _LOCKED.statement(pks),  # the organizations first (pk order), as every service
+            *_network_lock(),
+            *_rule_reads(upstream, downstream, None),
+        ]
+    )
+    check_partnership_rules(
+        upstream, downstream, is_exclusive=flags["is_exclusive"], read=[counted, below]
+    )
     partnership = Partnership(
         upstream=upstream, downstream=downstream, created_by=by, updated_by=by, **flags
     )
     # The flags and the rules behind the constraints were just checked, under the network's
     # lock and with their own messages; the database still holds every constraint.
-    # Both organizations, when the caller ``locked`` them, were just found and cannot go away
-    # before the commit: checking again that they exist would be two more queries.
+    # Both organizations were just found and locked, so cannot go away before the commit:
+    # checking again that they exist would be two more queries.
     partnership.full_clean(
-        exclude=["upstream", "downstream"] if locked else None, validate_constraints=False
+        exclude=["upstream", "downstream"] if len(locked) == len(pks) else None,
+        validate_constraints=False,
     )
     partnership.save()
     return partnership
@@ -182,8 +201,7 @@ def create_partnership(
 ) -> Partnership:
     """Create an active partnership directly (staff path; the downstream's consent assumed)."""
     values = _validated_flags(flags)
-    locked = _lock_organizations(upstream, downstream)
-    partnership = _create(upstream, downstream, by=by, flags=values, locked=locked)
+    partnership = _create(upstream, downstream, by=by, flags=values)
     _started(partnership, by=by, partnership_request=None)
     return partnership
 
@@ -444,7 +462,6 @@ def accept_invitation(invitation: Invitation, user) -> Partnership:
             raise name_taken from None
         raise
     Membership.objects.create(user=user, organization=organization, role=Membership.Role.ADMIN)
-    _lock_organizations(locked.upstream, organization)
     partnership = _create(locked.upstream, organization, by=locked.invited_by, flags=locked.flags)
     locked.status = Invitation.Status.ACCEPTED
     locked.accepted_by = user
@@ -539,7 +556,6 @@ def _decide(partnership_request: PartnershipRequest, status: str, *, by) -> Part
 def accept_request(partnership_request: PartnershipRequest, *, by) -> Partnership:
     """The downstream admin accepts: the partnership starts with the requested flags."""
     locked = _decide(partnership_request, PartnershipRequest.Status.ACCEPTED, by=by)
-    _lock_organizations(locked.upstream, locked.downstream)
     partnership = _create(locked.upstream, locked.downstream, by=by, flags=locked.flags)
     locked.partnership = partnership
     locked.save()

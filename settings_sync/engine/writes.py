@@ -22,7 +22,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, JSONObject, Trim
 from django.utils import timezone
 
 from organizations.natural_keys import NaturalKeyModel
-from organizations.prepared import Template
+from organizations.prepared import Template, fetched_together
 from partnerships.models import Partnership
 
 from .. import drift_counts, locks
@@ -207,16 +207,8 @@ def copy_in_sql(category, copies: list[tuple[Partnership, SyncRun]], now) -> lis
 def execute_together(statements: list[tuple[str, list]]) -> None:
     """Run the statements in order; on PostgreSQL as one text (one round trip), their
     parameters quoted in by the driver (docs/design.md §10)."""
-    if not statements:
-        return
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            for sql, params in statements:
-                cursor.execute(sql, params)
-            return
-        cursor.execute(
-            "; ".join(connection.ops.compose_sql(sql, params) for sql, params in statements)
-        )
+    if statements:
+        fetched_together(statements)
 
 
 def _copy_group(

@@ -10,7 +10,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
-from organizations.prepared import Prepared, Template, execute_planned
+from organizations.prepared import Prepared, Template, execute_planned, fetched_together
 from settings_sync.project.models import Adder
 from tests.factories import AdderFactory, OrganizationFactory
 
@@ -194,3 +194,26 @@ def test_a_statement_the_server_lost_is_prepared_again(organizations):
         (organizations[0], 1),
         (organizations[1], 2),
     ]
+
+
+def test_statements_fetched_together_give_each_its_rows(organizations):
+    """Several statements in one round trip on PostgreSQL (one query captured), one by one
+    elsewhere: each gives its own rows, in order, whether its parameters are written in
+    (``Prepared.statement``) or passed; one that returns none gives an empty list."""
+    prepared = Prepared(adders_per_organization)
+    named = Adder.objects.filter(organization_id=organizations[0]).order_by("pk")
+    table = Adder._meta.db_table
+    touch = f"UPDATE {table} SET amount = amount WHERE organization_id = %s"  # noqa: S608
+    names_of = f"SELECT name FROM {table} WHERE organization_id = %s ORDER BY id"  # noqa: S608
+    with CaptureQueriesContext(connection) as queries:
+        counted, updated, names = fetched_together(
+            [
+                prepared.statement(organizations[:3], [organizations[1]]),
+                (touch, [organizations[2]]),
+                (names_of, [organizations[0]]),
+            ]
+        )
+    assert counted == [(organizations[0], 1), (organizations[2], 3)]
+    assert updated == []
+    assert names == [(name,) for name in named.values_list("name", flat=True)]
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 3)
