@@ -63,8 +63,9 @@ def schedule_record(
     mode_before: str | None = None,
     categories: list[str] | None = None,
 ) -> SyncRun:
-    """The record of a run about to be queued (status "queued")."""
-    return SyncRun.objects.create(
+    """The record of a run about to be queued (status "queued"), inserted by the statement
+    built once (``insert_records``)."""
+    sync_run = SyncRun(
         partnership=partnership,
         event=event,
         mode=mode_before if event == policy.UNLINK and mode_before else partnership.mode,
@@ -72,6 +73,7 @@ def schedule_record(
         started_by=by,
         trigger=trigger[:200],
     )
+    return insert_records([sync_run])[0]
 
 
 def execute_id(run_id: int) -> SyncRun | None:
@@ -108,7 +110,7 @@ def execute_held(sync_run: SyncRun) -> SyncRun:
         with transaction.atomic():
             plan = _plan_run(sync_run, sync_run.partnership)
             _settle([(plan, sync_run)])
-            sync_run.save(update_fields=[*FINISHED_FIELDS, "heartbeat_at"])
+            _write(sync_run, [*FINISHED_FIELDS, "heartbeat_at"])
     except Exception as error:
         logger.exception("Sync run %s failed", sync_run.pk)
         _fail(sync_run, error)
@@ -154,8 +156,22 @@ def _apply_one(sync_run: SyncRun, rows: list[tuple]) -> SyncRun:
     if plan.leaves_everything:
         _save_unflushed(sync_run)
     else:
-        sync_run.save(update_fields=FINISHED_FIELDS)
+        _write(sync_run, FINISHED_FIELDS)
     return sync_run
+
+
+def _write(sync_run: SyncRun, fields: list[str]) -> None:
+    """``sync_run.save(update_fields=fields)`` by the statement built once per shape
+    (``_runs_update``; the model sends no signal that anything listens to)."""
+    with connection.cursor() as cursor:
+        cursor.execute(*_fields_update(sync_run, fields))
+
+
+def _fields_update(sync_run: SyncRun, fields: list[str]) -> tuple[str, list]:
+    """The statement and parameters of ``_write``."""
+    return _runs_update(
+        {name: getattr(sync_run, name) for name in fields}, [sync_run.pk], pending=False
+    )
 
 
 def _save_unflushed(sync_run: SyncRun) -> None:
@@ -169,15 +185,9 @@ def _save_unflushed(sync_run: SyncRun) -> None:
     which write data, still wait (docs/design.md §7.3).
     """
     if connection.vendor != "postgresql":
-        sync_run.save(update_fields=FINISHED_FIELDS)
+        _write(sync_run, FINISHED_FIELDS)
         return
-    _send_unflushed(
-        *_runs_update(
-            {name: getattr(sync_run, name) for name in FINISHED_FIELDS},
-            [sync_run.pk],
-            pending=False,
-        )
-    )
+    _send_unflushed(*_fields_update(sync_run, FINISHED_FIELDS))
 
 
 #: The run's read, compiled once per process (it changes only in the run's id): the run, its
