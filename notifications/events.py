@@ -17,7 +17,9 @@ from functools import partial, wraps
 from django.db import transaction
 from django.urls import reverse
 
+from organizations.addresses import address
 from organizations.models import Membership
+from organizations.prepared import Prepared
 from partnerships.modes import MODE_LABELS
 from settings_sync.overrides import describe_changes
 
@@ -46,9 +48,7 @@ def notify(entries: list[Entry], *, exclude_user_ids=()) -> list[Notification]:
         return []
     organization_ids = {entry.organization_id for entry in entries}
     admins: dict[int, list[int]] = defaultdict(list)
-    for user_id, organization_id in Membership.objects.filter(
-        organization_id__in=organization_ids, role=Membership.Role.ADMIN
-    ).values_list("user_id", "organization_id"):
+    for user_id, organization_id in _ADMINS.rows(sorted(organization_ids)):
         admins[organization_id].append(user_id)
     unread = set()
     if any(entry.event in UNTIL_READ for entry in entries):
@@ -84,6 +84,17 @@ def notify(entries: list[Entry], *, exclude_user_ids=()) -> list[Notification]:
     return created
 
 
+#: The admins of some organizations: read by every event told, compiled once per number of
+#: organizations (docs/design.md §10).
+_ADMINS = Prepared(
+    lambda organization_ids: (
+        Membership.objects.filter(organization_id__in=organization_ids, role=Membership.Role.ADMIN)
+        .order_by("pk")
+        .values_list("user_id", "organization_id")
+    )
+)
+
+
 def quietly(receiver):
     """A receiver whose failure is logged, never raised: telling people must not turn a
     committed change into an error page or a failed task (docs/design.md §13.5, E2)."""
@@ -99,11 +110,11 @@ def quietly(receiver):
 
 
 def _detail_url(organization, partnership) -> str:
-    return reverse("partnerships:detail", args=[organization.slug, partnership.pk])
+    return address("partnerships:detail", organization.slug, int(partnership.pk))
 
 
 def _list_url(organization) -> str:
-    return reverse("partnerships:list", args=[organization.slug])
+    return address("partnerships:list", organization.slug)
 
 
 # Partnerships ------------------------------------------------------------------------------
