@@ -53,52 +53,72 @@ def freed_categories(plan: Plan) -> list[str]:
 
 def record(runs: list[tuple[Plan, SyncRun]]) -> list[SyncRun]:
     """Record the runs that the applied ``runs`` (into different partners) start, and enqueue
-    them once the transaction commits: a ``change`` run for each partnership below a partner
-    they wrote into, and one for each other path into a partner where they freed names (two
-    paths to one organization, docs/design.md §14.4). At most three queries, whatever the
-    number of runs, partners or items."""
-    written: dict[int, tuple[SyncRun, Plan, list[str]]] = {}
-    freed: dict[int, tuple[SyncRun, Plan, list[str]]] = {}
-    for plan, sync_run in runs:
-        if plan.skipped:
-            continue
-        if keys := written_categories(plan):
-            written[plan.partnership.downstream_id] = (sync_run, plan, keys)
-        if keys := freed_categories(plan):
-            freed[plan.partnership.downstream_id] = (sync_run, plan, keys)
-    started = []
-    if written:
-        below = _BELOW.objects(list(written))
-        overrides.prefetch(below)  # their effective modes: one query for all
-        for partnership in below:
-            cause, plan, keys = written[partnership.upstream_id]
-            started += _started(
-                partnership,
-                cause,
-                keys,
-                f"{partnership.upstream} received changes from {plan.partnership.upstream}",
-            )
-    if freed:
-        beside = _BESIDE.objects(
-            list(freed), [plan.partnership.pk for _, plan, _ in freed.values()]
-        )
-        overrides.prefetch(beside)
-        for partnership in beside:
-            cause, plan, keys = freed[partnership.downstream_id]
-            started += _started(
-                partnership,
-                cause,
-                keys,
-                f"{plan.partnership.upstream}'s sync freed names in {partnership.downstream}",
-            )
-    if not started:
-        return []
-    started = SyncRun.objects.bulk_create(started)
-    # tasks imports the engine: the queue is reached when a cascade has something to send.
-    from ..tasks import enqueue_on_commit
+    them once the transaction commits (``Cascade``)."""
+    return Cascade(runs).record()
 
-    enqueue_on_commit(started)
-    return started
+
+class Cascade:
+    """The runs that applied ``runs`` (into different partners) start: a ``change`` run for
+    each partnership below a partner they wrote into, and one for each other path into a
+    partner where they freed names (two paths to one organization, docs/design.md §14.4). At
+    most three queries, whatever the number of runs, partners or items; the first, ``read``,
+    may travel in the round trip of the runs' writes."""
+
+    def __init__(self, runs: list[tuple[Plan, SyncRun]]) -> None:
+        self.written: dict[int, tuple[SyncRun, Plan, list[str]]] = {}
+        self.freed: dict[int, tuple[SyncRun, Plan, list[str]]] = {}
+        for plan, sync_run in runs:
+            if plan.skipped:
+                continue
+            if keys := written_categories(plan):
+                self.written[plan.partnership.downstream_id] = (sync_run, plan, keys)
+            if keys := freed_categories(plan):
+                self.freed[plan.partnership.downstream_id] = (sync_run, plan, keys)
+
+    def read(self) -> list[tuple[str, list | None]]:
+        """The statement that reads the partnerships below (none when nothing is written)."""
+        return [_BELOW.statement(list(self.written))] if self.written else []
+
+    def record(self, rows: list[tuple] | None = None) -> list[SyncRun]:
+        """Record the runs started, and enqueue them once the transaction commits. ``rows``:
+        what ``read`` gave, when the caller sent it."""
+        started = []
+        if self.written:
+            below = (
+                _BELOW.objects(list(self.written))
+                if rows is None
+                else _BELOW.instances(rows, list(self.written))
+            )
+            overrides.prefetch(below)  # their effective modes: one query for all
+            for partnership in below:
+                cause, plan, keys = self.written[partnership.upstream_id]
+                started += _started(
+                    partnership,
+                    cause,
+                    keys,
+                    f"{partnership.upstream} received changes from {plan.partnership.upstream}",
+                )
+        if self.freed:
+            beside = _BESIDE.objects(
+                list(self.freed), [plan.partnership.pk for _, plan, _ in self.freed.values()]
+            )
+            overrides.prefetch(beside)
+            for partnership in beside:
+                cause, plan, keys = self.freed[partnership.downstream_id]
+                started += _started(
+                    partnership,
+                    cause,
+                    keys,
+                    f"{plan.partnership.upstream}'s sync freed names in {partnership.downstream}",
+                )
+        if not started:
+            return []
+        started = SyncRun.objects.bulk_create(started)
+        # tasks imports the engine: the queue is reached when a cascade has something to send.
+        from ..tasks import enqueue_on_commit
+
+        enqueue_on_commit(started)
+        return started
 
 
 #: The partnerships below the partners a batch wrote into (their partners' runs to record),

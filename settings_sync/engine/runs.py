@@ -109,8 +109,7 @@ def execute_held(sync_run: SyncRun) -> SyncRun:
     try:
         with transaction.atomic():
             plan = _plan_run(sync_run, sync_run.partnership)
-            _settle([(plan, sync_run)])
-            _write(sync_run, [*FINISHED_FIELDS, "heartbeat_at"])
+            _settle([(plan, sync_run)], outcome=[*FINISHED_FIELDS, "heartbeat_at"])
     except Exception as error:
         logger.exception("Sync run %s failed", sync_run.pk)
         _fail(sync_run, error)
@@ -152,11 +151,9 @@ def _apply_one(sync_run: SyncRun, rows: list[tuple]) -> SyncRun:
         carry_partnership(sync_run, partnership)
     sync_run.started_at = timezone.now()
     plan = _plan_run(sync_run, partnership)
-    _settle([(plan, sync_run)])
+    _settle([(plan, sync_run)], outcome=None if plan.leaves_everything else FINISHED_FIELDS)
     if plan.leaves_everything:
         _save_unflushed(sync_run)
-    else:
-        _write(sync_run, FINISHED_FIELDS)
     return sync_run
 
 
@@ -563,13 +560,15 @@ def _plan_run(sync_run: SyncRun, partnership: Partnership, reads: Reads | None =
     )
 
 
-def _settle(runs: list[tuple[Plan, SyncRun]]) -> None:
+def _settle(runs: list[tuple[Plan, SyncRun]], *, outcome: list[str] | None = None) -> None:
     """running → succeeded or skipped: apply the plans that still apply, record the runs
     they start below their partners, and fill in each run's outcome (saved by the caller, in
-    the same transaction)."""
+    the same transaction; with ``outcome``, for one run, those fields of its record are
+    written here, in the round trip of its writes, docs/design.md §10).
+
+    The cascade's read of the partnerships below travels with the writes too. Should
+    anything after fail, the caller's savepoint or transaction takes all of it back."""
     applying = [(plan, sync_run) for plan, sync_run in runs if not plan.skipped]
-    apply(applying)
-    cascade.record(applying)
     finished = timezone.now()
     for plan, sync_run in runs:
         if plan.skipped:
@@ -581,6 +580,11 @@ def _settle(runs: list[tuple[Plan, SyncRun]]) -> None:
         sync_run.counts = {key: counts for key, counts in plan.summary().items() if counts}
         sync_run.overwritten = plan.overwritten()
         sync_run.finished_at = finished
+    started = cascade.Cascade(applying)
+    reads = started.read()
+    also = [*reads, *([_fields_update(runs[0][1], outcome)] if outcome else [])]
+    sent = apply(applying, also=also)
+    started.record(sent[0] if reads else None)
 
 
 def _fail(sync_run: SyncRun, error: Exception) -> None:

@@ -31,9 +31,14 @@ from ..models import SyncChange, SyncRun
 from .plan import CREATED, CategoryPlan, Plan
 
 
-def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
+def apply(
+    runs: list[tuple[Plan, SyncRun]], *, also: list[tuple[str, list | None]] = ()
+) -> list[list[tuple]]:
     """Write the plans of one or several runs (into different partners), category by
-    category: one bulk statement per category and kind of write, whatever the number of runs."""
+    category: one bulk statement per category and kind of write, whatever the number of runs.
+
+    ``also``: statements of the caller's sent with the first copies (one round trip on
+    PostgreSQL, docs/design.md §10); their rows are returned."""
     now = timezone.now()
     by_category: dict[str, list[tuple[CategoryPlan, Plan, SyncRun]]] = {}
     for plan, sync_run in runs:
@@ -79,12 +84,13 @@ def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
         if first_copies:
             copies += copy_in_sql(category, first_copies, now)
         for category_plan, _plan, _sync_run in entries:
-            for obj, name, source, also in category_plan.files:
-                copy_file(obj, name, source, also)
+            for obj, name, source, beside in category_plan.files:
+                copy_file(obj, name, source, beside)
     # The drift counts of what the runs write are marked in the copies' round trip, in the
     # runs' transaction (docs/design.md §10).
     marking = drift_counts.written(runs)
-    execute_together(copies + ([marking.statement] if marking else []))
+    sent = [*copies, *([marking.statement] if marking else []), *also]
+    results = fetched_together(sent) if sent else []
     if marking:
         marking.done()
     # The history of all the runs is one insert, so the count stays constant.
@@ -106,6 +112,7 @@ def apply(runs: list[tuple[Plan, SyncRun]]) -> None:
     ]
     if history:
         SyncChange.objects.bulk_create(history, batch_size=None)
+    return results[len(results) - len(also) :]
 
 
 def changed_fields(objects: list, fields: tuple[str, ...]) -> list[str]:
@@ -192,7 +199,7 @@ def copy_in_sql(category, copies: list[tuple[Partnership, SyncRun]], now) -> lis
     it: two for all the partners of a batch that share a channel manager and a way of
     locking (one run each; one on PostgreSQL), the rows never passing through Python (the
     physical limit of a copy). Each category's copies touch its own table only: the caller
-    sends the statements of every category together (``execute_together``)."""
+    sends the statements of every category together (``fetched_together``)."""
     groups: dict[tuple, list[tuple[Partnership, SyncRun]]] = {}
     for partnership, sync_run in copies:
         shape = (partnership.upstream_id, *locks.lock_through(partnership, category.key))
@@ -202,13 +209,6 @@ def copy_in_sql(category, copies: list[tuple[Partnership, SyncRun]], now) -> lis
         for (_upstream, keeps, locks_itself), group in groups.items()
         for statement in _copy_group(category, keeps, locks_itself, group, now)
     ]
-
-
-def execute_together(statements: list[tuple[str, list]]) -> None:
-    """Run the statements in order; on PostgreSQL as one text (one round trip), their
-    parameters quoted in by the driver (docs/design.md §10)."""
-    if statements:
-        fetched_together(statements)
 
 
 def _copy_group(

@@ -13,6 +13,7 @@ from django.db.models import signals
 from PIL import Image
 
 from organizations.models import Organization
+from organizations.prepared import fetched_together
 from partnerships import services
 from settings_sync import engine, registry
 from settings_sync.engine import writes
@@ -203,7 +204,7 @@ def first_copy_history(category, upstream, partnerships, *, together: bool) -> l
             [r.pk for r in runs] if grouped else None,
         )
         assert len(statements) == 2
-    writes.execute_together(statements)
+    fetched_together(statements)
     copies = category.model.all_objects
     rows = []
     for partnership, sync_run in zip(partnerships, runs, strict=True):
