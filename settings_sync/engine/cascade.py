@@ -89,28 +89,24 @@ class Cascade:
                 if rows is None
                 else _BELOW.instances(rows, list(self.written))
             )
-            overrides.prefetch(below)  # their effective modes: one query for all
-            for partnership in below:
-                cause, plan, keys = self.written[partnership.upstream_id]
-                started += _started(
-                    partnership,
-                    cause,
-                    keys,
-                    f"{partnership.upstream} received changes from {plan.partnership.upstream}",
-                )
+            started += _runs_into(
+                below,
+                lambda partnership: self.written[partnership.upstream_id],
+                lambda partnership, plan: (
+                    f"{partnership.upstream} received changes from {plan.partnership.upstream}"
+                ),
+            )
         if self.freed:
             beside = _BESIDE.objects(
                 list(self.freed), [plan.partnership.pk for _, plan, _ in self.freed.values()]
             )
-            overrides.prefetch(beside)
-            for partnership in beside:
-                cause, plan, keys = self.freed[partnership.downstream_id]
-                started += _started(
-                    partnership,
-                    cause,
-                    keys,
-                    f"{plan.partnership.upstream}'s sync freed names in {partnership.downstream}",
-                )
+            started += _runs_into(
+                beside,
+                lambda partnership: self.freed[partnership.downstream_id],
+                lambda partnership, plan: (
+                    f"{plan.partnership.upstream}'s sync freed names in {partnership.downstream}"
+                ),
+            )
         if not started:
             return []
         started = SyncRun.objects.bulk_create(started)
@@ -141,6 +137,17 @@ _BESIDE = Prepared(
         .order_by("downstream_id", "pk")
     )
 )
+
+
+def _runs_into(partnerships: list[Partnership], cause_of, trigger) -> list[SyncRun]:
+    """The runs started in ``partnerships``: each one's cause, plan and categories are
+    ``cause_of(partnership)``; ``trigger(partnership, plan)`` says what started it."""
+    overrides.prefetch(partnerships)  # their effective modes: one query for all
+    started = []
+    for partnership in partnerships:
+        cause, plan, keys = cause_of(partnership)
+        started += _started(partnership, cause, keys, trigger(partnership, plan))
+    return started
 
 
 def _started(partnership: Partnership, cause: SyncRun, keys: list[str], trigger: str) -> list:
