@@ -283,8 +283,20 @@ def _copy_statements(
         "after": JSONObject(**{name: name for name in category.synced_fields}),
         "note": Value("", output_field=models.CharField()),
     }
+    if together and grouped:
+        # A group's copies of one upstream item share its label and values: described once
+        # per upstream item, not once per copy (docs/design.md §10).
+        described = source.model.objects.filter(organization_id=upstream_id).order_by()
+        described = described.annotate(
+            described_id=F("pk"),
+            described_label=history.pop("label"),
+            described_after=history.pop("after"),
+        ).values_list("described_id", "described_label", "described_after")
+        return _hash_joined(
+            _copied_and_recorded(model, copies, history, runs, described.query.sql_with_params())
+        )
     if together:
-        return [_copied_and_recorded(model, copies, history, runs if grouped else None)]
+        return [_copied_and_recorded(model, copies, history, None)]
     aliases = {f"change_{n}": expression for n, expression in enumerate(history.values())}
     recorded = insert_select_sql(
         SyncChange, list(history), history_of.order_by().annotate(**aliases).values_list(*aliases)
@@ -292,8 +304,26 @@ def _copy_statements(
     return [copies, recorded]
 
 
+def _hash_joined(statement: tuple[str, list]) -> list[tuple[str, list]]:
+    """``statement`` planned with hash joins only (for that statement alone): its joins are
+    of rows just made, which no statistics know, to rows that may be newer than the
+    statistics too. Estimated at a row each, they would be joined by a nested loop that
+    scans one side once per row of the other; a hash join reads each side once, whichever
+    the planner hashes (docs/design.md §10)."""
+    settings = ["enable_nestloop", "enable_mergejoin"]
+    return [
+        *((f"SET LOCAL {name} = off", []) for name in settings),
+        statement,
+        *((f"RESET {name}", []) for name in settings),
+    ]
+
+
 def _copied_and_recorded(
-    model, copies: tuple[str, list], history: dict[str, models.Expression], runs
+    model,
+    copies: tuple[str, list],
+    history: dict[str, models.Expression],
+    runs,
+    described: tuple[str, list] | None = None,
 ) -> tuple[str, list]:
     """PostgreSQL: the copies and their history in one statement (docs/design.md §10, *A
     first copy's history written with its copies*). The history's rows are built from the
@@ -317,13 +347,29 @@ def _copied_and_recorded(
         columns.append(sql.replace(table, f"{made}."))
         params += expression_params
         returned |= _columns_read(resolved)
+    names = list(history)
+    source = ""
+    if described is not None:
+        # The upstream item's label and values, read once per upstream item (``src``),
+        # joined to its copies by ``synced_from_id``.
+        src = qn("src")
+        source = f"{src} AS MATERIALIZED ({described[0]}), "
+        params = [*described[1], *params]
+        returned.add("synced_from_id")
+        names += ["label", "after"]
+        columns += [f"{src}.{qn('described_label')}", f"{src}.{qn('described_after')}"]
     sql = (
-        f"WITH {made} AS ({copies[0]} "  # noqa: S608 (our identifiers)
+        f"WITH {source}{made} AS ({copies[0]} "  # noqa: S608 (our identifiers)
         f"RETURNING {', '.join(qn(column) for column in sorted(returned))}) "
         f"INSERT INTO {qn(SyncChange._meta.db_table)} "
-        f"({', '.join(qn(name) for name in history)}) "
+        f"({', '.join(qn(name) for name in names)}) "
         f"SELECT {', '.join(columns)} FROM {made}"
     )
+    if described is not None:
+        sql += (
+            f" INNER JOIN {qn('src')} ON {qn('src')}.{qn('described_id')} = "
+            f"{made}.{qn('synced_from_id')}"
+        )
     if runs is not None:
         sql += (
             f" INNER JOIN {qn(SyncRun._meta.db_table)} {run}"
