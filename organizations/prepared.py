@@ -259,6 +259,69 @@ def execute_planned(text: str, ids: Sequence[int], *, by_index: bool = False) ->
 _DOLLAR = re.compile(r"\$(\d+)")
 
 
+def insert_rows(objects: list) -> list:
+    """``model.objects.bulk_create(objects)`` (all of one model): inserted, each given its
+    id, no signal sent. The text is built once per model and number of rows from the model's
+    own table and columns, and each value is prepared for the database by its field
+    (``pre_save``, then ``get_db_prep_save``), exactly as the ORM's insert prepares it: for
+    the small inserts of a hot path (a run's record, a partnership), building and compiling
+    the ORM's insert cost more CPU than the statement costs the database (docs/design.md
+    §10)."""
+    if not objects:
+        return objects
+    model = type(objects[0])
+    if not connection.features.can_return_rows_from_bulk_insert:
+        return model._default_manager.bulk_create(objects)
+    fields = [
+        field
+        for field in model._meta.concrete_fields
+        if not field.primary_key and not getattr(field, "generated", False)
+    ]
+    # As many rows a statement as the database takes parameters (as ``bulk_create``), and at
+    # most ROWS_PER_STATEMENT, so that few texts are kept.
+    size = max(1, min(ROWS_PER_STATEMENT, connection.ops.bulk_batch_size(fields, objects)))
+    for start in range(0, len(objects), size):
+        _insert_some(objects[start : start + size], fields)
+    return objects
+
+
+#: The most rows ``insert_rows`` writes with one statement.
+ROWS_PER_STATEMENT = 500
+
+
+def _insert_some(objects: list, fields: list) -> None:
+    meta = objects[0]._meta
+    shape = (meta.label, connection.alias, len(objects))
+    text = _INSERTS.get(shape)
+    if text is None:
+        if len(_INSERTS) >= 64:
+            _INSERTS.clear()
+        quote = connection.ops.quote_name
+        row = f"({', '.join(['%s'] * len(fields))})"
+        text = _INSERTS[shape] = (
+            f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608 (identifiers)
+            f"({', '.join(quote(field.column) for field in fields)}) "
+            f"VALUES {', '.join([row] * len(objects))} "
+            f"RETURNING {quote(meta.pk.column)}"
+        )
+    params = [
+        field.get_db_prep_save(field.pre_save(obj, True), connection)
+        for obj in objects
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(text, params)
+        ids = [pk for (pk,) in cursor.fetchall()]
+    # PostgreSQL and SQLite return the rows of a multi-row VALUES in its order.
+    for obj, pk in zip(objects, ids, strict=True):
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, connection.alias
+
+
+#: The statements of ``insert_rows``, per model, database and number of rows.
+_INSERTS: dict[tuple, str] = {}
+
+
 def _padded(ids: Sequence[int]) -> list[int]:
     ids = list(ids) or [_MARK]
     size = 1

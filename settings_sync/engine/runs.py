@@ -29,7 +29,7 @@ from django.db.models import sql
 from django.utils import timezone
 
 from organizations.models import Organization
-from organizations.prepared import Prepared
+from organizations.prepared import Prepared, insert_rows
 from partnerships.models import Partnership
 
 from .. import overrides, policy
@@ -383,59 +383,11 @@ _RUN_UPDATES: dict[tuple, str] = {}
 
 
 def insert_records(sync_runs: list[SyncRun]) -> list[SyncRun]:
-    """``SyncRun.objects.bulk_create(sync_runs)``: the records inserted in one statement, each
-    given its id, no signal sent (as ``bulk_create``). The text is built once per number of
-    runs from the model's own table and columns, and each value is prepared for the database
-    by its field (``pre_save``, then ``get_db_prep_save``), exactly as the ORM's insert
-    prepares it: building and compiling that insert cost the worker more CPU than the
-    statement costs the database (docs/design.md §10, "A run's record built once")."""
-    if not sync_runs:
-        return sync_runs
-    if not connection.features.can_return_rows_from_bulk_insert:
-        return SyncRun.objects.bulk_create(sync_runs)
-    fields = [field for field in SyncRun._meta.concrete_fields if not field.primary_key]
-    # As many rows a statement as the database takes parameters (as ``bulk_create``), and at
-    # most RECORDS_PER_STATEMENT, so that few texts are kept.
-    size = max(1, min(RECORDS_PER_STATEMENT, connection.ops.bulk_batch_size(fields, sync_runs)))
-    for start in range(0, len(sync_runs), size):
-        _insert_some(sync_runs[start : start + size], fields)
-    return sync_runs
-
-
-#: The most records ``insert_records`` writes with one statement.
-RECORDS_PER_STATEMENT = 500
-
-
-def _insert_some(sync_runs: list[SyncRun], fields: list) -> None:
-    shape = (connection.alias, len(sync_runs))
-    text = _RECORD_INSERTS.get(shape)
-    if text is None:
-        if len(_RECORD_INSERTS) >= 64:
-            _RECORD_INSERTS.clear()
-        quote = connection.ops.quote_name
-        row = f"({', '.join(['%s'] * len(fields))})"
-        text = _RECORD_INSERTS[shape] = (
-            f"INSERT INTO {quote(SyncRun._meta.db_table)} "  # noqa: S608 (identifiers)
-            f"({', '.join(quote(field.column) for field in fields)}) "
-            f"VALUES {', '.join([row] * len(sync_runs))} "
-            f"RETURNING {quote(SyncRun._meta.pk.column)}"
-        )
-    params = [
-        field.get_db_prep_save(field.pre_save(sync_run, True), connection)
-        for sync_run in sync_runs
-        for field in fields
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(text, params)
-        ids = [pk for (pk,) in cursor.fetchall()]
-    # PostgreSQL and SQLite return the rows of a multi-row VALUES in its order.
-    for sync_run, pk in zip(sync_runs, ids, strict=True):
-        sync_run.pk = pk
-        sync_run._state.adding, sync_run._state.db = False, connection.alias
-
-
-#: The statements of ``insert_records``, per database and number of runs.
-_RECORD_INSERTS: dict[tuple, str] = {}
+    """``SyncRun.objects.bulk_create(sync_runs)`` by the statement built once per number of
+    runs (``organizations.prepared.insert_rows``): building and compiling that insert cost
+    the worker more CPU than the statement costs the database (docs/design.md §10, "A run's
+    record built once")."""
+    return insert_rows(sync_runs)
 
 
 def _send_unflushed(text: str, params: list) -> int:

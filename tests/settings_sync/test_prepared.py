@@ -10,7 +10,13 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
-from organizations.prepared import Prepared, Template, execute_planned, fetched_together
+from organizations.prepared import (
+    Prepared,
+    Template,
+    execute_planned,
+    fetched_together,
+    insert_rows,
+)
 from settings_sync.project.models import Adder
 from tests.factories import AdderFactory, OrganizationFactory
 
@@ -217,3 +223,37 @@ def test_statements_fetched_together_give_each_its_rows(organizations):
     assert updated == []
     assert names == [(name,) for name in named.values_list("name", flat=True)]
     assert len(queries) == (1 if connection.vendor == "postgresql" else 3)
+
+
+def test_partnerships_inserted_at_once_are_the_orms_to_the_last_column(admin_user):
+    """``insert_rows`` writes the rows ``bulk_create`` writes, every column (defaults and
+    values prepared by their fields), for any model: here partnerships, as a link creates
+    them (docs/design.md §10)."""
+    from partnerships.models import Partnership
+
+    upstream = OrganizationFactory()
+
+    def made() -> list[Partnership]:
+        return [
+            Partnership(
+                upstream=upstream,
+                downstream=OrganizationFactory(),
+                is_exclusive=bool(n % 2),
+                data_sync_enabled=True,
+                created_by=admin_user if n else None,
+                updated_by=admin_user if n else None,
+            )
+            for n in range(3)
+        ]
+
+    ours, orms = insert_rows(made()), Partnership.objects.bulk_create(made())
+    assert all(p.pk and not p._state.adding for p in ours)
+    columns = [
+        f.attname
+        for f in Partnership._meta.concrete_fields
+        if f.attname not in ("id", "downstream_id", "created_at", "updated_at")
+    ]
+    assert [Partnership.objects.values(*columns).get(pk=p.pk) for p in ours] == [
+        Partnership.objects.values(*columns).get(pk=p.pk) for p in orms
+    ]
+    assert all(Partnership.objects.get(pk=p.pk).created_at == p.created_at for p in ours)
