@@ -113,6 +113,15 @@ class TestPartnerAdmins:
         assert note.url in html
         assert not notes(channel_manager_admin, Event.SETTINGS_CHANGED)
 
+    def test_only_admins_are_told(self, linked, channel_manager, partner, partner_admin, sync_now):
+        """The admins of the organization concerned are told; its other members are not."""
+        member = MembershipFactory(organization=partner, role="member").user
+        with sync_now():
+            edit(Adder.objects.get(organization=channel_manager), amount=1400)
+        assert notes(partner_admin, Event.SETTINGS_CHANGED)
+        assert not notes(member)
+        assert not sent_to(member)
+
     def test_archives_are_called_out(self, linked, channel_manager, partner_admin, sync_now):
         with sync_now():
             Adder.objects.get(organization=channel_manager).archive(by=None, reason="Old")
