@@ -51,12 +51,6 @@ def freed_categories(plan: Plan) -> list[str]:
     ]
 
 
-def record(runs: list[tuple[Plan, SyncRun]]) -> list[SyncRun]:
-    """Record the runs that the applied ``runs`` (into different partners) start, and enqueue
-    them once the transaction commits (``Cascade``)."""
-    return Cascade(runs).record()
-
-
 class Cascade:
     """The runs that applied ``runs`` (into different partners) start: a ``change`` run for
     each partnership below a partner they wrote into, and one for each other path into a
