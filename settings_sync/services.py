@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from organizations.models import Organization
+from organizations.prepared import insert_rows
 from partnerships.models import Partnership
 
 from . import engine, policy, tasks
@@ -29,7 +30,7 @@ def resync_partnerships(
     partnerships: Iterable[Partnership], *, by=None, trigger: str, batch: SyncBatch | None = None
 ) -> list[SyncRun]:
     """Queue a resync of each partnership: one insert for all their runs, applied in batches."""
-    runs = engine.insert_records(
+    runs = insert_rows(
         [
             SyncRun(
                 partnership=partnership,

@@ -64,7 +64,7 @@ def schedule_record(
     categories: list[str] | None = None,
 ) -> SyncRun:
     """The record of a run about to be queued (status "queued"), inserted by the statement
-    built once (``insert_records``)."""
+    built once (``insert_rows``)."""
     sync_run = SyncRun(
         partnership=partnership,
         event=event,
@@ -73,7 +73,7 @@ def schedule_record(
         started_by=by,
         trigger=trigger[:200],
     )
-    return insert_records([sync_run])[0]
+    return insert_rows([sync_run])[0]
 
 
 def execute_id(run_id: int) -> SyncRun | None:
@@ -380,14 +380,6 @@ def _runs_update(values: dict, ids: list[int], *, pending: bool) -> tuple[str, l
 
 #: The statements of ``_runs_update``, per shape.
 _RUN_UPDATES: dict[tuple, str] = {}
-
-
-def insert_records(sync_runs: list[SyncRun]) -> list[SyncRun]:
-    """``SyncRun.objects.bulk_create(sync_runs)`` by the statement built once per number of
-    runs (``organizations.prepared.insert_rows``): building and compiling that insert cost
-    the worker more CPU than the statement costs the database (docs/design.md §10, "A run's
-    record built once")."""
-    return insert_rows(sync_runs)
 
 
 def _send_unflushed(text: str, params: list) -> int:

@@ -12,7 +12,7 @@ from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from organizations.prepared import ROWS_PER_STATEMENT
+from organizations.prepared import ROWS_PER_STATEMENT, insert_rows
 from partnerships import services
 from partnerships.models import Partnership
 from settings_sync import engine
@@ -266,7 +266,7 @@ def test_a_runs_compiled_read_gives_what_the_orm_reads(syncing, started_by):
 
 
 def test_records_inserted_at_once_are_the_orms_to_the_last_column(syncing, admin_user):
-    """``insert_records`` (``insert_rows``) writes, for one run and for several, exactly the rows
+    """``insert_rows`` writes, for one run and for several, exactly the rows
     ``bulk_create`` writes (every column, each value prepared by its field), and gives each
     run its id (docs/design.md §10)."""
     batch = SyncBatch.objects.create(organization=syncing.upstream)
@@ -291,7 +291,7 @@ def test_records_inserted_at_once_are_the_orms_to_the_last_column(syncing, admin
 
     # One run, several, and more than one statement takes (a resync of thousands of partners).
     for count in (1, 3, ROWS_PER_STATEMENT + 2):
-        ours, orms = runs.insert_records(made(count)), SyncRun.objects.bulk_create(made(count))
+        ours, orms = insert_rows(made(count)), SyncRun.objects.bulk_create(made(count))
         assert all(run.pk and not run._state.adding for run in ours)
         columns = [f.attname for f in SyncRun._meta.concrete_fields if not f.primary_key]
         assert [SyncRun.objects.values(*columns).get(pk=run.pk) for run in ours] == [
@@ -306,7 +306,7 @@ def test_records_of_thousands_of_partners_are_inserted_in_several_statements(syn
     own id."""
     made = [SyncRun(partnership=syncing, event="resync", mode=syncing.mode) for _ in range(2500)]
     with CaptureQueriesContext(connection) as queries:
-        runs.insert_records(made)
+        insert_rows(made)
     assert len(queries) == -(-2500 // ROWS_PER_STATEMENT)
     assert len({run.pk for run in made}) == 2500
     assert SyncRun.objects.filter(pk__in=[run.pk for run in made]).count() == 2500
