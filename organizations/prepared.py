@@ -258,6 +258,11 @@ def execute_planned(text: str, ids: Sequence[int], *, by_index: bool = False) ->
 
 _DOLLAR = re.compile(r"\$(\d+)")
 
+#: PostgreSQL's planner settings under which every join is a hash join, for a statement whose
+#: joins meet rows no statistics know yet: estimated at a row or so, they would be joined by
+#: a nested loop, quadratic in what they really hold (docs/design.md §10, §12.3).
+HASH_JOINS_ONLY = {"enable_nestloop": "off", "enable_mergejoin": "off"}
+
 
 def insert_rows(objects: list) -> list:
     """``model.objects.bulk_create(objects)`` (all of one model): inserted, each given its

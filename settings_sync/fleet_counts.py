@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
+from organizations.prepared import HASH_JOINS_ONLY
+
 from . import registry
 from .engine.plan import ADOPTED, ARCHIVED, CREATED, DETACHED, RESTORED, UPDATED
 from .items import baseline_name
@@ -64,7 +66,7 @@ def counts(category: registry.Category, planned: list[Planned]) -> dict[int, Cou
 #: merge joins: with the partners' items inlined, the planner joined them to their upstream
 #: items along the table's whole primary key (docs/design.md §12.3, P1b). (JIT is off for
 #: every connection, docs/design.md §10.)
-PLANNER_SETTINGS = {"enable_nestloop": "off", "enable_mergejoin": "off"}
+PLANNER_SETTINGS = HASH_JOINS_ONLY
 
 
 @contextmanager

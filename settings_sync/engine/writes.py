@@ -22,7 +22,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, JSONObject, Trim
 from django.utils import timezone
 
 from organizations.natural_keys import NaturalKeyModel
-from organizations.prepared import Template, fetched_together
+from organizations.prepared import HASH_JOINS_ONLY, Template, fetched_together
 from partnerships.models import Partnership
 
 from .. import drift_counts, locks
@@ -310,11 +310,10 @@ def _hash_joined(statement: tuple[str, list]) -> list[tuple[str, list]]:
     statistics too. Estimated at a row each, they would be joined by a nested loop that
     scans one side once per row of the other; a hash join reads each side once, whichever
     the planner hashes (docs/design.md §10)."""
-    settings = ["enable_nestloop", "enable_mergejoin"]
     return [
-        *((f"SET LOCAL {name} = off", []) for name in settings),
+        *((f"SET LOCAL {name} = {value}", []) for name, value in HASH_JOINS_ONLY.items()),
         statement,
-        *((f"RESET {name}", []) for name in settings),
+        *((f"RESET {name}", []) for name in HASH_JOINS_ONLY),
     ]
 
 
