@@ -29,7 +29,7 @@ from django.db.models import sql
 from django.utils import timezone
 
 from organizations.models import Organization
-from organizations.prepared import Prepared, insert_rows
+from organizations.prepared import Prepared, insert_rows, savepoint_sent_ahead
 from partnerships.models import Partnership
 
 from .. import overrides, policy
@@ -102,12 +102,12 @@ def execute_held(sync_run: SyncRun) -> SyncRun:
     """Apply a run recorded in the caller's transaction, which already holds its partner's
     row (rule R5) and commits once the caller returns: no claim (no worker can see the run
     before that commit), no lock and no second read of the record. The run applies in a
-    savepoint: a failure rolls back its writes alone and is recorded against the run, to
-    commit with the rest (R4, R9)."""
+    savepoint (sent with its first statement, released by the commit): a failure rolls back
+    its writes alone and is recorded against the run, to commit with the rest (R4, R9)."""
     sync_run.status, sync_run.error = SyncRun.Status.RUNNING, ""
     sync_run.started_at = sync_run.heartbeat_at = timezone.now()
     try:
-        with transaction.atomic():
+        with savepoint_sent_ahead():
             plan = _plan_run(sync_run, sync_run.partnership)
             _settle([(plan, sync_run)], outcome=[*FINISHED_FIELDS, "heartbeat_at"])
     except Exception as error:

@@ -37,14 +37,15 @@ NON_EXCLUSIVE = {"is_exclusive": False, "data_sync_enabled": True, "allow_downst
 #: A fresh partner linked in the transaction that creates the partnership: the
 #: organizations' lock, the network's and the rules' two reads (one text on PostgreSQL;
 #: three statements on SQLite, which takes no lock of the network), the partnership, the
-#: run's record; a savepoint around `in_sync`, then the first copies with their history, the
-#: mark of the drift counts they make stale, the cascade's read and the run's outcome (one
-#: text on PostgreSQL; two statements a category, then the other three, on SQLite;
-#: docs/design.md §10); the commit; then the notifications' reads of who is told (the run
-#: itself, its partnership and both organizations are not read again). The run's own task
-#: cost 19 on PostgreSQL (its record committed alone, the claim, a second transaction that
-#: locks and reads it again).
-LINK_QUERIES = {"postgresql": 11, "sqlite": 19}
+#: run's record; a savepoint around `in_sync` (on PostgreSQL sent with it, and released by
+#: the commit), then the first copies with their history, the mark of the drift counts
+#: they make stale, the cascade's read and the run's outcome (one text on PostgreSQL; two
+#: statements a category, then the other three, on SQLite; docs/design.md §10); the
+#: commit; then the notifications' reads of who is told (the run itself, its partnership
+#: and both organizations are not read again). The run's own task cost 19 on PostgreSQL
+#: (its record committed alone, the claim, a second transaction that locks and reads it
+#: again).
+LINK_QUERIES = {"postgresql": 9, "sqlite": 19}
 
 
 def channel_manager(*, people: bool = True):

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Value
+from django.db.models.functions import Concat
 from django.test.utils import CaptureQueriesContext
 
 from organizations.prepared import (
@@ -16,6 +17,7 @@ from organizations.prepared import (
     execute_planned,
     fetched_together,
     insert_rows,
+    savepoint_sent_ahead,
 )
 from settings_sync.project.models import Adder
 from tests.factories import AdderFactory, OrganizationFactory
@@ -223,6 +225,41 @@ def test_statements_fetched_together_give_each_its_rows(organizations):
     assert updated == []
     assert names == [(name,) for name in named.values_list("name", flat=True)]
     assert len(queries) == (1 if connection.vendor == "postgresql" else 3)
+
+
+def test_a_savepoint_sent_ahead_is_an_atomic_block(
+    organizations, django_capture_on_commit_callbacks
+):
+    """A nested block whose savepoint travels with its first statement (no round trip of its
+    own on PostgreSQL, and none to release it): that statement still gives its own rows, the
+    block's writes stay, and an exception takes back its writes and the callbacks it
+    registered, the caller's transaction going on (docs/design.md §10)."""
+    organization = organizations[2]
+    adders = Adder.objects.filter(organization_id=organization)
+    before = sorted(adders.values_list("name", flat=True))
+    told = []
+    with django_capture_on_commit_callbacks(execute=True):
+        with CaptureQueriesContext(connection) as queries, savepoint_sent_ahead():
+            names = sorted(adders.values_list("name", flat=True))
+            adders.update(amount=7)
+            transaction.on_commit(lambda: told.append("kept"))
+
+        def fails() -> None:
+            with savepoint_sent_ahead():
+                adders.update(amount=8)
+                transaction.on_commit(lambda: told.append("taken back"))
+                raise ZeroDivisionError
+
+        with pytest.raises(ZeroDivisionError):
+            fails()
+        adders.filter(amount=7).update(name=Concat("name", Value(" (after)")))
+    assert names == before
+    assert len(names) == 3
+    assert sorted(adders.values_list("amount", flat=True)) == [7, 7, 7]
+    assert all(name.endswith(" (after)") for name in adders.values_list("name", flat=True))
+    assert told == ["kept"]
+    # SAVEPOINT, the read, the update, RELEASE SAVEPOINT; on PostgreSQL the read and update.
+    assert len(queries) == (2 if connection.vendor == "postgresql" else 4)
 
 
 def test_partnerships_inserted_at_once_are_the_orms_to_the_last_column(admin_user):
