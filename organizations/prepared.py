@@ -389,7 +389,8 @@ class Template:
     where the markers were, by position among the parameters (docs/design.md §10).
 
     ``Template(build).statements(shape, *values)`` returns ``build(shape, *values)``'s
-    statements, a list of ``(sql, params)``. ``build`` must depend on ``shape`` and the
+    statements, a list of ``(sql, params)`` (on PostgreSQL params None: every value written
+    into the text, as ``Prepared.statement`` gives it). ``build`` must depend on ``shape`` and the
     number of ids in each list only, and pass every value (an id, a list of ids or a time)
     to the query as a parameter of its own; a value given as None is not used. Lists are
     padded as ``Prepared`` pads them. The copies of a first link are built so: compiling
@@ -398,7 +399,7 @@ class Template:
 
     def __init__(self, build: Callable[..., list[tuple[str, Sequence]]]):
         self.build = build
-        self._compiled: dict[tuple, list[tuple[str, list, dict]]] = {}
+        self._compiled: dict[tuple, list[_Statement]] = {}
 
     def statements(self, shape: tuple, *values) -> list[tuple[str, list]]:
         padded = [_padded(value) if isinstance(value, list) else value for value in values]
@@ -409,16 +410,9 @@ class Template:
         )
         if key not in self._compiled:
             self._compiled[key] = self._compile(shape, padded)
-        bound = []
-        for sql, params, slots in self._compiled[key]:
-            params = list(params)
-            for position, (which, index, adapt) in slots.items():
-                value = padded[which] if index is None else padded[which][index]
-                params[position] = adapt(value) if adapt else value
-            bound.append((sql, params))
-        return bound
+        return [statement.bind(padded) for statement in self._compiled[key]]
 
-    def _compile(self, shape: tuple, padded: list) -> list[tuple[str, list, dict]]:
+    def _compile(self, shape: tuple, padded: list) -> list[_Statement]:
         markers = [
             [_MARK - which * _LIST_SPACING - index for index in range(len(value))]
             if isinstance(value, list)
@@ -450,11 +444,50 @@ class Template:
                         # An id keeps the type the backend gave it (PostgreSQL: ``Int8``).
                         slots[position] = (which, index, adapt or _retyped(param))
                         seen.add((which, index))
-            compiled.append((sql, list(params), slots))
+            compiled.append(_Statement(sql, list(params), slots))
         expected = {(which, index) for _form, which, index, _adapt in forms}
         if expected - seen:
             raise ValueError("Every value must appear in the statements as a parameter.")
         return compiled
+
+
+class _Statement:
+    """One statement of a ``Template``: its parameters with the slots of the values, or, on
+    PostgreSQL, its text with every other parameter written in, cut where the values go (as
+    ``_Compiled``): a first copy's text is long, and the driver quoting its thirty-odd
+    parameters into it on every run cost a tenth of a link's CPU (docs/design.md §10)."""
+
+    def __init__(self, sql: str, params: list, slots: dict[int, tuple]):
+        self.sql, self.params, self.slots = sql, params, slots
+        self.pieces: list[str] | None = None
+        if connection.vendor == "postgresql":
+            marked = [_SLOT.format(n) if n in slots else p for n, p in enumerate(params)]
+            cut = _SLOT_QUOTED.split(connection.ops.compose_sql(sql, marked))
+            self.pieces = cut[0::2]
+            self.order = [int(n) for n in cut[1::2]]
+
+    def bind(self, padded: list) -> tuple[str, list | None]:
+        values = {}
+        for position, (which, index, adapt) in self.slots.items():
+            value = padded[which] if index is None else padded[which][index]
+            values[position] = adapt(value) if adapt else value
+        if self.pieces is None:
+            params = list(self.params)
+            for position, value in values.items():
+                params[position] = value
+            return self.sql, params
+        text = [self.pieces[0]]
+        for position, piece in zip(self.order, self.pieces[1:], strict=True):
+            text += [_literal(values[position]), piece]
+        return "".join(text), None
+
+
+def _literal(value) -> str:
+    """PostgreSQL: ``value`` as the driver writes it into a text (an id, as ``Prepared``
+    writes its ids)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"({int(value)})"
+    return connection.ops.compose_sql("%s", [value])
 
 
 def _same(param, form) -> bool:

@@ -123,8 +123,11 @@ def test_a_template_binds_ids_lists_and_times_as_the_orm_would(organizations):
     template = Template(adders_statement)
     later = timezone.now() + timedelta(days=1)
     earlier = timezone.now() - timedelta(days=1)
+    # The times of an adder's update to the microsecond: a time bound a moment off is seen.
+    exactly = Adder.objects.order_by("pk").first().updated_at
+    just_after = exactly + timedelta(microseconds=1)
     for organization in organizations:
-        for since in (earlier, later):
+        for since in (earlier, later, exactly, just_after):
             for shape, one, many in (
                 (("one",), organization, None),
                 (("many",), None, organizations[: organizations.index(organization) + 1]),
