@@ -205,6 +205,7 @@ class Command(BaseCommand):
             MAILERS={"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
         )
         quiet_mail.enable()
+        self._weather("before")
         try:
             for part in only:
                 getattr(self, f"_{part}")(*(size[key] for key in self.PARTS[part]))
@@ -212,6 +213,7 @@ class Command(BaseCommand):
         finally:
             quiet_mail.disable()
             self._cleanup()
+        self._weather("after")
         for line in self.waived:
             self.stdout.write(f"not checked at this scale: {line}")
         if self.missed:
@@ -222,6 +224,30 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS("The targets checked at this scale are met."))
         else:
             self.stdout.write(self.style.SUCCESS("All targets met."))
+
+    def _weather(self, when: str) -> None:
+        """How fast the machine is right now, printed before and after the figures: a
+        shared machine's speed wanders from minute to minute, and the figures with it, so
+        that two runs can be compared: a fixed loop of Python and the median of 200 round
+        trips to the database, each the best of three."""
+        loops, trips = [], []
+        for _ in range(3):
+            start = time.process_time()
+            for _ in range(3_000_000):
+                pass
+            loops.append(time.process_time() - start)
+            samples = []
+            with connection.cursor() as cursor:
+                for _ in range(200):
+                    start = time.perf_counter()
+                    cursor.execute("SELECT 1")
+                    cursor.fetchall()
+                    samples.append(time.perf_counter() - start)
+            trips.append(statistics.median(samples))
+        self.stdout.write(
+            f"machine {when}: a fixed Python loop {min(loops):.3f} s, "
+            f"a round trip to the database {min(trips) * 1000:.3f} ms"
+        )
 
     # Figures ------------------------------------------------------------------------
 
