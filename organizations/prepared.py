@@ -57,7 +57,7 @@ class Prepared:
 
     def statement(self, *id_lists: Sequence[int], **options) -> tuple[str, list | None]:
         """The query's SQL for these ids and its parameters (None on PostgreSQL: in the text)."""
-        padded = [_padded(ids) for ids in id_lists]
+        padded = [padded_ids(ids) for ids in id_lists]
         return self._compile(padded, options).bind(padded)
 
     def rows(self, *id_lists: Sequence[int], **options) -> list[tuple]:
@@ -68,14 +68,14 @@ class Prepared:
         """The model instances ``build``'s queryset gives for these ids (with the objects
         it selects as related), made by the ORM's own iterable from the rows: only the
         building and compiling of the query is skipped."""
-        padded = [_padded(ids) for ids in id_lists]
+        padded = [padded_ids(ids) for ids in id_lists]
         compiled = self._compile(padded, options)
         return self._instances(compiled, _fetched(*compiled.bind(padded)))
 
     def instances(self, rows: list[tuple], *id_lists: Sequence[int], **options) -> list:
         """``objects`` of rows this query's ``statement`` gave, read by the caller (sent in
         the round trip of another statement)."""
-        return self._instances(self._compile([_padded(ids) for ids in id_lists], options), rows)
+        return self._instances(self._compile([padded_ids(ids) for ids in id_lists], options), rows)
 
     @staticmethod
     def _instances(compiled: _Compiled, rows: list[tuple]) -> list:
@@ -267,42 +267,73 @@ def execute_planned(text: str, ids: Sequence[int], *, by_index: bool = False) ->
     statement only). Only for a statement written so that every table it reads has one
     index that its conditions can use, and no join whose order or method the planner would
     choose on statistics that lag the tables: then the plan reads each table through that
-    index, whatever the tables held when it was made. The in-sync statement is written so;
-    a run's read with its five joins is not (docs/design.md §10).
+    index, whatever the tables held when it was made. The in-sync statement is written so,
+    and so is the lock of a run's partners (docs/design.md §10).
 
     The ids are written into the text (only integers), so the driver does not scan it.
     """
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
             order = [int(n) - 1 for n in _DOLLAR.findall(text)]
             cursor.execute(_DOLLAR.sub("%s", text), [ids[n] for n in order])
             return cursor.fetchall()
-        held = _SERVER_PREPARED.setdefault(connection.connection, {})
-        name = held.get(text)
-        texts = []
-        if name is None:
-            # A new name each time: a statement prepared in a text that then failed may
-            # exist on the server without being recorded here.
-            name = f"cds_planned_{next(_names)}"
+    return send_planned([Planned(text, ids, by_index=by_index)])[0]
+
+
+class Planned:
+    """PostgreSQL: one ``EXECUTE`` of ``execute_planned`` as statements of a text that may
+    carry others (``send_planned``): the ``PREPARE`` the first time on a connection, the
+    planner's settings for this statement alone, the ``EXECUTE``, the settings reset."""
+
+    def __init__(self, text: str, ids: Sequence[int], *, by_index: bool = False):
+        self.text = text
+        self.held = _SERVER_PREPARED.setdefault(connection.connection, {})
+        # A new name each time: a statement prepared in a text that then failed may exist
+        # on the server without being recorded here.
+        self.name = self.held.get(text) or f"cds_planned_{next(_names)}"
+        self.texts = []
+        if text not in self.held:
             types = ", ".join(["bigint"] * len(ids))
-            texts.append(f"PREPARE {name}({types}) AS {text}")
-        arguments = ", ".join(str(int(value)) for value in ids)
+            self.texts.append(f"PREPARE {self.name}({types}) AS {text}")
         settings = ["plan_cache_mode = force_custom_plan"]
         if by_index:
             settings = ["plan_cache_mode = force_generic_plan", "enable_seqscan = off"]
-        texts += [f"SET LOCAL {setting}" for setting in settings]
-        position = len(texts)  # of the rows, among the results of the texts
-        texts.append(f"EXECUTE {name}({arguments})")
-        texts += [f"RESET {setting.split(' = ')[0]}" for setting in settings]
+        self.texts += [f"SET LOCAL {setting}" for setting in settings]
+        #: Where its rows are among the results of its statements.
+        self.position = len(self.texts)
+        self.texts.append(f"EXECUTE {self.name}({', '.join(str(int(i)) for i in ids)})")
+        self.texts += [f"RESET {setting.split(' = ')[0]}" for setting in settings]
+
+
+def send_planned(statements: list[str | Planned]) -> list[list[tuple]]:
+    """PostgreSQL: ``statements`` (texts, or the ``EXECUTE`` of a ``Planned``) as one text,
+    one round trip, run in order; the rows of each (a statement that gives none: an empty
+    list). The ids are written into the text (only integers), so the driver does not scan
+    it."""
+    planned = [call for call in statements if isinstance(call, Planned)]
+    texts = [text for call in statements for text in _texts(call)]
+    with connection.cursor() as cursor:
         try:
             cursor.execute("; ".join(texts))
         except Exception:
-            held.pop(text, None)  # prepared again next time, should the server have lost it
+            for call in planned:
+                call.held.pop(call.text, None)  # prepared again next time
             raise
-        held[text] = name
-        for _ in range(position):
-            cursor.nextset()
-        return cursor.fetchall()
+        for call in planned:
+            call.held[call.text] = call.name
+        results, at, start = [], 0, 0
+        for call in statements:
+            position = start + (call.position if isinstance(call, Planned) else 0)
+            for _ in range(position - at):
+                cursor.nextset()
+            at = position
+            results.append(cursor.fetchall() if cursor.description else [])
+            start += len(_texts(call))
+        return results
+
+
+def _texts(call: str | Planned) -> list[str]:
+    return call.texts if isinstance(call, Planned) else [call]
 
 
 _DOLLAR = re.compile(r"\$(\d+)")
@@ -376,7 +407,8 @@ def _insert_some(objects: list, fields: list) -> None:
 _INSERTS: dict[tuple, str] = {}
 
 
-def _padded(ids: Sequence[int]) -> list[int]:
+def padded_ids(ids: Sequence[int]) -> list[int]:
+    """``ids`` padded to a power of two (repeating the first), so that few shapes exist."""
     ids = list(ids) or [_MARK]
     size = 1
     while size < len(ids):
@@ -402,7 +434,7 @@ class Template:
         self._compiled: dict[tuple, list[_Statement]] = {}
 
     def statements(self, shape: tuple, *values) -> list[tuple[str, list]]:
-        padded = [_padded(value) if isinstance(value, list) else value for value in values]
+        padded = [padded_ids(value) if isinstance(value, list) else value for value in values]
         key = (
             connection.alias,
             shape,

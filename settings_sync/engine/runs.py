@@ -29,7 +29,14 @@ from django.db.models import sql
 from django.utils import timezone
 
 from organizations.models import Organization
-from organizations.prepared import Prepared, insert_rows, savepoint_sent_ahead
+from organizations.prepared import (
+    Planned,
+    Prepared,
+    insert_rows,
+    padded_ids,
+    savepoint_sent_ahead,
+    send_planned,
+)
 from partnerships.models import Partnership
 
 from .. import overrides, policy
@@ -125,7 +132,7 @@ def _apply_claimed(sync_run: SyncRun) -> SyncRun:
         return _holding_partners(
             [sync_run],
             lambda rows: _apply_one(sync_run, rows),
-            then=_RUN_QUERY.statement([sync_run.pk]),
+            then=(_RUN_QUERY, [sync_run.pk]),
         )
     except Exception as error:
         logger.exception("Sync run %s failed", sync_run.pk)
@@ -194,6 +201,7 @@ _RUN_QUERY = Prepared(
         SyncRun.objects.filter(pk__in=ids)
         .select_related("partnership__upstream", "partnership__downstream", "started_by")
         .annotate(override_values=overrides.listed())
+        .order_by()  # one run: nothing to order
     )
 )
 
@@ -400,10 +408,10 @@ class _PartnersBusy(Exception):
 def _holding_partners[T](
     sync_runs: list[SyncRun],
     apply: Callable[[list[tuple]], T],
-    then: tuple[str, list | None] | None = None,
+    then: tuple[Prepared, list[int]] | None = None,
 ) -> T:
     """``apply(rows)`` in one transaction that holds the rows of the runs' partners (rule R5),
-    ``rows`` being those of the statement ``then`` read once they are held.
+    ``rows`` being those the query ``then`` (with its ids) reads once they are held.
 
     While another transaction holds one of them, the worker waits a heartbeat at a time and,
     between waits, records that it is alive in an autocommit statement of its own, so
@@ -422,46 +430,62 @@ def _holding_partners[T](
             )
 
 
-def _lock_partners(run_ids: list[int], then: tuple[str, list | None] | None = None) -> list[tuple]:
+def _lock_partners(
+    run_ids: list[int], then: tuple[Prepared, list[int]] | None = None
+) -> list[tuple]:
     """Two runs into one partner never interleave: the partner's row is the lock (taken in
     primary-key order, so runs locking several partners cannot deadlock each other). Once
-    the lock is held, the statement ``then`` (if any) is run and its rows returned: on
-    PostgreSQL in the same round trip as the lock.
+    the lock is held, the query ``then`` (if any) reads its ids and its rows are returned:
+    on PostgreSQL in the same round trip as the lock.
 
     On PostgreSQL the wait is bounded by a heartbeat (a ``lock_timeout`` for the run's
-    transaction): past it, ``_PartnersBusy`` ends the transaction. On SQLite a transaction takes the
-    whole database when it begins (``BEGIN IMMEDIATE``), so the wait happened there and no
-    other statement, not even a heartbeat, could have been written meanwhile.
+    transaction): past it, ``_PartnersBusy`` ends the transaction. On SQLite a transaction
+    takes the whole database when it begins (``BEGIN IMMEDIATE``), so the wait happened there
+    and no other statement, not even a heartbeat, could have been written meanwhile.
     """
     if connection.vendor != "postgresql":
         _PARTNERS.rows(run_ids)
-        if then is None:
-            return []
-        with connection.cursor() as cursor:
-            cursor.execute(*then)
-            return cursor.fetchall()
+        return [] if then is None else then[0].rows(then[1])
     heartbeat = getattr(settings, "SYNC_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)
     # For the rest of this transaction no statement of a run waits longer for a lock. Once the
     # partner is held nothing else a run writes is locked for long (the rows are the
     # partner's), so it is not worth a statement to lift the bound again. The bound, the lock
-    # and what the run reads first go to the server as one text (parameters quoted in: only
-    # integers), one round trip.
-    sql, _params = _PARTNERS.statement(run_ids)  # its ids are in its text
-    texts = [f"SET LOCAL lock_timeout = {max(1, int(heartbeat * 1000))}", sql]
+    # and what the run reads first go to the server as one text, one round trip. The lock is
+    # parsed and planned once per connection, for any runs (planning it took several times
+    # what answering it takes); the read, with its joins, is planned for its run each time
+    # (docs/design.md §10).
+    padded = padded_ids(run_ids)
+    statements: list = [
+        f"SET LOCAL lock_timeout = {max(1, int(heartbeat * 1000))}",
+        Planned(_locked_partners_sql(len(padded)), padded, by_index=True),
+    ]
     if then is not None:
-        texts.append(then[0])  # compiled once: its ids are in its text too
+        statements.append(then[0].statement(then[1])[0])  # compiled once: its ids in its text
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("; ".join(texts))
-            if then is None:
-                return []
-            cursor.nextset()  # the lock's rows
-            cursor.nextset()
-            return cursor.fetchall()
+        results = send_planned(statements)
     except OperationalError as error:
         if getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             raise _PartnersBusy from error
         raise
+    return [] if then is None else results[2]
+
+
+def _locked_partners_sql(count: int) -> str:
+    """PostgreSQL: the lock of the partners of ``count`` runs (``$1`` … ``$n``), in primary-key
+    order. Written without a join: each step finds its rows by primary key in an array the
+    step before made, so a plan made once, while the tables were small, still reads each
+    table through its primary key however large they grow (docs/design.md §10)."""
+    quote = connection.ops.quote_name
+    organizations = quote(Organization._meta.db_table)
+    partnerships = quote(Partnership._meta.db_table)
+    runs = quote(SyncRun._meta.db_table)
+    ids = ", ".join(f"${n}" for n in range(1, count + 1))
+    return (
+        f"SELECT o.id FROM {organizations} o WHERE o.id = ANY (ARRAY("  # noqa: S608
+        f"SELECT p.downstream_id FROM {partnerships} p WHERE p.id = ANY (ARRAY("
+        f"SELECT r.partnership_id FROM {runs} r WHERE r.id IN ({ids}))))) "
+        "ORDER BY o.id FOR UPDATE OF o"
+    )
 
 
 #: The partners of some runs, locked in primary-key order (compiled once per number of runs).

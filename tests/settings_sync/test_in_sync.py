@@ -350,11 +350,13 @@ def test_a_first_copy_is_not_read_before_it_is_copied(db):
         sync_run = engine.run(partnership, policy.LINK, categories=["adders", "personas"])
     assert sync_run.counts == {"adders": {"created": 5}}
     # The statement of every collection (on PostgreSQL prepared once per connection, then
-    # executed by name), and no read of the items.
+    # executed by name, as the run's lock and read are, in their own text), and no read of
+    # the items.
     statements = [
         query["sql"]
         for query in queries.captured_queries
-        if query["sql"].startswith("SELECT 0, COUNT(") or "cds_planned_" in query["sql"]
+        if query["sql"].startswith("SELECT 0, COUNT(")
+        or ("cds_planned_" in query["sql"] and "lock_timeout" not in query["sql"])
     ]
     reads = [
         query["sql"]
@@ -401,7 +403,8 @@ def _in_sync_execute(partnership, **options) -> str:
     statements = []
 
     def keep(execute, sql, params, many, context):
-        statements.extend(re.findall(r"EXECUTE cds_planned_\d+\([\d, ]+\)", sql))
+        if "lock_timeout" not in sql:  # the run's lock and read are prepared too
+            statements.extend(re.findall(r"EXECUTE cds_planned_\d+\([\d, ]+\)", sql))
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(keep):
@@ -424,14 +427,13 @@ def _plans_made(execute: str) -> tuple[int, int]:
 
 
 def _explained(execute: str) -> dict:
-    """The plan of a run's ``EXECUTE`` of the in-sync statement, run as the run runs it
-    (planned once per connection, sequential scans off while it is planned)."""
+    """The plan of a run's ``EXECUTE`` of a statement prepared once per connection, as the
+    run runs it: the plan made once, for any ids (``plan_cache_mode``)."""
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {execute}")
         (plan,) = cursor.fetchone()[0]
-        cursor.execute("RESET plan_cache_mode; RESET enable_seqscan")
+        cursor.execute("RESET plan_cache_mode")
     return plan
 
 
@@ -519,6 +521,46 @@ def test_the_plan_kept_for_every_collection_still_reads_by_index(
     # 500 upstream items, 500 copies and each copy's upstream item once, a few times over
     # in the plan's nodes: not the 50,000 other copies.
     assert _rows_touched(plan["Plan"]) < 5000, json.dumps(plan, indent=1)
+
+
+@pytest.mark.postgres
+def test_the_runs_lock_planned_while_the_tables_were_small_still_reads_by_key(
+    transactional_db, django_capture_on_commit_callbacks
+):
+    """A run's lock of its partner is prepared and planned once per connection, for any
+    runs. Planned while the tables were small, it still finds the run, its partnership and
+    the partner by primary key once the tables have grown, not by walking them
+    (docs/design.md §10)."""
+    from settings_sync.management.commands.bench_sync import Command
+
+    connection.close()  # a new connection: the statement is prepared and planned below
+    small = Organization.objects.create(name="Small")
+    _create(Adder, small, "Item", 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = make_partnership(small, OrganizationFactory(), **MODES["strict"])
+    tables = ["organizations_organization", "partnerships_partnership", "settings_sync_syncrun"]
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM FULL ANALYZE {', '.join(tables)}")
+    engine.run(first, policy.RESYNC, categories=["adders"])  # planned now, for any run
+    # The tables grow: 2,000 partners with a run each; nothing analyses them again.
+    bench = Command(stdout=io.StringIO())
+    partnerships = bench._partners(Organization.objects.create(name="Fleet"), 2000)
+    SyncRun.objects.bulk_create(SyncRun(partnership=p, event="link") for p in partnerships)
+    statements = []
+
+    def keep(execute, sql, params, many, context):
+        if "lock_timeout" in sql:
+            statements.extend(re.findall(r"EXECUTE cds_planned_\d+\([\d, ]+\)", sql))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        assert engine.run(first, policy.RESYNC, categories=["adders"]).status == "succeeded"
+    (lock,) = statements
+    with transaction.atomic():
+        plan = _explained(lock)
+    generic, custom = _plans_made(lock)
+    assert (generic >= 2, custom) == (True, 0)  # the plan made while the tables were small
+    assert _rows_touched(plan["Plan"]) < 10, json.dumps(plan, indent=1)
 
 
 def test_a_copy_in_another_partner_than_its_partnership_s_is_read(db):
