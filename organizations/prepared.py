@@ -30,6 +30,8 @@ from datetime import UTC, datetime, timedelta
 from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import QuerySet
 from django.db.models.query import ModelIterable
+from django.db.models.sql.constants import LOUTER
+from django.db.models.sql.datastructures import Join
 
 #: Marker ids: negative, so never a primary key, and far apart per list.
 _MARK = -(10**12)
@@ -51,14 +53,28 @@ class Prepared:
     #: Shapes kept at most per query (a page's offset is part of its shape).
     MAX_SHAPES = 256
 
-    def __init__(self, build: Callable[..., QuerySet]):
+    def __init__(self, build: Callable[..., QuerySet], *, by_key: bool = False):
+        """``by_key``: on PostgreSQL each table the query joins is read by its key in a
+        subquery of its own (``_by_key``), for a plan made once (``planned``)."""
         self.build = build
+        self.by_key = by_key
         self._compiled: dict[tuple, _Compiled] = {}
 
     def statement(self, *id_lists: Sequence[int], **options) -> tuple[str, list | None]:
         """The query's SQL for these ids and its parameters (None on PostgreSQL: in the text)."""
         padded = [padded_ids(ids) for ids in id_lists]
         return self._compile(padded, options).bind(padded)
+
+    def planned(self, *id_lists: Sequence[int], **options) -> tuple[str, list[int]]:
+        """PostgreSQL: the query's text with its ids as ``$1`` … ``$n``, and the ids in that
+        order, for ``Planned``: the text is the same for every call of a shape."""
+        padded = [padded_ids(ids) for ids in id_lists]
+        compiled = self._compile(padded, options)
+        text, ids = [compiled.pieces[0]], []
+        for (which, index), piece in zip(compiled.order, compiled.pieces[1:], strict=True):
+            ids.append(padded[which][index])
+            text += [f"(${len(ids)})", piece]
+        return "".join(text), ids
 
     def rows(self, *id_lists: Sequence[int], **options) -> list[tuple]:
         sql, params = self.statement(*id_lists, **options)
@@ -94,7 +110,10 @@ class Prepared:
             ]
             queryset = self.build(*marks, **options)
             compiler = queryset.query.get_compiler(connection.alias)
-            sql, params = compiler.as_sql()
+            if self.by_key and connection.vendor == "postgresql":
+                sql, params = _by_key(compiler)
+            else:
+                sql, params = compiler.as_sql()
             where = {
                 mark: (which, index)
                 for which, listed in enumerate(marks)
@@ -106,6 +125,58 @@ class Prepared:
             compiled = _Compiled(sql, list(params), slots, queryset, compiler)
             self._compiled[key] = compiled
         return compiled
+
+
+def _by_key(compiler) -> tuple[str, list]:
+    """PostgreSQL: the compiler's query (compiled, so the ORM can read its rows) with each table it
+    joins read in a ``LATERAL`` subquery of its own, by the key the join gives it, fenced by
+    ``OFFSET 0`` so that the planner does not turn it back into a join. Its columns are the
+    ones the ORM reads, under the same names. The planner is left one order, from the first
+    table on, and one way to read each of the others: a plan made once, while the tables
+    were small, finds each row by its key however large they grow (docs/design.md §10)."""
+    query, quote = compiler.query, connection.ops.quote_name
+    if query.order_by or query.distinct or query.group_by or query.select_for_update:
+        raise ValueError("Only a plain read can be read by key.")
+    # The tables the query reads, as its own FROM clause counts them (``as_sql`` sets them
+    # up, then forgets them).
+    used: dict[str, int] = {}
+    from_clause = compiler.get_from_clause
+
+    def counted():
+        used.update(query.alias_refcount)
+        return from_clause()
+
+    compiler.get_from_clause = counted
+    compiler.as_sql()
+    columns, params = [], []
+    for _expression, (sql, sql_params), alias in compiler.select:
+        columns.append(f"{sql} AS {quote(alias)}" if alias else sql)
+        params += sql_params
+    tables = []
+    for alias, table in query.alias_map.items():
+        if not used.get(alias):
+            continue
+        if not isinstance(table, Join):
+            tables.append(
+                quote(table.table_name) + ("" if alias == table.table_name else f" {quote(alias)}")
+            )
+            continue
+        on = " AND ".join(
+            f"cds_key.{quote(rhs)} = {quote(table.parent_alias)}.{quote(lhs)}"
+            for lhs, rhs in table.join_cols
+        )
+        read = (
+            f"LATERAL (SELECT * FROM {quote(table.table_name)} cds_key "  # noqa: S608
+            f"WHERE {on} OFFSET 0) {quote(alias)}"
+        )
+        tables.append(
+            f"LEFT JOIN {read} ON TRUE" if table.join_type == LOUTER else f"CROSS JOIN {read}"
+        )
+    where, where_params = compiler.compile(query.where)
+    return (
+        f"SELECT {', '.join(columns)} FROM {' '.join(tables)} WHERE {where}",  # noqa: S608
+        [*params, *where_params],
+    )
 
 
 class _Compiled:

@@ -121,6 +121,7 @@ def listed():
     (``remember`` keeps them on the partnership)."""
     return Subquery(
         CategoryOverride.objects.filter(partnership=OuterRef("partnership"))
+        .order_by()  # the model's order (by partnership) would join the partnerships
         .values("partnership")
         .annotate(listed=StringAgg(Concat("category", Value(_PAIR), "value"), Value(_LIST)))
         .values("listed")

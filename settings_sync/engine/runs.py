@@ -202,7 +202,8 @@ _RUN_QUERY = Prepared(
         .select_related("partnership__upstream", "partnership__downstream", "started_by")
         .annotate(override_values=overrides.listed())
         .order_by()  # one run: nothing to order
-    )
+    ),
+    by_key=True,
 )
 
 
@@ -450,9 +451,9 @@ def _lock_partners(
     # For the rest of this transaction no statement of a run waits longer for a lock. Once the
     # partner is held nothing else a run writes is locked for long (the rows are the
     # partner's), so it is not worth a statement to lift the bound again. The bound, the lock
-    # and what the run reads first go to the server as one text, one round trip. The lock is
-    # parsed and planned once per connection, for any runs (planning it took several times
-    # what answering it takes); the read, with its joins, is planned for its run each time
+    # and what the run reads first go to the server as one text, one round trip. Both are
+    # parsed and planned once per connection, for any runs (planning them took several times
+    # what answering them takes), and written so that such a plan reads every row by its key
     # (docs/design.md §10).
     padded = padded_ids(run_ids)
     statements: list = [
@@ -460,7 +461,7 @@ def _lock_partners(
         Planned(_locked_partners_sql(len(padded)), padded, by_index=True),
     ]
     if then is not None:
-        statements.append(then[0].statement(then[1])[0])  # compiled once: its ids in its text
+        statements.append(Planned(*then[0].planned(then[1]), by_index=True))
     try:
         results = send_planned(statements)
     except OperationalError as error:
