@@ -586,10 +586,13 @@ class _Statement:
 
 
 def _literal(value) -> str:
-    """PostgreSQL: ``value`` as the driver writes it into a text (an id, as ``Prepared``
-    writes its ids)."""
+    """PostgreSQL: ``value`` written into a text: an id as ``Prepared`` writes its ids, a
+    time with its zone in ISO 8601 (as the driver writes it, without asking the driver for
+    a cursor of its own each time), anything else by the driver."""
     if isinstance(value, int) and not isinstance(value, bool):
         return f"({int(value)})"
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return f"'{value.isoformat(sep=' ')}'::timestamptz"
     return connection.ops.compose_sql("%s", [value])
 
 
