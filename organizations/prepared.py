@@ -194,10 +194,8 @@ class _Compiled:
         self.pieces: list[str] | None = None
         self.order: list[tuple[int, int]] = []
         if connection.vendor == "postgresql":
-            marked = [_SLOT.format(n) if n in slots else p for n, p in enumerate(params)]
-            cut = _SLOT_QUOTED.split(connection.ops.compose_sql(sql, marked))
-            self.pieces = cut[0::2]
-            self.order = [slots[int(n)] for n in cut[1::2]]
+            self.pieces, positions = _cut(sql, params, slots)
+            self.order = [slots[position] for position in positions]
 
     def bind(self, padded: list[list[int]]) -> tuple[str, list | None]:
         if self.pieces is None:
@@ -239,17 +237,29 @@ class _Executed:
         return self.compiler
 
 
+def _cut(sql: str, params: list, slots) -> tuple[list[str], list[int]]:
+    """PostgreSQL: ``sql`` with every parameter but those at the positions ``slots`` holds
+    written in by the driver, cut where those go: the pieces, and the position of the
+    parameter that goes after each piece but the last."""
+    marked = [_SLOT.format(n) if n in slots else p for n, p in enumerate(params)]
+    cut = _SLOT_QUOTED.split(connection.ops.compose_sql(sql, marked))
+    return cut[0::2], [int(n) for n in cut[1::2]]
+
+
 def _fetched(sql: str, params: list | None) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
 
-def fetched_together(statements: Sequence[tuple[str, Sequence | None]]) -> list[list[tuple]]:
+def fetched_together(
+    statements: Sequence[tuple[str, Sequence | None] | Planned],
+) -> list[list[tuple]]:
     """The rows of each statement (``(sql, params)``; params None: written in, as
-    ``Prepared.statement`` gives them on PostgreSQL), run in order: on PostgreSQL as one
-    text, one round trip, their parameters quoted in by the driver; elsewhere one by one. A
-    statement that returns no rows (an ``INSERT``) gives an empty list (docs/design.md §10)."""
+    ``Prepared.statement`` gives them on PostgreSQL; or, on PostgreSQL, the ``EXECUTE`` of a
+    ``Planned``), run in order: on PostgreSQL as one text, one round trip, their parameters
+    quoted in by the driver; elsewhere one by one. A statement that returns no rows (an
+    ``INSERT``) gives an empty list (docs/design.md §10)."""
     results = []
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
@@ -257,16 +267,32 @@ def fetched_together(statements: Sequence[tuple[str, Sequence | None]]) -> list[
                 cursor.execute(sql, params)
                 results.append(cursor.fetchall() if cursor.description else [])
             return results
-        cursor.execute(
-            "; ".join(
-                sql if params is None else connection.ops.compose_sql(sql, params)
-                for sql, params in statements
-            )
-        )
-        while True:
+        texts = [_texts(statement) for statement in statements]
+        planned = [statement for statement in statements if isinstance(statement, Planned)]
+        try:
+            cursor.execute("; ".join(text for group in texts for text in group))
+        except Exception:
+            for call in planned:
+                call.held.pop(call.text, None)  # prepared again next time
+            raise
+        for call in planned:
+            call.held[call.text] = call.name
+        at = start = 0  # the result the cursor is at; the first of the statement's texts
+        for statement, group in zip(statements, texts, strict=True):
+            position = start + (statement.position if isinstance(statement, Planned) else 0)
+            for _ in range(position - at):
+                cursor.nextset()
+            at, start = position, start + len(group)
             results.append(cursor.fetchall() if cursor.description else [])
-            if not cursor.nextset():
-                return results
+        return results
+
+
+def _texts(statement: tuple[str, Sequence | None] | Planned) -> list[str]:
+    """PostgreSQL: the texts that carry ``statement``."""
+    if isinstance(statement, Planned):
+        return statement.texts
+    sql, params = statement
+    return [sql if params is None else connection.ops.compose_sql(sql, params)]
 
 
 @contextmanager
@@ -348,12 +374,12 @@ def execute_planned(text: str, ids: Sequence[int], *, by_index: bool = False) ->
             order = [int(n) - 1 for n in _DOLLAR.findall(text)]
             cursor.execute(_DOLLAR.sub("%s", text), [ids[n] for n in order])
             return cursor.fetchall()
-    return send_planned([Planned(text, ids, by_index=by_index)])[0]
+    return fetched_together([Planned(text, ids, by_index=by_index)])[0]
 
 
 class Planned:
     """PostgreSQL: one ``EXECUTE`` of ``execute_planned`` as statements of a text that may
-    carry others (``send_planned``): the ``PREPARE`` the first time on a connection, the
+    carry others (``fetched_together``): the ``PREPARE`` the first time on a connection, the
     planner's settings for this statement alone, the ``EXECUTE``, the settings reset."""
 
     def __init__(self, text: str, ids: Sequence[int], *, by_index: bool = False):
@@ -374,37 +400,6 @@ class Planned:
         self.position = len(self.texts)
         self.texts.append(f"EXECUTE {self.name}({', '.join(str(int(i)) for i in ids)})")
         self.texts += [f"RESET {setting.split(' = ')[0]}" for setting in settings]
-
-
-def send_planned(statements: list[str | Planned]) -> list[list[tuple]]:
-    """PostgreSQL: ``statements`` (texts, or the ``EXECUTE`` of a ``Planned``) as one text,
-    one round trip, run in order; the rows of each (a statement that gives none: an empty
-    list). The ids are written into the text (only integers), so the driver does not scan
-    it."""
-    planned = [call for call in statements if isinstance(call, Planned)]
-    texts = [text for call in statements for text in _texts(call)]
-    with connection.cursor() as cursor:
-        try:
-            cursor.execute("; ".join(texts))
-        except Exception:
-            for call in planned:
-                call.held.pop(call.text, None)  # prepared again next time
-            raise
-        for call in planned:
-            call.held[call.text] = call.name
-        results, at, start = [], 0, 0
-        for call in statements:
-            position = start + (call.position if isinstance(call, Planned) else 0)
-            for _ in range(position - at):
-                cursor.nextset()
-            at = position
-            results.append(cursor.fetchall() if cursor.description else [])
-            start += len(_texts(call))
-        return results
-
-
-def _texts(call: str | Planned) -> list[str]:
-    return call.texts if isinstance(call, Planned) else [call]
 
 
 _DOLLAR = re.compile(r"\$(\d+)")
@@ -564,10 +559,7 @@ class _Statement:
         self.sql, self.params, self.slots = sql, params, slots
         self.pieces: list[str] | None = None
         if connection.vendor == "postgresql":
-            marked = [_SLOT.format(n) if n in slots else p for n, p in enumerate(params)]
-            cut = _SLOT_QUOTED.split(connection.ops.compose_sql(sql, marked))
-            self.pieces = cut[0::2]
-            self.order = [int(n) for n in cut[1::2]]
+            self.pieces, self.order = _cut(sql, params, slots)
 
     def bind(self, padded: list) -> tuple[str, list | None]:
         values = {}

@@ -32,10 +32,10 @@ from organizations.models import Organization
 from organizations.prepared import (
     Planned,
     Prepared,
+    fetched_together,
     insert_rows,
     padded_ids,
     savepoint_sent_ahead,
-    send_planned,
 )
 from partnerships.models import Partnership
 
@@ -457,13 +457,13 @@ def _lock_partners(
     # (docs/design.md §10).
     padded = padded_ids(run_ids)
     statements: list = [
-        f"SET LOCAL lock_timeout = {max(1, int(heartbeat * 1000))}",
+        (f"SET LOCAL lock_timeout = {max(1, int(heartbeat * 1000))}", None),
         Planned(_locked_partners_sql(len(padded)), padded, by_index=True),
     ]
     if then is not None:
         statements.append(Planned(*then[0].planned(then[1]), by_index=True))
     try:
-        results = send_planned(statements)
+        results = fetched_together(statements)
     except OperationalError as error:
         if getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             raise _PartnersBusy from error
