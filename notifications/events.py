@@ -10,16 +10,14 @@ of partners, and each person gets at most one email for it.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass
 from functools import partial, wraps
 
 from django.db import transaction
 from django.urls import reverse
 
+from organizations.access import ADMINS, admins_by_organization
 from organizations.addresses import address
-from organizations.models import Membership
-from organizations.prepared import Prepared
 from partnerships.modes import MODE_LABELS
 from settings_sync.overrides import describe_changes
 
@@ -41,15 +39,19 @@ class Entry:
     url: str
 
 
-def notify(entries: list[Entry], *, exclude_user_ids=()) -> list[Notification]:
+def notify(entries: list[Entry], *, exclude_user_ids=(), admins=None) -> list[Notification]:
     """A notification per entry for each admin of its organization (not the people who
-    caused it), stored in one insert; their emails go out from a task after the commit."""
+    caused it), stored in one insert; their emails go out from a task after the commit.
+
+    ``admins``: the admins of some of the organizations (organization id → user ids) as the
+    event read them, in the transaction it commits with (a partnership's creation reads both
+    organizations' with their locks); only the others are read here (docs/design.md §10)."""
     if not entries:
         return []
     organization_ids = {entry.organization_id for entry in entries}
-    admins: dict[int, list[int]] = defaultdict(list)
-    for user_id, organization_id in _ADMINS.rows(sorted(organization_ids)):
-        admins[organization_id].append(user_id)
+    known = {pk: users for pk, users in (admins or {}).items() if pk in organization_ids}
+    unknown = sorted(organization_ids - known.keys())
+    admins = known | (admins_by_organization(ADMINS.rows(unknown), unknown) if unknown else {})
     unread = set()
     if any(entry.event in UNTIL_READ for entry in entries):
         unread = set(
@@ -84,17 +86,6 @@ def notify(entries: list[Entry], *, exclude_user_ids=()) -> list[Notification]:
     return created
 
 
-#: The admins of some organizations: read by every event told, compiled once per number of
-#: organizations (docs/design.md §10).
-_ADMINS = Prepared(
-    lambda organization_ids: (
-        Membership.objects.filter(organization_id__in=organization_ids, role=Membership.Role.ADMIN)
-        .order_by("pk")
-        .values_list("user_id", "organization_id")
-    )
-)
-
-
 def quietly(receiver):
     """A receiver whose failure is logged, never raised: telling people must not turn a
     committed change into an error page or a failed task (docs/design.md §13.5, E2)."""
@@ -121,7 +112,7 @@ def _list_url(organization) -> str:
 
 
 @quietly
-def on_invitation_accepted(sender, partnership, invitation, by, **kwargs) -> None:
+def on_invitation_accepted(sender, partnership, invitation, by, admins=None, **kwargs) -> None:
     upstream, downstream = partnership.upstream, partnership.downstream
     notify(
         [
@@ -134,11 +125,12 @@ def on_invitation_accepted(sender, partnership, invitation, by, **kwargs) -> Non
             )
         ],
         exclude_user_ids=[getattr(by, "pk", None)],
+        admins=admins,
     )
 
 
 @quietly
-def on_partnership_created(sender, partnership, by, **kwargs) -> None:
+def on_partnership_created(sender, partnership, by, admins=None, **kwargs) -> None:
     upstream, downstream = partnership.upstream, partnership.downstream
     notify(
         [
@@ -150,6 +142,7 @@ def on_partnership_created(sender, partnership, by, **kwargs) -> None:
             )
         ],
         exclude_user_ids=[getattr(by, "pk", None)],
+        admins=admins,
     )
 
 
@@ -224,7 +217,7 @@ def on_partnership_ended(sender, partnership, old_mode, by, **kwargs) -> None:
 
 
 @quietly
-def on_runs_finished(sender, runs, **kwargs) -> None:
+def on_runs_finished(sender, runs, admins=None, **kwargs) -> None:
     from .sync_events import entries_for_runs
 
-    notify(entries_for_runs(runs))
+    notify(entries_for_runs(runs), admins=admins)

@@ -54,3 +54,23 @@ def require_admin(request: HttpRequest) -> None:
     """Refuse a change by a member who may only read (403, nothing changes)."""
     if not can_edit_organization_settings(request.membership):
         raise PermissionDenied("Only an admin of this organization can change its settings.")
+
+
+#: The admins of some organizations, as (user id, organization id) by membership: read to
+#: tell them of an event, compiled once per number of organizations (docs/design.md §10).
+ADMINS = Prepared(
+    lambda organization_ids: (
+        Membership.objects.filter(organization_id__in=organization_ids, role=Membership.Role.ADMIN)
+        .order_by("pk")
+        .values_list("user_id", "organization_id")
+    )
+)
+
+
+def admins_by_organization(rows, organization_ids) -> dict[int, list[int]]:
+    """``ADMINS``' rows as organization id → its admins' user ids (every organization asked
+    for is there, those without an admin with none)."""
+    admins: dict[int, list[int]] = {pk: [] for pk in organization_ids}
+    for user_id, organization_id in rows:
+        admins[organization_id].append(user_id)
+    return admins

@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from organizations.access import ADMINS, admins_by_organization
 from organizations.models import Membership, Organization, organization_name_key
 from organizations.prepared import Prepared, fetched_together, insert_rows
 
@@ -165,16 +166,18 @@ def _validated_flags(flags: dict[str, Any]) -> dict[str, bool]:
 
 def _create(
     upstream: Organization, downstream: Organization, *, by, flags: dict[str, bool]
-) -> Partnership:
+) -> tuple[Partnership, dict[int, list[int]]]:
     """The partnership, created under the locks of both organizations and of the network,
-    after the rules: the locks and the rules' reads are one round trip on PostgreSQL
-    (docs/design.md §10, "Linking one partner")."""
+    after the rules, and the admins of both organizations (organization id → user ids), to
+    whom its creation is announced: the locks and these reads are one round trip on
+    PostgreSQL (docs/design.md §10, "Linking one partner")."""
     pks = sorted({upstream.pk, downstream.pk})
-    locked, *_network, counted, below = fetched_together(
+    locked, *_network, counted, below, admins = fetched_together(
         [
             _LOCKED.statement(pks),  # the organizations first (pk order), as every service
             *_network_lock(),
             *_rule_reads(upstream, downstream, None),
+            ADMINS.statement(pks),
         ]
     )
     check_partnership_rules(
@@ -191,7 +194,8 @@ def _create(
         exclude=["upstream", "downstream"] if len(locked) == len(pks) else None,
         validate_constraints=False,
     )
-    return insert_rows([partnership])[0]  # the ORM's insert, built once (docs/design.md §10)
+    # The ORM's insert, built once (docs/design.md §10).
+    return insert_rows([partnership])[0], admins_by_organization(admins, pks)
 
 
 @transaction.atomic
@@ -200,24 +204,18 @@ def create_partnership(
 ) -> Partnership:
     """Create an active partnership directly (staff path; the downstream's consent assumed)."""
     values = _validated_flags(flags)
-    partnership = _create(upstream, downstream, by=by, flags=values)
-    _started(partnership, by=by, partnership_request=None)
+    partnership, admins = _create(upstream, downstream, by=by, flags=values)
+    _started(partnership, by=by, partnership_request=None, admins=admins)
     return partnership
 
 
-def _started(partnership: Partnership, *, by, partnership_request) -> None:
+def _started(partnership: Partnership, *, by, partnership_request, admins) -> None:
     """The last step of creating a partnership: ``partnership_starting`` is sent now, in the
     transaction and under the organizations' locks (the sync may apply the link run there),
     and ``partnership_created`` is announced for once it has committed."""
-    signals.partnership_starting.send(
-        sender=Partnership, partnership=partnership, by=by, partnership_request=partnership_request
-    )
-    signals.announce(
-        signals.partnership_created,
-        partnership=partnership,
-        by=by,
-        partnership_request=partnership_request,
-    )
+    event = {"partnership": partnership, "by": by, "partnership_request": partnership_request}
+    signals.partnership_starting.send(sender=Partnership, admins=admins, **event)
+    signals.announce(signals.partnership_created, admins=admins, **event)
 
 
 @transaction.atomic
@@ -461,14 +459,20 @@ def accept_invitation(invitation: Invitation, user) -> Partnership:
             raise name_taken from None
         raise
     Membership.objects.create(user=user, organization=organization, role=Membership.Role.ADMIN)
-    partnership = _create(locked.upstream, organization, by=locked.invited_by, flags=locked.flags)
+    partnership, admins = _create(
+        locked.upstream, organization, by=locked.invited_by, flags=locked.flags
+    )
     locked.status = Invitation.Status.ACCEPTED
     locked.accepted_by = user
     locked.accepted_at = timezone.now()
     locked.partnership = partnership
     locked.save()
     signals.announce(
-        signals.invitation_accepted, partnership=partnership, invitation=locked, by=user
+        signals.invitation_accepted,
+        partnership=partnership,
+        invitation=locked,
+        by=user,
+        admins=admins,
     )
     return partnership
 
@@ -555,10 +559,10 @@ def _decide(partnership_request: PartnershipRequest, status: str, *, by) -> Part
 def accept_request(partnership_request: PartnershipRequest, *, by) -> Partnership:
     """The downstream admin accepts: the partnership starts with the requested flags."""
     locked = _decide(partnership_request, PartnershipRequest.Status.ACCEPTED, by=by)
-    partnership = _create(locked.upstream, locked.downstream, by=by, flags=locked.flags)
+    partnership, admins = _create(locked.upstream, locked.downstream, by=by, flags=locked.flags)
     locked.partnership = partnership
     locked.save()
-    _started(partnership, by=by, partnership_request=locked)
+    _started(partnership, by=by, partnership_request=locked, admins=admins)
     return partnership
 
 

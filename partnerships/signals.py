@@ -9,6 +9,9 @@ commits. Every signal is sent with ``sender=Partnership`` and keyword arguments:
 * ``partnership_created``: ``partnership``, ``by``, ``partnership_request`` — created directly
   (staff; no request) or by an accepted partnership request, for an organization that
   already existed.
+* These two and ``partnership_starting`` also carry ``admins``: the admins of both
+  organizations (organization id → user ids), read with the organizations' locks in the
+  transaction that created the partnership, so that whoever tells them need not ask again.
 * ``partnership_starting``: the same arguments, sent *inside* the transaction that creates
   the partnership (not on commit), as the service's last step, with both organizations
   locked: what a listener writes commits with the partnership or not at all (the sync

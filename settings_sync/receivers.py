@@ -39,7 +39,9 @@ def on_invitation_accepted(sender, partnership, invitation, by, **kwargs) -> Non
         schedule(partnership, policy.INVITE, by=by, trigger="Invitation accepted")
 
 
-def on_partnership_starting(sender, partnership, by, partnership_request=None, **kwargs) -> None:
+def on_partnership_starting(
+    sender, partnership, by, partnership_request=None, admins=None, **kwargs
+) -> None:
     """A partnership is being created (inside its transaction, its organizations locked).
     When its commit would apply the link run at once in this process anyway
     (``tasks.applies_now``), the run is recorded and applied now, in that transaction, and
@@ -54,7 +56,7 @@ def on_partnership_starting(sender, partnership, by, partnership_request=None, *
     if partnership_request is None:
         # Created directly: no offer could name a profile, so it has no overrides yet.
         overrides.remember(partnership, None)
-    partnership.link_run = apply_link_now(partnership, by=by, trigger=LINK_TRIGGER)
+    partnership.link_run = apply_link_now(partnership, by=by, trigger=LINK_TRIGGER, admins=admins)
 
 
 #: What a new partnership's link run says started it.

@@ -1,7 +1,9 @@
 """Events of the sync that other apps may listen to (this app never calls them directly).
 
 * ``runs_finished``: ``runs`` — sync runs a task has just finished (succeeded, skipped or
-  failed), committed.
+  failed), committed; and ``admins`` (organization id → user ids, or None) when the runs
+  were applied in a transaction that read the admins of their organizations already (a
+  partnership's link run applied as it is created).
 * ``overrides_changed``: ``partnership``, ``changes`` (category key → (old value, new value)),
   ``by`` — a channel manager changed how categories sync for one partner; sent once the change
   is committed.
@@ -22,12 +24,12 @@ runs_finished = Signal()
 overrides_changed = Signal()
 
 
-def announce_finished(runs: list) -> None:
+def announce_finished(runs: list, admins: dict[int, list[int]] | None = None) -> None:
     if not runs:
         return
     from .models import SyncRun
 
-    _send(runs_finished, sender=SyncRun, runs=runs)
+    _send(runs_finished, sender=SyncRun, runs=runs, admins=admins)
 
 
 def announce_overrides_changed(partnership, changes: dict[str, tuple[str, str]], by) -> None:

@@ -116,7 +116,7 @@ def schedule(
     return sync_run
 
 
-def apply_link_now(partnership: Partnership, *, by=None, trigger: str = "") -> SyncRun:
+def apply_link_now(partnership: Partnership, *, by=None, trigger: str = "", admins=None) -> SyncRun:
     """Record the link run of a partnership being created and apply it now, in the
     transaction that creates it (when ``applies_now``), instead of once it commits.
 
@@ -128,11 +128,12 @@ def apply_link_now(partnership: Partnership, *, by=None, trigger: str = "") -> S
     (R10). That saves a task's round: the run's record committed on its own, the claim, a
     second transaction that locks the partner and reads the run again, and two commits that
     wait for the disk (docs/design.md §10). Whoever listens to finished runs hears of it
-    once the partnership has committed.
+    once the partnership has committed, with ``admins`` (both organizations' admins, as the
+    service read them with its locks).
     """
     sync_run = engine.schedule_record(partnership, policy.LINK, by=by, trigger=trigger)
     engine.execute_held(sync_run)
-    transaction.on_commit(partial(signals.announce_finished, [sync_run]))
+    transaction.on_commit(partial(signals.announce_finished, [sync_run], admins))
     return sync_run
 
 

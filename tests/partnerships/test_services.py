@@ -131,6 +131,8 @@ class TestCreate:
                     "partnership": partnership,
                     "by": channel_manager_admin,
                     "partnership_request": None,
+                    # Read with the organizations' locks: whoever tells them asks no more.
+                    "admins": {channel_manager.pk: [channel_manager_admin.pk], partner.pk: []},
                 },
             )
         ]

@@ -35,17 +35,17 @@ STRICT = {"is_exclusive": True, "data_sync_enabled": True, "allow_downstream_edi
 NON_EXCLUSIVE = {"is_exclusive": False, "data_sync_enabled": True, "allow_downstream_edit": False}
 
 #: A fresh partner linked in the transaction that creates the partnership: the
-#: organizations' lock, the network's and the rules' two reads (one text on PostgreSQL;
-#: three statements on SQLite, which takes no lock of the network), the partnership, the
-#: run's record; a savepoint around `in_sync` (on PostgreSQL sent with it, and released by
-#: the commit), then the first copies with their history, the mark of the drift counts
-#: they make stale, the cascade's read and the run's outcome (one text on PostgreSQL; two
-#: statements a category, then the other three, on SQLite; docs/design.md §10); the
-#: commit; then the notifications' reads of who is told (the run itself, its partnership
-#: and both organizations are not read again). The run's own task cost 19 on PostgreSQL
-#: (its record committed alone, the claim, a second transaction that locks and reads it
-#: again).
-LINK_QUERIES = {"postgresql": 9, "sqlite": 19}
+#: organizations' lock, the network's, the rules' two reads and both organizations' admins
+#: (one text on PostgreSQL; four statements on SQLite, which takes no lock of the network),
+#: the partnership, the run's record; a savepoint around `in_sync` (on PostgreSQL sent with
+#: it, and released by the commit), then the first copies with their history, the mark of
+#: the drift counts they make stale, the cascade's read and the run's outcome (one text on
+#: PostgreSQL; two statements a category, then the other three, on SQLite; docs/design.md
+#: §10); the commit. Who is told is not read again after it (the admins were read with the
+#: locks), nor the run, its partnership and both organizations. The run's own task cost 19
+#: on PostgreSQL (its record committed alone, the claim, a second transaction that locks and
+#: reads it again).
+LINK_QUERIES = {"postgresql": 7, "sqlite": 18}
 
 
 def channel_manager(*, people: bool = True):
@@ -141,6 +141,26 @@ def test_a_fresh_partner_is_linked_in_one_transaction():
     assert len(statements) == LINK_QUERIES[connection.vendor], statements
     assert len([s for s in statements if s.startswith("COMMIT")]) <= 1
     assert not [s for s in statements if "'running'" in s]
+
+
+def test_the_admins_told_of_a_link_are_read_with_the_locks_and_not_again():
+    """Both organizations' admins are read in the text that locks them: each is told (the
+    channel manager that a partner joined, the partner that its settings changed) and no
+    membership is read once the partnership has committed."""
+    upstream = channel_manager(people=False)
+    upstream_admin = MembershipFactory(organization=upstream).user
+    downstream = OrganizationFactory(name="Gamma Solar")
+    partner_admin = MembershipFactory(organization=downstream).user
+    MembershipFactory(organization=downstream, role="member")  # not told
+    with CaptureQueriesContext(connection) as queries:
+        services.create_partnership(upstream, downstream, by=None, **NON_EXCLUSIVE)
+    statements = [q["sql"] for q in queries.captured_queries]
+    committed = next(n for n, sql in enumerate(statements) if sql.startswith("COMMIT"))
+    assert [s for s in statements[committed:] if "organizations_membership" in s] == []
+    assert sorted(Notification.objects.values_list("user_id", "organization_id", "event")) == [
+        (upstream_admin.pk, upstream.pk, Notification.Event.PARTNER_JOINED),
+        (partner_admin.pk, downstream.pk, Notification.Event.SETTINGS_CHANGED),
+    ]
 
 
 def test_a_link_that_fails_in_its_transaction_is_recorded_and_retried():
