@@ -296,19 +296,28 @@ def _texts(statement: tuple[str, Sequence | None] | Planned) -> list[str]:
 
 
 @contextmanager
-def savepoint_sent_ahead():
+def savepoint_sent_ahead(inserted: Sequence = ()):
     """A nested atomic block whose ``SAVEPOINT`` goes to the server in the text of the
     block's first statement and which the transaction's commit releases: two round trips
     fewer than ``transaction.atomic()`` inside a transaction (docs/design.md §10).
 
     As with ``atomic``, an exception rolls the block's writes back to the savepoint, with
     the on-commit callbacks registered in it, and the caller's transaction goes on. Outside
-    a transaction, or elsewhere than on PostgreSQL, it is ``transaction.atomic()``."""
+    a transaction, or elsewhere than on PostgreSQL, it is ``transaction.atomic()``.
+
+    ``inserted``: new model instances (all of one model, at most ``ROWS_PER_STATEMENT``),
+    inserted as ``insert_rows`` inserts them and as they are when the block starts, before
+    the savepoint, so that nothing the block does takes them back: on PostgreSQL in the text
+    of its first statement (each is given its id once that text has run: the block must not
+    need their ids before), elsewhere before the block. A block that sends no statement
+    still inserts them, when it ends."""
     conn = transaction.get_connection()
     if conn.vendor != "postgresql" or not conn.in_atomic_block or conn.needs_rollback:
+        insert_rows(list(inserted))
         with transaction.atomic():
             yield
         return
+    texts = [_inserted_text(inserted)] if inserted else []
     sid = f"s{str(_thread.get_ident()).replace('-', '')}_x{conn.savepoint_state + 1}"
     conn.savepoint_state += 1
     sent = False
@@ -318,13 +327,25 @@ def savepoint_sent_ahead():
         if sent:
             return execute(sql, params, many, context)
         sent = True
-        if many:  # ``executemany`` sends one statement: the savepoint goes first, alone
+        cursor = context["cursor"]
+        if many:  # ``executemany`` sends one statement: what goes ahead goes first, alone
+            insert_alone(cursor)
             conn._savepoint(sid)
             return execute(sql, params, many, context)
         text = sql if params is None else conn.ops.compose_sql(sql, params)
-        result = execute(f"{conn.ops.savepoint_create_sql(sid)}; {text}", None, many, context)
-        context["cursor"].nextset()  # the caller reads its own statement's results
+        result = execute(
+            "; ".join([*texts, conn.ops.savepoint_create_sql(sid), text]), None, many, context
+        )
+        if texts:
+            _inserted_ids(inserted, [pk for (pk,) in cursor.fetchall()])
+            cursor.nextset()
+        cursor.nextset()  # the caller reads its own statement's results
         return result
+
+    def insert_alone(cursor) -> None:
+        for text in texts:
+            cursor.execute(text)
+            _inserted_ids(inserted, [pk for (pk,) in cursor.fetchall()])
 
     conn.savepoint_ids.append(sid)  # on-commit callbacks registered now go with it
     try:
@@ -338,8 +359,14 @@ def savepoint_sent_ahead():
                 conn.savepoint_rollback(sid)
             except DatabaseError:
                 conn.needs_rollback = True  # the caller's transaction cannot go on
+        else:  # no statement was sent: nothing to take back, the rows still go in
+            with conn.cursor() as cursor:
+                insert_alone(cursor)
         raise
     conn.savepoint_ids.pop()
+    if not sent:
+        with conn.cursor() as cursor:
+            insert_alone(cursor)
 
 
 #: The statements PostgreSQL holds prepared, per connection of the driver (a new connection
@@ -423,11 +450,7 @@ def insert_rows(objects: list) -> list:
     model = type(objects[0])
     if not connection.features.can_return_rows_from_bulk_insert:
         return model._default_manager.bulk_create(objects)
-    fields = [
-        field
-        for field in model._meta.concrete_fields
-        if not field.primary_key and not getattr(field, "generated", False)
-    ]
+    fields = _inserted_fields(model)
     # As many rows a statement as the database takes parameters (as ``bulk_create``), and at
     # most ROWS_PER_STATEMENT, so that few texts are kept.
     size = max(1, min(ROWS_PER_STATEMENT, connection.ops.bulk_batch_size(fields, objects)))
@@ -440,7 +463,24 @@ def insert_rows(objects: list) -> list:
 ROWS_PER_STATEMENT = 500
 
 
+def _inserted_fields(model) -> list:
+    """The columns ``insert_rows`` writes: every concrete one but the key and generated ones."""
+    return [
+        field
+        for field in model._meta.concrete_fields
+        if not field.primary_key and not getattr(field, "generated", False)
+    ]
+
+
 def _insert_some(objects: list, fields: list) -> None:
+    text, params = _insert_statement(objects, fields)
+    with connection.cursor() as cursor:
+        cursor.execute(text, params)
+        _inserted_ids(objects, [pk for (pk,) in cursor.fetchall()])
+
+
+def _insert_statement(objects: Sequence, fields: list) -> tuple[str, list]:
+    """The statement of ``_insert_some``: its text built once per shape, its values."""
     meta = objects[0]._meta
     shape = (meta.label, connection.alias, len(objects))
     text = _INSERTS.get(shape)
@@ -460,10 +500,20 @@ def _insert_some(objects: list, fields: list) -> None:
         for obj in objects
         for field in fields
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(text, params)
-        ids = [pk for (pk,) in cursor.fetchall()]
-    # PostgreSQL and SQLite return the rows of a multi-row VALUES in its order.
+    return text, params
+
+
+def _inserted_text(objects: Sequence) -> str:
+    """PostgreSQL: the text of ``insert_rows(objects)`` (at most ``ROWS_PER_STATEMENT``),
+    its values written in."""
+    if len(objects) > ROWS_PER_STATEMENT:
+        raise ValueError(f"At most {ROWS_PER_STATEMENT} rows go ahead of a statement.")
+    return connection.ops.compose_sql(*_insert_statement(objects, _inserted_fields(objects[0])))
+
+
+def _inserted_ids(objects: Sequence, ids: list[int]) -> None:
+    """Each object inserted, given its id: PostgreSQL and SQLite return the rows of a
+    multi-row ``VALUES`` in its order."""
     for obj, pk in zip(objects, ids, strict=True):
         obj.pk = pk
         obj._state.adding, obj._state.db = False, connection.alias

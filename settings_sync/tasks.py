@@ -131,7 +131,8 @@ def apply_link_now(partnership: Partnership, *, by=None, trigger: str = "", admi
     once the partnership has committed, with ``admins`` (both organizations' admins, as the
     service read them with its locks).
     """
-    sync_run = engine.schedule_record(partnership, policy.LINK, by=by, trigger=trigger)
+    # Recorded in the text of the run's first statement (``execute_held``).
+    sync_run = engine.new_record(partnership, policy.LINK, by=by, trigger=trigger)
     engine.execute_held(sync_run)
     transaction.on_commit(partial(signals.announce_finished, [sync_run], admins))
     return sync_run

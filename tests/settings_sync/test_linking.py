@@ -37,15 +37,15 @@ NON_EXCLUSIVE = {"is_exclusive": False, "data_sync_enabled": True, "allow_downst
 #: A fresh partner linked in the transaction that creates the partnership: the
 #: organizations' lock, the network's, the rules' two reads and both organizations' admins
 #: (one text on PostgreSQL; four statements on SQLite, which takes no lock of the network),
-#: the partnership, the run's record; a savepoint around `in_sync` (on PostgreSQL sent with
-#: it, and released by the commit), then the first copies with their history, the mark of
+#: the partnership; the run's record and a savepoint around `in_sync` (on PostgreSQL sent
+#: with it, and released by the commit), then the first copies with their history, the mark of
 #: the drift counts they make stale, the cascade's read and the run's outcome (one text on
 #: PostgreSQL; two statements a category, then the other three, on SQLite; docs/design.md
 #: §10); the commit. Who is told is not read again after it (the admins were read with the
 #: locks), nor the run, its partnership and both organizations. The run's own task cost 19
 #: on PostgreSQL (its record committed alone, the claim, a second transaction that locks and
 #: reads it again).
-LINK_QUERIES = {"postgresql": 7, "sqlite": 18}
+LINK_QUERIES = {"postgresql": 6, "sqlite": 18}
 
 
 def channel_manager(*, people: bool = True):
