@@ -296,7 +296,7 @@ def _texts(statement: tuple[str, Sequence | None] | Planned) -> list[str]:
 
 
 @contextmanager
-def savepoint_sent_ahead(inserted: Sequence = ()):
+def savepoint_sent_ahead(inserted=None):
     """A nested atomic block whose ``SAVEPOINT`` goes to the server in the text of the
     block's first statement and which the transaction's commit releases: two round trips
     fewer than ``transaction.atomic()`` inside a transaction (docs/design.md §10).
@@ -305,22 +305,29 @@ def savepoint_sent_ahead(inserted: Sequence = ()):
     the on-commit callbacks registered in it, and the caller's transaction goes on. Outside
     a transaction, or elsewhere than on PostgreSQL, it is ``transaction.atomic()``.
 
-    ``inserted``: new model instances (all of one model, at most ``ROWS_PER_STATEMENT``),
-    inserted as ``insert_rows`` inserts them and as they are when the block starts, before
-    the savepoint, so that nothing the block does takes them back: on PostgreSQL in the text
-    of its first statement (each is given its id once that text has run: the block must not
-    need their ids before), elsewhere before the block. A block that sends no statement
-    still inserts them, when it ends."""
+    ``inserted``: a new model instance inserted as ``insert_rows`` inserts it, as it is when
+    the block starts, before the savepoint, so that nothing the block does takes it back:
+    on PostgreSQL in the text of the block's first statement (it is given its id once that
+    text has run: the block must not need it before), elsewhere before the block. Should
+    that text fail after the row went in, the row stays and is given its id all the same
+    (the last its table's sequence gave this session: the first statement must not take
+    one from it). A block that sends no statement still inserts it, when it ends."""
     conn = transaction.get_connection()
     if conn.vendor != "postgresql" or not conn.in_atomic_block or conn.needs_rollback:
-        insert_rows(list(inserted))
+        if inserted is not None:
+            insert_rows([inserted])
         with transaction.atomic():
             yield
         return
-    texts = [_inserted_text(inserted)] if inserted else []
+    texts = [] if inserted is None else [_inserted_text([inserted])]
     sid = f"s{str(_thread.get_ident()).replace('-', '')}_x{conn.savepoint_state + 1}"
     conn.savepoint_state += 1
     sent = False
+
+    def insert_alone(cursor) -> None:
+        for text in texts:
+            cursor.execute(text)
+            _inserted_ids([inserted], [pk for (pk,) in cursor.fetchall()])
 
     def ahead(execute, sql, params, many, context):
         nonlocal sent
@@ -337,15 +344,10 @@ def savepoint_sent_ahead(inserted: Sequence = ()):
             "; ".join([*texts, conn.ops.savepoint_create_sql(sid), text]), None, many, context
         )
         if texts:
-            _inserted_ids(inserted, [pk for (pk,) in cursor.fetchall()])
+            _inserted_ids([inserted], [pk for (pk,) in cursor.fetchall()])
             cursor.nextset()
         cursor.nextset()  # the caller reads its own statement's results
         return result
-
-    def insert_alone(cursor) -> None:
-        for text in texts:
-            cursor.execute(text)
-            _inserted_ids(inserted, [pk for (pk,) in cursor.fetchall()])
 
     conn.savepoint_ids.append(sid)  # on-commit callbacks registered now go with it
     try:
@@ -359,7 +361,10 @@ def savepoint_sent_ahead(inserted: Sequence = ()):
                 conn.savepoint_rollback(sid)
             except DatabaseError:
                 conn.needs_rollback = True  # the caller's transaction cannot go on
-        else:  # no statement was sent: nothing to take back, the rows still go in
+            else:
+                if texts and inserted._state.adding:  # the text failed after the row
+                    _inserted_ids([inserted], [_last_id(inserted)])
+        else:  # no statement was sent: nothing to take back, the row still goes in
             with conn.cursor() as cursor:
                 insert_alone(cursor)
         raise
@@ -367,6 +372,17 @@ def savepoint_sent_ahead(inserted: Sequence = ()):
     if not sent:
         with conn.cursor() as cursor:
             insert_alone(cursor)
+
+
+def _last_id(instance) -> int:
+    """PostgreSQL: the id its table's sequence gave last in this session."""
+    meta = instance._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT currval(pg_get_serial_sequence(%s, %s))",
+            [connection.ops.quote_name(meta.db_table), meta.pk.column],
+        )
+        return cursor.fetchone()[0]
 
 
 #: The statements PostgreSQL holds prepared, per connection of the driver (a new connection

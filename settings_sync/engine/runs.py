@@ -118,9 +118,8 @@ def execute_held(sync_run: SyncRun) -> SyncRun:
 
     A record not inserted yet (``new_record``) is inserted in the same text, before the
     savepoint: one round trip fewer, and no failure of the run takes it back."""
-    inserted = [sync_run] if sync_run._state.adding else []
     try:
-        with savepoint_sent_ahead(inserted):
+        with savepoint_sent_ahead(sync_run if sync_run._state.adding else None):
             sync_run.status, sync_run.error = SyncRun.Status.RUNNING, ""
             sync_run.started_at = sync_run.heartbeat_at = timezone.now()
             plan = _plan_run(sync_run, sync_run.partnership)

@@ -193,6 +193,29 @@ def test_a_link_that_fails_in_its_transaction_is_recorded_and_retried():
     assert Adder.objects.get(organization=downstream, name="Trenching").amount == 1250
 
 
+@pytest.mark.postgres
+def test_a_link_whose_first_statement_fails_on_the_server_is_still_recorded():
+    """The run's record goes to the server in the text of the run's first statement (its
+    in-sync read). When that statement fails there, after the record went in (here the
+    server no longer holds the prepared statement, as after a reset of the connection behind
+    the app's back), the record stays and the failure is recorded against it: the
+    partnership is created and the run can be retried (rules R4, R9)."""
+    upstream = channel_manager()
+    services.create_partnership(upstream, partner("Alpha Solar"), by=None, **STRICT)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # what the first link prepared is gone
+    partnership = services.create_partnership(upstream, partner("Beta Solar"), by=None, **STRICT)
+
+    partnership.refresh_from_db()
+    assert partnership.is_active
+    failed = SyncRun.objects.get(partnership=partnership)
+    assert (failed.event, failed.status) == ("link", "failed")
+    assert "does not exist" in failed.error
+    assert not failed.changes.exists()
+    retried = engine.retry(failed)  # prepared again
+    assert (retried.status, retried.retry_of) == ("succeeded", failed)
+
+
 def test_a_link_inside_a_callers_transaction_waits_for_its_commit():
     """The caller may change more before it commits (here the channel manager's amount): the
     run is applied at the commit, from what was committed, not inside the service."""

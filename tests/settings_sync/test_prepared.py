@@ -266,35 +266,44 @@ def test_a_savepoint_sent_ahead_is_an_atomic_block(
 
 
 def test_rows_inserted_ahead_of_a_savepoint_stay_whatever_the_block_does():
-    """``savepoint_sent_ahead(inserted)`` inserts the rows before its savepoint, as they are
+    """``savepoint_sent_ahead(inserted)`` inserts the row before its savepoint, as it is
     when the block starts: on PostgreSQL in the text of the block's first statement (no
-    round trip of their own), given their ids once it has run; the block's failure takes
-    back its own writes, not those rows; a block that sends nothing still inserts them
-    (docs/design.md §10)."""
+    round trip of its own), given its id once it has run; the block's failure takes back
+    its own writes, not that row, even when the text that carried it is what failed; a
+    block that sends nothing still inserts it (docs/design.md §10)."""
     from partnerships.models import Partnership
 
     upstream = OrganizationFactory()
     partners = [OrganizationFactory() for _ in range(3)]
-    failing = [Partnership(upstream=upstream, downstream=partners[n]) for n in range(2)]
+    failing = Partnership(upstream=upstream, downstream=partners[0])
     updated = []
 
     def fails() -> None:
         with savepoint_sent_ahead(failing):
-            failing[0].is_exclusive = True  # after the block starts: not inserted so
+            failing.is_exclusive = True  # after the block starts: not inserted so
             updated.append(Partnership.objects.filter(upstream=upstream).update(version=5))
             raise ZeroDivisionError
 
     with transaction.atomic():
         with CaptureQueriesContext(connection) as queries, pytest.raises(ZeroDivisionError):
             fails()
-        quiet = Partnership(upstream=upstream, downstream=partners[2])
-        with savepoint_sent_ahead([quiet]):
+        quiet = Partnership(upstream=upstream, downstream=partners[1])
+        with savepoint_sent_ahead(quiet):
             pass
-    assert updated == [2]  # the block's first statement saw them
-    assert all(p.pk and not p._state.adding for p in [*failing, quiet])
+        broken = Partnership(upstream=upstream, downstream=partners[2])
+        with (
+            pytest.raises(DatabaseError),
+            savepoint_sent_ahead(broken),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("SELECT 1 FROM a_table_that_is_not_there")
+        partners[2].name = "Still in the transaction"  # the caller's transaction goes on
+        partners[2].save()
+    assert updated == [1]  # the block's first statement saw the row
+    assert all(p.pk and not p._state.adding for p in [failing, quiet, broken])
     assert sorted(
         Partnership.objects.filter(upstream=upstream).values_list("pk", "version", "is_exclusive")
-    ) == sorted([(failing[0].pk, 1, False), (failing[1].pk, 1, False), (quiet.pk, 1, False)])
+    ) == sorted([(failing.pk, 1, False), (quiet.pk, 1, False), (broken.pk, 1, False)])
     if connection.vendor == "postgresql":
         # The rows, the savepoint and the update in one text; then the rollback to it.
         assert len(queries) == 2
