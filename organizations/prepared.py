@@ -271,9 +271,14 @@ def fetched_together(
         planned = [statement for statement in statements if isinstance(statement, Planned)]
         try:
             cursor.execute("; ".join(text for group in texts for text in group))
-        except Exception:
+        except Exception as error:
             for call in planned:
                 call.held.pop(call.text, None)  # prepared again next time
+            if planned and _sqlstate(error) == UNKNOWN_PREPARED_STATEMENT:
+                # Something dropped the server's prepared statements behind our back (a
+                # pooler's reset, ``DEALLOCATE ALL``): every one is prepared again next
+                # time, not each after a failure of its own.
+                planned[0].held.clear()
             raise
         for call in planned:
             call.held[call.text] = call.name
@@ -285,6 +290,15 @@ def fetched_together(
             at, start = position, start + len(group)
             results.append(cursor.fetchall() if cursor.description else [])
         return results
+
+
+#: PostgreSQL's SQLSTATE for a prepared statement that does not exist.
+UNKNOWN_PREPARED_STATEMENT = "26000"
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of a database error (the driver's, under Django's)."""
+    return getattr(error, "sqlstate", None) or getattr(error.__cause__, "sqlstate", None)
 
 
 def _texts(statement: tuple[str, Sequence | None] | Planned) -> list[str]:
@@ -423,9 +437,12 @@ def execute_planned(text: str, ids: Sequence[int], *, by_index: bool = False) ->
 class Planned:
     """PostgreSQL: one ``EXECUTE`` of ``execute_planned`` as statements of a text that may
     carry others (``fetched_together``): the ``PREPARE`` the first time on a connection, the
-    planner's settings for this statement alone, the ``EXECUTE``, the settings reset."""
+    planner's settings for this statement alone, the ``EXECUTE``, the settings reset.
 
-    def __init__(self, text: str, ids: Sequence[int], *, by_index: bool = False):
+    Its values are ids (``bigint``) or times with their zone (``timestamptz``), each written
+    into the ``EXECUTE``."""
+
+    def __init__(self, text: str, ids: Sequence, *, by_index: bool = False):
         self.text = text
         self.held = _SERVER_PREPARED.setdefault(connection.connection, {})
         # A new name each time: a statement prepared in a text that then failed may exist
@@ -433,7 +450,7 @@ class Planned:
         self.name = self.held.get(text) or f"cds_planned_{next(_names)}"
         self.texts = []
         if text not in self.held:
-            types = ", ".join(["bigint"] * len(ids))
+            types = ", ".join("timestamptz" if _is_time(v) else "bigint" for v in ids)
             self.texts.append(f"PREPARE {self.name}({types}) AS {text}")
         settings = ["plan_cache_mode = force_custom_plan"]
         if by_index:
@@ -441,10 +458,33 @@ class Planned:
         self.texts += [f"SET LOCAL {setting}" for setting in settings]
         #: Where its rows are among the results of its statements.
         self.position = len(self.texts)
-        self.texts.append(f"EXECUTE {self.name}({', '.join(str(int(i)) for i in ids)})")
+        arguments = [_time(v) if _is_time(v) else str(int(v)) for v in ids]
+        self.texts.append(f"EXECUTE {self.name}({', '.join(arguments)})")
         self.texts += [f"RESET {setting.split(' = ')[0]}" for setting in settings]
 
 
+def _is_time(value) -> bool:
+    return isinstance(value, datetime)
+
+
+def _time(value: datetime) -> str:
+    """A time with its zone written into a text, in ISO 8601 (as the driver writes it)."""
+    if value.tzinfo is None:
+        raise ValueError("A time written into a statement must carry its zone.")
+    return f"'{value.isoformat(sep=' ')}'::timestamptz"
+
+
+def expanded(sql: str) -> str:
+    """``sql`` with the text of each statement this connection prepared (``Planned``)
+    written after its ``EXECUTE``, as a comment: what a text sent to the server does, for
+    whoever reads a log of them (a test looking for the table a statement writes)."""
+    if connection.vendor != "postgresql" or connection.connection is None:
+        return sql
+    names = {name: text for text, name in _SERVER_PREPARED.get(connection.connection, {}).items()}
+    return _EXECUTE.sub(lambda m: f"{m.group(0)} /* {names.get(m.group(1), '?')} */", sql)
+
+
+_EXECUTE = re.compile(r"EXECUTE (cds_planned_\d+)\([^)]*\)")
 _DOLLAR = re.compile(r"\$(\d+)")
 
 #: PostgreSQL's planner settings under which every join is a hash join, for a statement whose
@@ -565,7 +605,14 @@ class Template:
         self.build = build
         self._compiled: dict[tuple, list[_Statement]] = {}
 
-    def statements(self, shape: tuple, *values) -> list[tuple[str, list]]:
+    def statements(self, shape: tuple, *values, planned: bool = False) -> list:
+        """The statements with these values; with ``planned``, on PostgreSQL and when no
+        value is a list, each as a ``Planned`` (for ``fetched_together``): prepared on the
+        server once per connection and planned once, for any values, with sequential
+        scans off (``execute_planned``'s ``by_index``). Only for statements whose every
+        read has one index its conditions can use and no join for the planner to choose:
+        parsing and planning a first copy's statement cost the server more than half a
+        millisecond a run (docs/design.md §10)."""
         padded = [padded_ids(value) if isinstance(value, list) else value for value in values]
         key = (
             connection.alias,
@@ -574,7 +621,14 @@ class Template:
         )
         if key not in self._compiled:
             self._compiled[key] = self._compile(shape, padded)
-        return [statement.bind(padded) for statement in self._compiled[key]]
+        compiled = self._compiled[key]
+        if (
+            planned
+            and connection.vendor == "postgresql"
+            and not any(isinstance(value, list) for value in padded)
+        ):
+            return [statement.planned(padded) for statement in compiled]
+        return [statement.bind(padded) for statement in compiled]
 
     def _compile(self, shape: tuple, padded: list) -> list[_Statement]:
         markers = [
@@ -624,8 +678,25 @@ class _Statement:
     def __init__(self, sql: str, params: list, slots: dict[int, tuple]):
         self.sql, self.params, self.slots = sql, params, slots
         self.pieces: list[str] | None = None
+        self.prepared: tuple[str, list[tuple]] | None = None
         if connection.vendor == "postgresql":
             self.pieces, self.order = _cut(sql, params, slots)
+
+    def planned(self, padded: list) -> Planned:
+        """PostgreSQL: the statement as a ``Planned``, its values as ``$1`` … (one a value,
+        wherever it appears)."""
+        if self.prepared is None:
+            numbers: dict[tuple, int] = {}
+            text = [self.pieces[0]]
+            for position, piece in zip(self.order, self.pieces[1:], strict=True):
+                which, index, _adapt = self.slots[position]
+                text += [f"${numbers.setdefault((which, index), len(numbers) + 1)}", piece]
+            self.prepared = "".join(text), list(numbers)
+        text, numbered = self.prepared
+        values = [
+            padded[which] if index is None else padded[which][index] for which, index in numbered
+        ]
+        return Planned(text, values, by_index=True)
 
     def bind(self, padded: list) -> tuple[str, list | None]:
         values = {}
@@ -650,7 +721,7 @@ def _literal(value) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"({int(value)})"
     if isinstance(value, datetime) and value.tzinfo is not None:
-        return f"'{value.isoformat(sep=' ')}'::timestamptz"
+        return _time(value)
     return connection.ops.compose_sql("%s", [value])
 
 

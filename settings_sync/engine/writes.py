@@ -229,6 +229,9 @@ def _copy_group(
         now,
         [p.pk for p, _ in group] if grouped else None,
         [run.pk for _, run in group] if grouped else None,
+        # One partnership's statement reads the channel manager's items by the index on
+        # their organization and joins nothing: planned once per connection.
+        planned=True,
     )
 
 

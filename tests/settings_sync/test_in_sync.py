@@ -350,13 +350,17 @@ def test_a_first_copy_is_not_read_before_it_is_copied(db):
         sync_run = engine.run(partnership, policy.LINK, categories=["adders", "personas"])
     assert sync_run.counts == {"adders": {"created": 5}}
     # The statement of every collection (on PostgreSQL prepared once per connection, then
-    # executed by name, as the run's lock and read are, in their own text), and no read of
-    # the items.
+    # executed by name, as the run's lock and read are, in their own text, and the copies
+    # in theirs), and no read of the items.
     statements = [
         query["sql"]
         for query in queries.captured_queries
         if query["sql"].startswith("SELECT 0, COUNT(")
-        or ("cds_planned_" in query["sql"] and "lock_timeout" not in query["sql"])
+        or (
+            "cds_planned_" in query["sql"]
+            and "lock_timeout" not in query["sql"]
+            and "INSERT INTO" not in query["sql"]
+        )
     ]
     reads = [
         query["sql"]
@@ -601,3 +605,65 @@ def test_a_copy_in_another_partner_than_its_partnership_s_is_read(db):
     full = engine.preview(first, policy.RESYNC)
     assert _planned(skipping) == _planned(full)
     assert [change.action for change in full.changes] == ["conflict"]
+
+
+def _plan_nodes(node: dict):
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+@pytest.mark.postgres
+def test_a_first_copy_planned_while_the_table_was_small_still_reads_by_index(
+    transactional_db, django_capture_on_commit_callbacks
+):
+    """A first copy's statement (the copies and their history) is prepared and planned once
+    per connection, for any ids. Planned while the table was small (analysed so), it must
+    still read the channel manager's items through an index on their organization once the
+    table holds 10,000 other items, not walk it (docs/design.md §10)."""
+    connection.close()  # a new connection: the statement is prepared and planned below
+    small = Organization.objects.create(name="Small")
+    _create(Adder, small, "Item", 1)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM FULL ANALYZE project_adder")
+    executed = []
+
+    def keep(execute, sql, params, many, context):
+        executed.extend(re.findall(r"EXECUTE cds_planned_\d+\([^)]*\)", sql))
+        return execute(sql, params, many, context)
+
+    with django_capture_on_commit_callbacks(execute=True), connection.execute_wrapper(keep):
+        make_partnership(small, OrganizationFactory(), **MODES["strict"])  # planned now
+    fleet = Organization.objects.create(name="Fleet")
+    Adder.objects.bulk_create(
+        Adder(organization=fleet, name=f"A{n}", normalised_key=f"a{n}", amount=n)
+        for n in range(10_000)
+    )
+    upstream = Organization.objects.create(name="Upstream")
+    Adder.objects.bulk_create(
+        Adder(organization=upstream, name=f"Item {n}", normalised_key=f"item {n}", amount=n)
+        for n in range(100)
+    )
+    executed.clear()
+    with django_capture_on_commit_callbacks(execute=True), connection.execute_wrapper(keep):
+        partnership = make_partnership(upstream, OrganizationFactory(), **MODES["strict"])
+    assert Adder.objects.filter(organization=partnership.downstream).count() == 100
+    copies = [e for e in executed if _plans_made(e) != (0, 0) and "timestamptz" in e]
+    (execute,) = copies
+    generic, custom = _plans_made(execute)
+    assert (generic >= 2, custom) == (True, 0)  # the plan made while the table was small
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {execute}")  # not run: planned only
+        (plan,) = cursor.fetchone()[0]
+    scans = [
+        node
+        for node in _plan_nodes(plan["Plan"])
+        if node.get("Relation Name") == "project_adder" and "Scan" in node["Node Type"]
+    ]
+    # The channel manager's items found by an index on their organization, and nothing else
+    # of the table read.
+    assert [(n["Node Type"], "organization_id" in n.get("Index Cond", "")) for n in scans] in (
+        [("Index Scan", True)],
+        [("Bitmap Heap Scan", False), ("Bitmap Index Scan", True)],
+    ), json.dumps(plan, indent=1)

@@ -212,7 +212,7 @@ def test_a_link_whose_first_statement_fails_on_the_server_is_still_recorded():
     assert (failed.event, failed.status) == ("link", "failed")
     assert "does not exist" in failed.error
     assert not failed.changes.exists()
-    retried = engine.retry(failed)  # prepared again
+    retried = engine.retry(failed)  # every statement the server lost is prepared again
     assert (retried.status, retried.retry_of) == ("succeeded", failed)
 
 

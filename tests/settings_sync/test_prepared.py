@@ -141,6 +141,10 @@ def test_a_template_binds_ids_lists_and_times_as_the_orm_would(organizations):
                     **({"organization_id": one} if one else {"organization_id__in": many}),
                 ).order_by("pk")
                 assert rows == list(expected.values_list("pk")), (shape, since)
+                # Planned on the server once (PostgreSQL, no list among the values; else
+                # as above), it answers the same.
+                (planned,) = template.statements(shape, one, many, since, planned=True)
+                assert fetched_together([planned]) == [rows], (shape, since)
     # One shape for one organization; lists of 1 to 6 ids padded to 1, 2, 4 and 8.
     assert len(template._compiled) == 5
 

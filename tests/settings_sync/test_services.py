@@ -10,6 +10,7 @@ from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from organizations.prepared import expanded
 from settings_sync import engine, services
 from settings_sync.models import SyncBatch, SyncRun
 from settings_sync.project.models import Adder
@@ -35,7 +36,8 @@ def channel_manager():
 
 def failed_run(partnership) -> SyncRun:
     def fail(execute, sql, params, many, context):
-        if 'INSERT INTO "settings_sync_syncchange"' in sql:  # alone, or after the copies
+        # Alone, or after the copies (on PostgreSQL prepared once per connection).
+        if 'INSERT INTO "settings_sync_syncchange"' in expanded(sql):
             raise OperationalError("disk full")
         return execute(sql, params, many, context)
 

@@ -13,7 +13,7 @@ from django.db.models import signals
 from PIL import Image
 
 from organizations.models import Organization
-from organizations.prepared import fetched_together
+from organizations.prepared import Planned, fetched_together
 from partnerships import services
 from settings_sync import engine, registry
 from settings_sync.engine import writes
@@ -189,8 +189,13 @@ def first_copy_history(category, upstream, partnerships, *, together: bool) -> l
     now = timezone.now()
     if together:  # as the engine writes it: on PostgreSQL one statement, on SQLite two
         statements = writes.copy_in_sql(category, list(zip(partnerships, runs, strict=True)), now)
-        # (a group's statement planned with hash joins only: settings around it)
-        writing = [sql for sql, _ in statements if not sql.startswith(("SET LOCAL", "RESET"))]
+        # (a group's statement planned with hash joins only: settings around it; one
+        # partner's prepared on the server, its settings in the same ``Planned``)
+        writing = [
+            statement
+            for statement in statements
+            if isinstance(statement, Planned) or not statement[0].startswith(("SET LOCAL", "RESET"))
+        ]
         assert len(writing) == (1 if connection.vendor == "postgresql" else 2)
     else:
         grouped = len(partnerships) > 1
