@@ -333,7 +333,7 @@ def savepoint_sent_ahead(inserted=None):
         with transaction.atomic():
             yield
         return
-    texts = [] if inserted is None else [_inserted_text([inserted])]
+    texts = [] if inserted is None else [_inserted_text(inserted)]
     sid = f"s{str(_thread.get_ident()).replace('-', '')}_x{conn.savepoint_state + 1}"
     conn.savepoint_state += 1
     sent = False
@@ -559,12 +559,9 @@ def _insert_statement(objects: Sequence, fields: list) -> tuple[str, list]:
     return text, params
 
 
-def _inserted_text(objects: Sequence) -> str:
-    """PostgreSQL: the text of ``insert_rows(objects)`` (at most ``ROWS_PER_STATEMENT``),
-    its values written in."""
-    if len(objects) > ROWS_PER_STATEMENT:
-        raise ValueError(f"At most {ROWS_PER_STATEMENT} rows go ahead of a statement.")
-    return connection.ops.compose_sql(*_insert_statement(objects, _inserted_fields(objects[0])))
+def _inserted_text(instance) -> str:
+    """PostgreSQL: the text of ``insert_rows([instance])``, its values written in."""
+    return connection.ops.compose_sql(*_insert_statement([instance], _inserted_fields(instance)))
 
 
 def _inserted_ids(objects: Sequence, ids: list[int]) -> None:
