@@ -274,7 +274,7 @@ def fetched_together(
         except Exception as error:
             for call in planned:
                 call.held.pop(call.text, None)  # prepared again next time
-            if planned and _sqlstate(error) == UNKNOWN_PREPARED_STATEMENT:
+            if planned and sqlstate(error) == UNKNOWN_PREPARED_STATEMENT:
                 # Something dropped the server's prepared statements behind our back (a
                 # pooler's reset, ``DEALLOCATE ALL``): every one is prepared again next
                 # time, not each after a failure of its own.
@@ -296,7 +296,7 @@ def fetched_together(
 UNKNOWN_PREPARED_STATEMENT = "26000"
 
 
-def _sqlstate(error: BaseException) -> str | None:
+def sqlstate(error: BaseException) -> str | None:
     """The SQLSTATE of a database error (the driver's, under Django's)."""
     return getattr(error, "sqlstate", None) or getattr(error.__cause__, "sqlstate", None)
 
@@ -333,32 +333,35 @@ def savepoint_sent_ahead(inserted=None):
         with transaction.atomic():
             yield
         return
-    texts = [] if inserted is None else [_inserted_text(inserted)]
+    text_ahead = None if inserted is None else _inserted_text(inserted)
     sid = f"s{str(_thread.get_ident()).replace('-', '')}_x{conn.savepoint_state + 1}"
     conn.savepoint_state += 1
     sent = False
 
-    def insert_alone(cursor) -> None:
-        for text in texts:
-            cursor.execute(text)
-            _inserted_ids([inserted], [pk for (pk,) in cursor.fetchall()])
+    def take_id(cursor) -> None:
+        _inserted_ids([inserted], [pk for (pk,) in cursor.fetchall()])
+
+    def insert_alone() -> None:
+        if text_ahead is not None:
+            with conn.cursor() as cursor:
+                cursor.execute(text_ahead)
+                take_id(cursor)
 
     def ahead(execute, sql, params, many, context):
         nonlocal sent
         if sent:
             return execute(sql, params, many, context)
         sent = True
-        cursor = context["cursor"]
         if many:  # ``executemany`` sends one statement: what goes ahead goes first, alone
-            insert_alone(cursor)
+            insert_alone()
             conn._savepoint(sid)
             return execute(sql, params, many, context)
         text = sql if params is None else conn.ops.compose_sql(sql, params)
-        result = execute(
-            "; ".join([*texts, conn.ops.savepoint_create_sql(sid), text]), None, many, context
-        )
-        if texts:
-            _inserted_ids([inserted], [pk for (pk,) in cursor.fetchall()])
+        texts = [text_ahead, conn.ops.savepoint_create_sql(sid), text]
+        result = execute("; ".join(t for t in texts if t is not None), None, many, context)
+        cursor = context["cursor"]
+        if text_ahead is not None:
+            take_id(cursor)
             cursor.nextset()
         cursor.nextset()  # the caller reads its own statement's results
         return result
@@ -368,7 +371,6 @@ def savepoint_sent_ahead(inserted=None):
         with conn.execute_wrapper(ahead):
             yield
     except BaseException:
-        conn.savepoint_ids.pop()
         if sent:
             conn.needs_rollback = False
             try:
@@ -376,16 +378,13 @@ def savepoint_sent_ahead(inserted=None):
             except DatabaseError:
                 conn.needs_rollback = True  # the caller's transaction cannot go on
             else:
-                if texts and inserted._state.adding:  # the text failed after the row
+                if text_ahead is not None and inserted._state.adding:  # failed after the row
                     _inserted_ids([inserted], [_last_id(inserted)])
-        else:  # no statement was sent: nothing to take back, the row still goes in
-            with conn.cursor() as cursor:
-                insert_alone(cursor)
         raise
-    conn.savepoint_ids.pop()
-    if not sent:
-        with conn.cursor() as cursor:
-            insert_alone(cursor)
+    finally:
+        conn.savepoint_ids.pop()
+        if not sent:  # no statement was sent: nothing to take back, the row still goes in
+            insert_alone()
 
 
 def _last_id(instance) -> int:

@@ -36,6 +36,7 @@ from organizations.prepared import (
     insert_rows,
     padded_ids,
     savepoint_sent_ahead,
+    sqlstate,
 )
 from partnerships.models import Partnership
 
@@ -472,7 +473,7 @@ def _lock_partners(
     try:
         results = fetched_together(statements)
     except OperationalError as error:
-        if getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+        if sqlstate(error) == LOCK_NOT_AVAILABLE:
             raise _PartnersBusy from error
         raise
     return [] if then is None else results[2]
