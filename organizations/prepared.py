@@ -288,7 +288,9 @@ def fetched_together(
             for _ in range(position - at):
                 cursor.nextset()
             at, start = position, start + len(group)
-            results.append(cursor.fetchall() if cursor.description else [])
+            # Whether the statement returned rows, without building the description of
+            # every column (each one an object; a run's read has sixty).
+            results.append(cursor.fetchall() if cursor.rownumber is not None else [])
         return results
 
 
