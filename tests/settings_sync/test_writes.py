@@ -301,28 +301,15 @@ def test_the_apps_connections_never_compile_by_jit():
     assert without_jit(dict(sqlite)) == sqlite
 
 
-@pytest.mark.postgres
-def test_a_groups_first_copies_join_by_hash_whatever_the_statistics():
-    """A group's copies are joined to their upstream items' labels and values, and to their
-    runs (docs/design.md §10). Planned on statistics that know a few items per organization,
-    a new channel manager's 300 items and the 900 copies just made are estimated at a
-    handful of rows: joined by a nested loop, one side would be scanned once per row of the
-    other. The statement is planned with hash joins only, whatever the estimates."""
+def _group_copy_plan(upstream) -> str:
+    """The plan of the statement that copies ``upstream``'s adders into three new partners
+    as one group, and writes their history (with the planner settings sent around it)."""
     from django.db import connection
     from django.utils import timezone
 
     from partnerships.models import Partnership
     from settings_sync.models import SyncRun
 
-    for _ in range(100):  # what the statistics know: many organizations, two adders each
-        AdderFactory.create_batch(2, organization=OrganizationFactory())
-    with connection.cursor() as cursor:
-        for model in (Adder, Partnership, SyncRun, Organization):
-            cursor.execute(f"ANALYZE {model._meta.db_table}")
-    upstream = OrganizationFactory()
-    Adder.objects.bulk_create(
-        Adder(organization=upstream, name=f"Adder {n}", amount=n) for n in range(300)
-    )
     partnerships = [
         Partnership.objects.create(
             upstream=upstream, downstream=OrganizationFactory(), data_sync_enabled=True
@@ -344,7 +331,55 @@ def test_a_groups_first_copies_join_by_hash_whatever_the_statistics():
             else:
                 cursor.execute(sql, params)
     (plan,) = plans
+    return plan
+
+
+def _adders(organization, count: int, name: str = "Adder") -> None:
+    Adder.objects.bulk_create(
+        Adder(organization=organization, name=f"{name} {n}", amount=n) for n in range(count)
+    )
+
+
+@pytest.mark.postgres
+def test_a_groups_first_copies_join_by_hash_whatever_the_statistics():
+    """A group's copies are joined to their upstream items' labels and values, and to their
+    runs (docs/design.md §10). Planned on statistics that know a few items per organization,
+    a new channel manager's 300 items and the 900 copies just made are estimated at a
+    handful of rows: joined by a nested loop, one side would be scanned once per row of the
+    other. The statement is planned with hash joins only, whatever the estimates."""
+    from django.db import connection
+
+    from partnerships.models import Partnership
+    from settings_sync.models import SyncRun
+
+    for _ in range(100):  # what the statistics know: many organizations, two adders each
+        AdderFactory.create_batch(2, organization=OrganizationFactory())
+    with connection.cursor() as cursor:
+        for model in (Adder, Partnership, SyncRun, Organization):
+            cursor.execute(f"ANALYZE {model._meta.db_table}")
+    upstream = OrganizationFactory()
+    _adders(upstream, 300)
+    plan = _group_copy_plan(upstream)
     # (The copies' own join to their partnerships has no join condition, so a nested loop;
     # their history joins the rows made to the upstream items' values and to the runs.)
     assert "Hash Cond: (made.synced_from_id = src.described_id)" in plan, plan
     assert "Hash Cond: (run.partnership_id = made.synced_partnership_id)" in plan, plan
+
+
+@pytest.mark.postgres
+def test_a_groups_first_copies_read_the_channel_managers_items_by_index_whatever_the_statistics():
+    """A resync's batches copy into more partners one after the other, each batch's copies
+    newer than the statistics. Planned on statistics that know the channel manager's items
+    alone (every row of the table theirs), the copies' read of those items would walk the
+    whole table, grown by every batch before it: it reads them through an index on their
+    organization, whatever the estimates (docs/design.md §10)."""
+    from django.db import connection
+
+    upstream = OrganizationFactory()
+    _adders(upstream, 300)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Adder._meta.db_table}")
+    _adders(OrganizationFactory(), 10_000, "Copy")  # earlier batches', past the statistics
+    plan = _group_copy_plan(upstream)
+    assert "Seq Scan on project_adder" not in plan, plan
+    assert "organization_id" in plan.split("Index Cond:")[1], plan
