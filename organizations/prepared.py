@@ -451,7 +451,7 @@ class Planned:
         self.name = self.held.get(text) or f"cds_planned_{next(_names)}"
         self.texts = []
         if text not in self.held:
-            types = ", ".join("timestamptz" if _is_time(v) else "bigint" for v in ids)
+            types = ", ".join("timestamptz" if isinstance(v, datetime) else "bigint" for v in ids)
             self.texts.append(f"PREPARE {self.name}({types}) AS {text}")
         settings = ["plan_cache_mode = force_custom_plan"]
         if by_index:
@@ -459,13 +459,9 @@ class Planned:
         self.texts += [f"SET LOCAL {setting}" for setting in settings]
         #: Where its rows are among the results of its statements.
         self.position = len(self.texts)
-        arguments = [_time(v) if _is_time(v) else str(int(v)) for v in ids]
+        arguments = [_time(v) if isinstance(v, datetime) else str(int(v)) for v in ids]
         self.texts.append(f"EXECUTE {self.name}({', '.join(arguments)})")
         self.texts += [f"RESET {setting.split(' = ')[0]}" for setting in settings]
-
-
-def _is_time(value) -> bool:
-    return isinstance(value, datetime)
 
 
 def _time(value: datetime) -> str:
