@@ -56,12 +56,19 @@ class Marking:
         table = connection.ops.quote_name(DriftCount._meta.db_table)
         partnerships = connection.ops.quote_name(Partnership._meta.db_table)
         values = ", ".join(["(%s, %s)"] * len(wanted))
+        organizations = sorted({organization for organization, _key in wanted})
+        among = ", ".join(["%s"] * len(organizations))
+        # The partnerships on either side are read by naming the organizations, each side
+        # by its index (a new partner has one or two), before the categories are joined:
+        # joined to the categories directly, the planner estimated any organization's
+        # partnerships as a busy channel manager's and read the whole table for a new
+        # partner's run (docs/design.md §10).
         sql = (
             f"WITH changed (organization_id, category) AS (VALUES {values}), "  # noqa: S608
-            f"touched AS (SELECT p.id AS partnership_id, c.category FROM {partnerships} p "
-            "JOIN changed c ON p.upstream_id = c.organization_id "
-            f"UNION SELECT p.id, c.category FROM {partnerships} p "
-            "JOIN changed c ON p.downstream_id = c.organization_id) "
+            f"sides AS MATERIALIZED (SELECT id, upstream_id, downstream_id FROM {partnerships} "
+            f"WHERE upstream_id IN ({among}) OR downstream_id IN ({among})), "
+            "touched AS (SELECT DISTINCT s.id AS partnership_id, c.category FROM sides s "
+            "JOIN changed c ON c.organization_id IN (s.upstream_id, s.downstream_id)) "
             f"INSERT INTO {table} "
             "(partnership_id, category, generation, fresh, diverged, missing, out_of_date) "
             "SELECT partnership_id, category, 1, false, 0, 0, 0 FROM touched WHERE true "
@@ -69,7 +76,10 @@ class Marking:
             "ON CONFLICT (partnership_id, category) DO UPDATE "
             f"SET generation = {table}.generation + 1, fresh = false"
         )
-        self.statement = (sql, [value for pair in wanted for value in pair])
+        self.statement = (
+            sql,
+            [*(value for pair in wanted for value in pair), *organizations, *organizations],
+        )
 
     @classmethod
     def of(cls, pairs: Iterable[tuple[int, str]]) -> Marking | None:

@@ -289,3 +289,40 @@ def test_a_reader_does_not_wait_for_a_writer_of_its_counts():
     assert not rows.get().fresh
     status.statuses([partnership])
     assert rows.get().fresh
+
+
+@pytest.mark.postgres
+def test_a_new_partners_marking_reads_its_partnerships_by_index(db):
+    """Each run of a new partner marks the drift counts of its partnerships. Planned on
+    statistics that know a channel manager with thousands of partners, the marking read the
+    whole partnership table for every such run, a cost that grew with the table
+    (docs/design.md §10): it reads the partnerships of the organizations it names by
+    their indexes, and the whole table only where they hold much of it."""
+    from django.db import connection
+
+    from organizations.models import Organization
+
+    busy = OrganizationFactory()
+    partners = Organization.objects.bulk_create(
+        Organization(name=f"Partner {n}", slug=f"partner-{n}") for n in range(3000)
+    )
+    Partnership.objects.bulk_create(Partnership(upstream=busy, downstream=p) for p in partners)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Partnership._meta.db_table}")
+    partnership = Partnership.objects.create(upstream=OrganizationFactory(), downstream=partners[0])
+    new = partnership.upstream
+
+    def plan(organization) -> str:
+        marking = drift_counts.Marking([(organization.pk, "adders"), (organization.pk, "personas")])
+        sql, params = marking.statement
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN {sql}", params)
+            return "\n".join(line for (line,) in cursor.fetchall())
+
+    assert f"Seq Scan on {Partnership._meta.db_table}" not in plan(new)
+    assert "Index Scan" in plan(new)
+    # Marked, each of the partnerships once per category.
+    drift_counts.mark([(new.pk, "adders"), (new.pk, "personas"), (busy.pk, "adders")])
+    marked = DriftCount.objects.filter(fresh=False)
+    assert marked.filter(partnership=partnership).count() == 2
+    assert marked.filter(partnership__upstream=busy, category="adders").count() == 3000
