@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import BaseInlineFormSet
 from django.db import transaction
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -10,7 +11,7 @@ from django.utils.html import format_html, format_html_join
 from organizations import wording
 from organizations.admin import ArchivableAdmin, ArchivedListFilter
 
-from . import exports, locks, provenance, registry, services
+from . import exports, history_values, locks, provenance, registry, services
 from .items import DIVERGED, OWN, SYNCED
 from .models import SyncChange, SyncRun
 from .pages import LOCAL_PAGES
@@ -178,8 +179,19 @@ class ChangeValuesMixin:
         return format_html_join("", "<div>{}: {}</div>", rows) if rows else "—"
 
 
+class ChangesShownFormSet(BaseInlineFormSet):
+    """A run's changes, each with the values it shows (``history_values.fill``)."""
+
+    def get_queryset(self):
+        if not hasattr(self, "_shown"):
+            self._shown = list(super().get_queryset())
+            history_values.fill(self._shown)
+        return self._shown
+
+
 class SyncChangeInline(ChangeValuesMixin, admin.TabularInline):
     model = SyncChange
+    formset = ChangesShownFormSet
     extra = 0
     fields = ["category_name", "action", "label", "values_before", "values_after", "note"]
     readonly_fields = fields
@@ -294,6 +306,12 @@ class SyncChangeAdmin(ChangeValuesMixin, admin.ModelAdmin):
         # Labels and readable values in place of the stored keys and JSON.
         shown = {"category": "category_name", "before": "values_before", "after": "values_after"}
         return [shown.get(field.name, field.name) for field in self.model._meta.fields]
+
+    def get_object(self, request, object_id, from_field=None):
+        change = super().get_object(request, object_id, from_field)
+        if change is not None:
+            history_values.fill([change])
+        return change
 
     @admin.display(description="run", ordering="run")
     def run_number(self, obj) -> str:

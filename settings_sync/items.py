@@ -54,6 +54,7 @@ FRESH_COPY: dict[str, object] = {
     "archive_reason": "",
     "archived_by_sync": False,
     "updated_at": Fresh.NOW,
+    "created_change_id": None,
 }
 
 
@@ -183,6 +184,11 @@ class SyncedItem(NaturalKeyModel, ArchivableModel):
     )
     archived_by_sync = models.BooleanField(default=False, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The history row that recorded this copy's creation without its values, which it reads
+    # from this copy's baseline until the baseline first changes: then the database writes
+    # them into the row and empties this column (docs/design.md §7.5). Set only by one
+    # partnership's first copy on PostgreSQL; no constraint, like ``synced_from``.
+    created_change_id = models.BigIntegerField(null=True, blank=True, editable=False)
 
     objects = SyncedLiveManager()
     all_objects = models.Manager.from_queryset(SyncedItemQuerySet)()

@@ -26,7 +26,7 @@ from partnerships.network import organizations_below
 from partnerships.permissions import can_edit_flags
 from partnerships.templatetags.partnership_tags import mode_label
 
-from . import engine, overrides, policy, previews, registry, services, status
+from . import engine, history_values, overrides, policy, previews, registry, services, status
 from .locks import is_item_locked, lock_for
 from .models import SyncBatch, SyncChange, SyncRun
 from .override_forms import OverrideRows
@@ -340,6 +340,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # A run can hold thousands of changes: they come a page at a time (docs/design.md §10).
     page = Paginator(sync_run.changes.all(), CHANGES_PER_PAGE).get_page(request.GET.get("page"))
     changes = list(page.object_list)
+    history_values.fill(changes)
     restorable = _restorable(request, sync_run, changes)
     context = {
         "tab": "history",

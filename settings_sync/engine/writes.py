@@ -17,7 +17,7 @@ import json
 from django.core.files.base import ContentFile
 from django.db import connection, models
 from django.db.models import F, Value
-from django.db.models.expressions import Col
+from django.db.models.expressions import Col, RawSQL
 from django.db.models.functions import Cast, Coalesce, Concat, JSONObject, Trim
 from django.utils import timezone
 
@@ -267,6 +267,13 @@ def _copy_statements(
             synced_partnership__sync_runs__pk__in=runs,
         )
         run = F("synced_partnership__sync_runs__pk")
+    elif together:
+        # One partnership's copies hold their values, and their baselines, which the history
+        # rows of their creation read until they first change: each copy is given the id of
+        # its row, which is then written without them (docs/design.md §7.5).
+        expressions[model._meta.get_field("created_change_id").column] = RawSQL(
+            "nextval(%s::regclass)", [_history_sequence()], output_field=models.BigIntegerField()
+        )
     aliases = {f"copy_{n}": expression for n, expression in enumerate(expressions.values())}
     copies = insert_select_sql(
         model, list(expressions), source.order_by().annotate(**aliases).values_list(*aliases)
@@ -299,12 +306,20 @@ def _copy_statements(
             _copied_and_recorded(model, copies, history, runs, described.query.sql_with_params())
         )
     if together:
+        history.pop("after")
+        history = {"id": F("created_change_id"), **history}
         return [_copied_and_recorded(model, copies, history, None)]
     aliases = {f"change_{n}": expression for n, expression in enumerate(history.values())}
     recorded = insert_select_sql(
         SyncChange, list(history), history_of.order_by().annotate(**aliases).values_list(*aliases)
     )
     return [copies, recorded]
+
+
+def _history_sequence() -> str:
+    """PostgreSQL: the sequence that gives the history's ids (the one PostgreSQL names for
+    the identity column Django declares)."""
+    return f"{SyncChange._meta.db_table}_id_seq"
 
 
 #: How a group's first copies are planned: hash joins only, and no table walked where an

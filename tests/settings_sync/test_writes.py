@@ -170,16 +170,18 @@ def test_the_writer_knows_every_column_of_a_copy(category):
 def first_copy_history(category, upstream, partnerships, *, together: bool) -> list[list[tuple]]:
     """The history rows a first copy of ``category`` writes into each of ``partnerships``
     (one run each; a group when there are several): its category, action, upstream item,
-    label, ``after`` as the database holds it (text) and note, and whether its item is the
-    partner's copy of that upstream item. ``together``: as the engine writes them (on
-    PostgreSQL copies and history by one statement); without it, by the two statements the
-    ORM builds."""
+    label, ``after`` as the database holds it (text; for one partner's first copy on
+    PostgreSQL, as the database builds it from the copy's baseline, which holds it) and note,
+    and whether its item is the partner's copy of that upstream item. ``together``: as the
+    engine writes them (on PostgreSQL copies and history by one statement); without it, by
+    the two statements the ORM builds."""
     from django.db import connection
     from django.db.models import TextField
-    from django.db.models.functions import Cast
+    from django.db.models.functions import Cast, JSONObject
     from django.utils import timezone
 
     from settings_sync import locks, policy
+    from settings_sync.items import baseline_name
     from settings_sync.models import SyncChange, SyncRun
 
     runs = [
@@ -221,6 +223,23 @@ def first_copy_history(category, upstream, partnerships, *, together: bool) -> l
             )
         )
         changes = SyncChange.objects.filter(run=sync_run).annotate(text=Cast("after", TextField()))
+        # One partner's first copy on PostgreSQL: the values are the copy's baseline, built
+        # by the database as the row's would be (``history_values``), until it changes.
+        kept = JSONObject(**{name: baseline_name(name) for name in category.synced_fields})
+        in_copies = dict(
+            copies.filter(
+                organization_id=partnership.downstream_id, created_change_id__isnull=False
+            )
+            .annotate(text=Cast(kept, TextField()))
+            .values_list("created_change_id", "text")
+        )
+        if together and len(partnerships) == 1 and connection.vendor == "postgresql":
+            assert len(in_copies) == len(made)
+            assert not changes.filter(after__isnull=False).exists()
+        else:
+            assert not in_copies
+        for change in changes:
+            change.text = change.text or in_copies[change.pk]
         rows.append(
             sorted(
                 (
@@ -232,7 +251,7 @@ def first_copy_history(category, upstream, partnerships, *, together: bool) -> l
                     c.note,
                     made.get(c.item_id) == c.upstream_item_id,
                 )
-                for c in changes.order_by("upstream_item_id")
+                for c in sorted(changes, key=lambda c: c.upstream_item_id)
             )
         )
         assert len(rows[-1]) == len(made) == copies.filter(organization=upstream).count()
@@ -245,7 +264,8 @@ def first_copy_history(category, upstream, partnerships, *, together: bool) -> l
 def test_a_first_copys_history_is_the_same_written_with_its_copies(category):
     """PostgreSQL writes a first copy's history from the rows its ``INSERT`` returns, in the
     copies' own statement (docs/design.md §10): the same rows as the ORM's two statements
-    wrote, ``after`` byte for byte, for one partner and for a group, on both databases."""
+    wrote, ``after`` byte for byte (one partner's kept by its copies, §7.5), for one partner
+    and for a group, on both databases."""
     from partnerships.models import Partnership
     from tests.factories import ComparableValueFactory, RateEscalationFactory
 
