@@ -89,7 +89,10 @@ class SyncedItemAdmin(ArchivableAdmin):
         return f"Managed by {obj.managed_by}"
 
     def get_readonly_fields(self, request, obj=None):
-        return [*self.model.bookkeeping_fields(), "lock", "import_link"]
+        # Which history row a first copy's values wait in is the database's own bookkeeping
+        # (docs/design.md §7.5): an id that tells staff nothing, not shown.
+        shown = [name for name in self.model.bookkeeping_fields() if name != "created_change_id"]
+        return [*shown, "lock", "import_link"]
 
 
 class SingletonAdmin(admin.ModelAdmin):

@@ -212,6 +212,12 @@ def test_the_run_page_and_the_admin_show_the_values_of_the_creation(
     ).content.decode()
     assert "<div>Amount: 1250</div>" in run_page
     assert "<div>Amount: 0.35</div>" in run_page
+    # The copy's page does not show the id of the row its values wait in.
+    copy_page = client.get(
+        reverse("admin:project_adder_change", args=[copy_of(linked).pk])
+    ).content.decode()
+    assert "Trenching" in copy_page
+    assert "created change" not in copy_page.lower()
 
 
 def test_a_copy_that_stops_pointing_at_its_row_writes_the_values_in_first(linked):
