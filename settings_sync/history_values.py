@@ -19,7 +19,7 @@ from .items import baseline_name
 from .models import SyncChange
 
 
-def waiting(change: SyncChange) -> bool:
+def _waiting(change: SyncChange) -> bool:
     """Whether the row's values are still its copy's (not yet written into the row)."""
     return (
         change.after is None
@@ -33,7 +33,7 @@ def fill(changes: Iterable[SyncChange]) -> None:
     as the row would hold them: one query per category among them."""
     by_category: dict[str, dict[int, SyncChange]] = defaultdict(dict)
     for change in changes:
-        if waiting(change):
+        if _waiting(change):
             by_category[change.category][change.pk] = change
     for key, rows in by_category.items():
         category = registry.find(key)
