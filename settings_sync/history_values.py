@@ -28,6 +28,12 @@ def _waiting(change: SyncChange) -> bool:
     )
 
 
+def kept(category: registry.Category) -> JSONObject:
+    """A copy's values as its ``created`` row holds them, built by the database from the
+    copy's baseline with the function that builds a row's values from the copy."""
+    return JSONObject(**{name: baseline_name(name) for name in category.synced_fields})
+
+
 def fill(changes: Iterable[SyncChange]) -> None:
     """Give each row among ``changes`` whose values its copy holds those values (``after``),
     as the row would hold them: one query per category among them."""
@@ -39,12 +45,10 @@ def fill(changes: Iterable[SyncChange]) -> None:
         category = registry.find(key)
         if category is None or not category.is_collection:
             continue
-        # Built by the database from the baseline, as the row's values were from the copy.
-        kept = JSONObject(**{name: baseline_name(name) for name in category.synced_fields})
         copies = category.model.all_objects.filter(
             pk__in=[change.item_id for change in rows.values()], created_change_id__in=rows
         )
-        for change_id, values in copies.annotate(kept=kept).values_list(
+        for change_id, values in copies.annotate(kept=kept(category)).values_list(
             "created_change_id", "kept"
         ):
             rows[change_id].after = values

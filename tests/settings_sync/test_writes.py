@@ -177,11 +177,10 @@ def first_copy_history(category, upstream, partnerships, *, together: bool) -> l
     the two statements the ORM builds."""
     from django.db import connection
     from django.db.models import TextField
-    from django.db.models.functions import Cast, JSONObject
+    from django.db.models.functions import Cast
     from django.utils import timezone
 
-    from settings_sync import locks, policy
-    from settings_sync.items import baseline_name
+    from settings_sync import history_values, locks, policy
     from settings_sync.models import SyncChange, SyncRun
 
     runs = [
@@ -225,12 +224,11 @@ def first_copy_history(category, upstream, partnerships, *, together: bool) -> l
         changes = SyncChange.objects.filter(run=sync_run).annotate(text=Cast("after", TextField()))
         # One partner's first copy on PostgreSQL: the values are the copy's baseline, built
         # by the database as the row's would be (``history_values``), until it changes.
-        kept = JSONObject(**{name: baseline_name(name) for name in category.synced_fields})
         in_copies = dict(
             copies.filter(
                 organization_id=partnership.downstream_id, created_change_id__isnull=False
             )
-            .annotate(text=Cast(kept, TextField()))
+            .annotate(text=Cast(history_values.kept(category), TextField()))
             .values_list("created_change_id", "text")
         )
         if together and len(partnerships) == 1 and connection.vendor == "postgresql":
